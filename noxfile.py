@@ -1,0 +1,38 @@
+"""Developer tasks. `nox -s tests lint typecheck` is what CI runs (see .ci/run)."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.default_venv_backend = "venv"
+
+
+def install(session: nox.Session, *groups: str, project: bool = True) -> None:
+    """Install dependency groups (PEP 735, which needs pip >= 25.1) and, if asked, the project."""
+    session.install("--quiet", "pip>=25.1")
+    arguments = [f"--group={group}" for group in groups]
+    session.install("--quiet", *arguments, *(["-e", "."] if project else []))
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (pass pytest arguments after --)."""
+    install(session, "test")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    install(session, "lint", project=False)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the package and the tests."""
+    install(session, "typecheck", "test")
+    session.run("mypy")

@@ -1,0 +1,99 @@
+"""Shared fixtures: a server on an ephemeral loopback port and a line-oriented test client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+import pytest
+import trio
+
+from triochat import ChatServer, ServerConfig
+
+#: Upper bound for any single wait in a real-socket test. Tests never sleep for a fixed time: they
+#: wait for a line, and this only turns a hang into a failure.
+WAIT: float = 10.0
+
+
+@attrs.define
+class LineClient:
+    """A raw TCP client that reads whole lines, for asserting on what the server sends."""
+
+    stream: trio.SocketStream
+    _buffer: bytes = b""
+    eof: bool = False
+
+    @classmethod
+    async def open(cls, port: int, host: str = "127.0.0.1") -> LineClient:
+        return cls(await trio.open_tcp_stream(host, port))
+
+    async def send(self, data: bytes | str) -> None:
+        if isinstance(data, str):
+            data = (data + "\n").encode()
+        await self.stream.send_all(data)
+
+    async def line(self) -> str:
+        """The next line, without its newline; fails if none arrives within WAIT seconds."""
+        with trio.fail_after(WAIT):
+            while b"\n" not in self._buffer:
+                data = await self.stream.receive_some(65536)
+                if not data:
+                    self.eof = True
+                    raise EOFError(f"connection closed; unterminated: {self._buffer!r}")
+                self._buffer += data
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.decode()
+
+    async def until(self, needle: str) -> list[str]:
+        """Lines up to and including the first one that contains *needle*."""
+        seen: list[str] = []
+        while True:
+            line = await self.line()
+            seen.append(line)
+            if needle in line:
+                return seen
+
+    async def rest(self) -> list[str]:
+        """Every line until the server closes the connection."""
+        lines: list[str] = []
+        try:
+            while True:
+                lines.append(await self.line())
+        except EOFError:
+            return lines
+
+    async def registered(self, nick: str | None = None) -> LineClient:
+        """Wait for the welcome and our own join; set *nick* if given."""
+        await self.until("joined lobby")
+        if nick is not None:
+            await self.send(f"/nick {nick}")
+            await self.until(f"is now known as {nick}")
+        return self
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
+
+@pytest.fixture
+def config() -> ServerConfig:
+    return ServerConfig(port=0)
+
+
+@pytest.fixture
+async def server(nursery: trio.Nursery, config: ServerConfig) -> ChatServer:
+    """A server on a free loopback port, stopped when the test's nursery is cancelled."""
+    server: ChatServer = await nursery.start(ChatServer(config=config).serve)
+    return server
+
+
+@pytest.fixture
+def port(server: ChatServer) -> int:
+    port: int = server.addresses[0][1]
+    return port
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
+    """Wait until *predicate* holds (state changed by other tasks), polling; fail on timeout."""
+    with trio.fail_after(timeout):
+        while not predicate():  # noqa: ASYNC110 - the state lives in the server, not an Event
+            await trio.sleep(0.005)

@@ -1,0 +1,231 @@
+"""The ``triochat`` command: ``triochat serve`` and ``triochat connect``.
+
+Signals belong here, not in the library: the server is stopped gracefully on SIGINT or SIGTERM
+through :meth:`ChatServer.shutdown`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import Final
+
+import trio
+
+from . import __version__
+from ._config import (
+    DEFAULT_HOST,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CLIENTS,
+    DEFAULT_PORT,
+    DEFAULT_SHUTDOWN_GRACE,
+    DEFAULT_WRITE_TIMEOUT,
+    ServerConfig,
+)
+from ._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES
+from ._server import ChatServer, format_address
+from ._wire import DEFAULT_MAX_LINE
+
+__all__ = ["build_parser", "main"]
+
+log = logging.getLogger("triochat.cli")
+
+#: Exit codes: 0 success, 1 a runtime error (address in use, connection refused), 2 bad usage.
+EXIT_OK: Final = 0
+EXIT_ERROR: Final = 1
+EXIT_USAGE: Final = 2
+
+_DESCRIPTION: Final = """\
+Group chat over TCP, built on Trio. One server, many clients; every line a client sends is
+broadcast to the room with the sender's nick and the time. Plain `nc` works as a client:
+
+  triochat serve                 # listen on 127.0.0.1:9999
+  nc 127.0.0.1 9999              # or: triochat connect
+"""
+
+
+def _number(kind: Callable[[str], float], *, minimum: float, what: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not value >= minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is too small (minimum {minimum:g})")
+        return value
+
+    return parse
+
+
+_port = _number(int, minimum=0, what="a port number")
+_count = _number(int, minimum=1, what="a whole number")
+_seconds = _number(float, minimum=0.001, what="a number of seconds")
+
+
+def _port_in_range(text: str) -> int:
+    value = int(_port(text))
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="triochat",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"triochat {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run a chat server",
+        description="Run a chat server until Ctrl-C or SIGTERM. Clients connect with "
+        "`triochat connect` or `nc HOST PORT`; each line they send is broadcast to the room.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    serve.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help="address to listen on ('' or 0.0.0.0 for every IPv4 interface, :: for IPv6)",
+    )
+    serve.add_argument(
+        "--port",
+        type=_port_in_range,
+        default=DEFAULT_PORT,
+        help="TCP port to listen on (0 picks a free port and logs it)",
+    )
+    limits = serve.add_argument_group("limits")
+    limits.add_argument(
+        "--max-line",
+        type=_count,
+        default=DEFAULT_MAX_LINE,
+        metavar="BYTES",
+        help="longest line a client may send; longer lines get an error reply",
+    )
+    limits.add_argument(
+        "--outbox",
+        type=_count,
+        default=DEFAULT_OUTBOX_MESSAGES,
+        metavar="MESSAGES",
+        help="messages queued for one client before it is disconnected as too slow",
+    )
+    limits.add_argument(
+        "--outbox-bytes",
+        type=_count,
+        default=DEFAULT_OUTBOX_BYTES,
+        metavar="BYTES",
+        help="bytes queued for one client before it is disconnected as too slow",
+    )
+    limits.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        default=DEFAULT_IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help="disconnect a client that sends nothing for this long (it is pinged at half)",
+    )
+    limits.add_argument(
+        "--write-timeout",
+        type=_seconds,
+        default=DEFAULT_WRITE_TIMEOUT,
+        metavar="SECONDS",
+        help="disconnect a client whose socket accepts no output for this long",
+    )
+    limits.add_argument(
+        "--max-clients",
+        type=_count,
+        default=DEFAULT_MAX_CLIENTS,
+        metavar="N",
+        help="clients served at once; more are told the server is full",
+    )
+    limits.add_argument(
+        "--shutdown-grace",
+        type=_seconds,
+        default=DEFAULT_SHUTDOWN_GRACE,
+        metavar="SECONDS",
+        help="on Ctrl-C/SIGTERM, time given to clients to receive queued messages and the goodbye",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="how much to log on stderr (info: one line per connect and disconnect)",
+    )
+    serve.set_defaults(run=_run_serve)
+
+    connect = commands.add_parser(
+        "connect",
+        help="chat with a server from this terminal (or a pipe)",
+        description="Connect to a triochat server: lines you type are sent, lines that arrive "
+        "are printed. Type /help for the server's commands, /quit (or Ctrl-D) to leave. Piped "
+        "input works too: printf 'hi\\n' | triochat connect",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    from ._client_cli import add_connect_arguments, run_connect
+
+    add_connect_arguments(connect)
+    connect.set_defaults(run=run_connect)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    return run(args)
+
+
+# ------------------------------------------------------------------------------------ serve
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = ServerConfig(
+            host=args.host,
+            port=args.port,
+            max_line=args.max_line,
+            outbox_events=args.outbox,
+            outbox_bytes=args.outbox_bytes,
+            idle_timeout=args.idle_timeout,
+            write_timeout=args.write_timeout,
+            max_clients=args.max_clients,
+            shutdown_grace=args.shutdown_grace,
+        )
+    except ValueError as exc:
+        print(f"triochat serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return trio.run(_serve, config)
+
+
+async def _serve(config: ServerConfig) -> int:
+    where = format_address((config.host or "*", config.port))
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            try:
+                server: ChatServer = await nursery.start(ChatServer(config=config).serve)
+            except OSError as exc:
+                reason = (
+                    "address already in use (is another server running?)"
+                    if exc.errno == errno.EADDRINUSE
+                    else exc.strerror or str(exc)
+                )
+                print(f"triochat serve: cannot listen on {where}: {reason}", file=sys.stderr)
+                return EXIT_ERROR
+            addresses = ", ".join(format_address(a) for a in server.addresses)
+            print(f"triochat: serving on {addresses}; Ctrl-C stops", file=sys.stderr, flush=True)
+            async for signum in signals:
+                log.info("%s received: shutting down", signal.Signals(signum).name)
+                await server.shutdown()
+                break
+    log.info("stopped")
+    return EXIT_OK

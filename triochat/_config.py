@@ -1,0 +1,72 @@
+"""Server settings: every limit and timeout, with its documented default."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import attrs
+
+from ._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES
+from ._wire import DEFAULT_MAX_LINE
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_IDLE_TIMEOUT",
+    "DEFAULT_MAX_CLIENTS",
+    "DEFAULT_PORT",
+    "DEFAULT_SHUTDOWN_GRACE",
+    "DEFAULT_WRITE_TIMEOUT",
+    "ServerConfig",
+]
+
+DEFAULT_HOST: Final = "127.0.0.1"
+DEFAULT_PORT: Final = 9999
+#: Seconds without input before a client is disconnected (a ping notice goes out at half).
+DEFAULT_IDLE_TIMEOUT: Final = 300.0
+#: Seconds a client's socket may refuse a batch of output before it is closed.
+DEFAULT_WRITE_TIMEOUT: Final = 30.0
+DEFAULT_MAX_CLIENTS: Final = 10_000
+#: Seconds that a graceful shutdown waits for clients to receive what was queued and the goodbye.
+DEFAULT_SHUTDOWN_GRACE: Final = 1.0
+
+
+def _positive(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{attribute.name} must be greater than 0, not {value!r}")
+
+
+def _port(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise ValueError(f"port must be between 0 and 65535, not {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class ServerConfig:
+    """Settings of a :class:`~triochat.ChatServer`. All keyword-only, all with defaults.
+
+    Attributes:
+      host: address to listen on; ``None`` or ``""`` listens on every interface.
+      port: TCP port; 0 picks a free one (see :attr:`ChatServer.addresses`).
+      max_line: longest line a client may send, in bytes; longer lines get an error reply and are
+        discarded without being buffered whole.
+      outbox_events, outbox_bytes: bounds of each client's outbox; a client whose outbox would
+        pass either is disconnected as too slow.
+      idle_timeout: seconds without any input before a client is disconnected; a ping notice is
+        sent at half of it.
+      write_timeout: seconds a client's socket may take to accept one batch of output.
+      max_clients: connections served at once; the next one is told the server is full.
+      shutdown_grace: seconds :meth:`ChatServer.shutdown` gives clients to receive what was queued
+        for them, and the goodbye line, before their connections are cut.
+      read_size: bytes asked of the socket per read.
+    """
+
+    host: str | None = DEFAULT_HOST
+    port: int = attrs.field(default=DEFAULT_PORT, validator=_port)
+    max_line: int = attrs.field(default=DEFAULT_MAX_LINE, validator=_positive)
+    outbox_events: int = attrs.field(default=DEFAULT_OUTBOX_MESSAGES, validator=_positive)
+    outbox_bytes: int = attrs.field(default=DEFAULT_OUTBOX_BYTES, validator=_positive)
+    idle_timeout: float = attrs.field(default=DEFAULT_IDLE_TIMEOUT, validator=_positive)
+    write_timeout: float = attrs.field(default=DEFAULT_WRITE_TIMEOUT, validator=_positive)
+    max_clients: int = attrs.field(default=DEFAULT_MAX_CLIENTS, validator=_positive)
+    shutdown_grace: float = attrs.field(default=DEFAULT_SHUTDOWN_GRACE, validator=_positive)
+    read_size: int = attrs.field(default=65536, validator=_positive)

@@ -1,0 +1,267 @@
+"""One client connection: a reader and a writer around a hub member.
+
+The connection's own task runs the reader; a child task runs the writer. They share no buffer: the
+reader turns bytes into commands and publishes through the hub, the writer drains the member's
+outbox into the socket. Every way a connection can end goes through :meth:`Connection.close`, which
+records the first reason and removes the member from the hub, so that nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING, Final
+
+import trio
+
+from ._hub import ChatError
+from ._member import SLOW_CONSUMER
+from ._wire import (
+    HELP_TEXT,
+    DecodeError,
+    Help,
+    LineSplitter,
+    LineTooLong,
+    Me,
+    Nick,
+    Quit,
+    Say,
+    Unknown,
+    Who,
+    decode_line,
+    parse_command,
+    render_text,
+    sanitize,
+)
+
+if TYPE_CHECKING:
+    from ._config import ServerConfig
+    from ._hub import Hub
+    from ._member import Member
+
+__all__ = ["Connection"]
+
+log = logging.getLogger("triochat.server")
+
+TEXT_FORMAT: Final = "text"
+#: Reason used when the server stops.
+SHUTTING_DOWN: Final = "server shutting down"
+_LOST: Final = "connection lost"
+# Longest list of nicks that /who prints in one reply.
+_WHO_LIMIT: Final = 100
+# Seconds to spend on a goodbye line after a hard stop or a slow-consumer disconnect.
+_LAST_WORD_TIMEOUT: Final = 0.5
+
+
+class Connection:
+    """Serve one client over *stream* until it quits, times out, fails, or the server stops.
+
+    Resource handling: :meth:`run` always closes *stream* and removes the member from the hub
+    before it returns, whatever ended the connection.
+
+    Error handling: I/O errors of this client (resets, broken pipes) end this connection only and
+    are logged as a disconnect reason, never raised. Bad input gets an error line.
+    """
+
+    __slots__ = (
+        "_nursery_scope",
+        "_read_scope",
+        "_said_goodbye",
+        "config",
+        "hub",
+        "member",
+        "peer",
+        "reason",
+        "stream",
+    )
+
+    def __init__(self, hub: Hub, config: ServerConfig, stream: trio.abc.Stream, peer: str) -> None:
+        self.hub = hub
+        self.config = config
+        self.stream = stream
+        self.peer = peer
+        self.reason: str | None = None
+        self.member: Member | None = None
+        self._read_scope = trio.CancelScope()
+        self._nursery_scope: trio.CancelScope | None = None
+        self._said_goodbye = False
+
+    def close(self, reason: str, *, abort: bool = False, announce: bool = True) -> None:
+        """End the connection with *reason* (the first reason given wins).
+
+        The member leaves the hub at once (its rooms hear why, unless *announce* is false) and its
+        outbox closes: the writer sends what is still queued, then the goodbye, then exits. With
+        *abort*, the writer is not waited for.
+        """
+        if self.reason is None:
+            self.reason = reason
+        self._read_scope.cancel()
+        if self.member is not None:
+            self.hub.disconnect(self.member, self.reason, announce=announce)
+        if abort and self._nursery_scope is not None:
+            self._nursery_scope.cancel()
+
+    def _removed(self, reason: str) -> None:
+        # Called by the hub when someone else removed our member (a room found it too slow).
+        # Its outbox was discarded; the socket is stuck, so stop waiting on it.
+        self.close(reason, abort=reason == SLOW_CONSUMER)
+
+    async def run(self) -> None:
+        config = self.config
+        member = self.member = self.hub.connect(
+            max_events=config.outbox_events, max_bytes=config.outbox_bytes
+        )
+        member.add_removal_callback(self._removed)
+        room = self.hub.room()
+        member.notify(
+            f"welcome to triochat, {member.nick}! You are in {room.name} with "
+            f"{len(room)} other{'' if len(room) == 1 else 's'}. /nick NAME sets your nick, "
+            "/help lists the commands, /quit leaves."
+        )
+        room.join(member)
+        log.info("connect %s as %s", self.peer, member.nick)
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery_scope = nursery.cancel_scope
+                nursery.start_soon(self._write_loop)
+                with self._read_scope:
+                    await self._read_loop()
+                # The reader is done: make sure the writer gets its end of outbox.
+                self.close(self.reason or "closed")
+        finally:
+            if self.reason is None:
+                # Cancelled from outside (the server stopped without a graceful shutdown).
+                self.reason = SHUTTING_DOWN
+            self.hub.disconnect(member, self.reason)
+            member.close_outbox()
+            with trio.CancelScope(shield=True):
+                if not self._said_goodbye and self.reason != _LOST:
+                    # The writer was stopped before it could say goodbye; one short try.
+                    with trio.move_on_after(_LAST_WORD_TIMEOUT):
+                        await self._send_quietly(self._goodbye())
+                await trio.aclose_forcefully(self.stream)
+            log.info("disconnect %s (%s): %s", self.peer, member.nick, self.reason)
+
+    def _goodbye(self) -> bytes:
+        reason = self.reason or "closed"
+        if reason == SLOW_CONSUMER:
+            return f"*** error: {reason}; disconnecting\n".encode()
+        return f"*** goodbye ({reason})\n".encode()
+
+    async def _send_quietly(self, data: bytes) -> bool:
+        try:
+            await self.stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+        return True
+
+    # ------------------------------------------------------------------------------- writer
+
+    async def _write_loop(self) -> None:
+        member = self.member
+        assert member is not None
+        timeout = self.config.write_timeout
+        while True:
+            try:
+                batch = await member.receive_batch()
+            except trio.EndOfChannel:
+                break
+            if len(batch) == 1:
+                data = batch[0].encode(TEXT_FORMAT, render_text)
+            else:
+                data = b"".join([event.encode(TEXT_FORMAT, render_text) for event in batch])
+            with trio.move_on_after(timeout) as scope:
+                if not await self._send_quietly(data):
+                    self.close(_LOST, abort=True)
+                    return
+            if scope.cancelled_caught:
+                self.close("write timeout", abort=True)
+                return
+        # The member was removed and everything queued has been sent: say why, and stop.
+        with trio.move_on_after(min(timeout, self.config.shutdown_grace)):
+            self._said_goodbye = await self._send_quietly(self._goodbye())
+        self._read_scope.cancel()
+
+    # ------------------------------------------------------------------------------- reader
+
+    async def _read_loop(self) -> None:
+        stream = self.stream
+        config = self.config
+        splitter = LineSplitter(config.max_line)
+        half_idle = config.idle_timeout / 2
+        pinged = False
+        while True:
+            with trio.move_on_after(half_idle) as idle:
+                try:
+                    data = await stream.receive_some(config.read_size)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    self.close(_LOST)
+                    return
+            if idle.cancelled_caught:
+                if pinged:
+                    self.close("idle timeout")
+                    return
+                pinged = True
+                self._notify(
+                    f"ping: no input for {_seconds(half_idle)}; send any line within "
+                    f"{_seconds(half_idle)} or you will be disconnected"
+                )
+                continue
+            pinged = False
+            if not data:
+                self.close("client closed the connection")
+                return
+            for item in splitter.feed(data):
+                if not await self._handle_line(item):
+                    return
+
+    def _notify(self, text: str, *, error: bool = False) -> None:
+        if self.member is not None:
+            self.member.notify(f"error: {text}" if error else text, error=error)
+
+    async def _handle_line(self, item: bytes | LineTooLong) -> bool:
+        """Act on one line; return ``False`` when the connection should end."""
+        member = self.member
+        assert member is not None
+        if isinstance(item, LineTooLong):
+            self._notify(f"line too long (the limit is {item.limit} bytes); discarded", error=True)
+            return True
+        try:
+            text = sanitize(decode_line(item))
+        except DecodeError as exc:
+            self._notify(f"{exc}; discarded", error=True)
+            return True
+        command = parse_command(text)
+        if command is None:
+            return True
+        if not member.connected:
+            return False
+        match command:
+            case Say(text=text):
+                await member.say(text)
+            case Me(text=text):
+                await member.act(text)
+            case Nick(name=name):
+                try:
+                    self.hub.rename(member, name)
+                except ChatError as exc:
+                    self._notify(str(exc), error=True)
+            case Quit(reason=reason):
+                self.close(f"quit: {reason}" if reason else "quit")
+                return False
+            case Help():
+                self._notify(HELP_TEXT)
+            case Who():
+                room = member.current_room
+                if room is not None:
+                    nicks = room.nicks
+                    shown = ", ".join(nicks[:_WHO_LIMIT])
+                    more = f" and {len(nicks) - _WHO_LIMIT} more" if len(nicks) > _WHO_LIMIT else ""
+                    self._notify(f"{len(nicks)} in {room.name}: {shown}{more}")
+            case Unknown(message=message):
+                self._notify(message, error=True)
+        return member.connected
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s" if value < 60 or not math.isfinite(value) else f"{value / 60:g} min"

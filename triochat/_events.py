@@ -1,0 +1,121 @@
+"""Events: what a room tells its members. Frozen attrs classes, stamped by the room.
+
+A room stamps every event it publishes with its own name, the next sequence number of that room,
+the current UTC time and the sender's nickname; a client can never supply any of these. Events are
+immutable and shared: one event object goes to every member of the room.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import attrs
+
+__all__ = [
+    "Action",
+    "Event",
+    "Joined",
+    "Left",
+    "Message",
+    "NickChanged",
+    "Notice",
+    "utc_now",
+]
+
+
+def utc_now() -> dt.datetime:
+    """The current time as an aware UTC datetime (the clock rooms stamp events with)."""
+    return dt.datetime.now(dt.UTC)
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """Base class of everything a member receives.
+
+    Attributes:
+      room: the room's name (``""`` for notices addressed to one member).
+      seq: the room's sequence number; consecutive within a room, starting at 1
+        (``0`` for notices, which are not part of any room's order).
+      time: when the room published the event (aware, UTC).
+      sender: the nickname of the member who caused it (``""`` for the server).
+    """
+
+    room: str = ""
+    seq: int = 0
+    time: dt.datetime = attrs.field(factory=utc_now)
+    sender: str = ""
+    # Rendered bytes, per wire format. Filled on first use so that an event going to a thousand
+    # members is encoded once per format, and every member's writer sends the same bytes object.
+    _encoded: dict[str, bytes] = attrs.field(
+        factory=dict, init=False, eq=False, repr=False, hash=False
+    )
+
+    def encode(self, wire_format: str, render: Callable[[Event], bytes]) -> bytes:
+        """Return this event rendered by *render*, rendering it only the first time per format."""
+        try:
+            return self._encoded[wire_format]
+        except KeyError:
+            data = self._encoded[wire_format] = render(self)
+            return data
+
+    @property
+    def size(self) -> int:
+        """An estimate of the memory the event costs in an outbox, in bytes (for the byte limit)."""
+        return 64
+
+
+@attrs.frozen(kw_only=True)
+class Message(Event):
+    """A chat line said in a room."""
+
+    text: str
+
+    @property
+    def size(self) -> int:
+        return 64 + len(self.text)
+
+
+@attrs.frozen(kw_only=True)
+class Action(Event):
+    """``/me``: an action, rendered as ``* alice waves``."""
+
+    text: str
+
+    @property
+    def size(self) -> int:
+        return 64 + len(self.text)
+
+
+@attrs.frozen(kw_only=True)
+class Joined(Event):
+    """*sender* joined the room."""
+
+
+@attrs.frozen(kw_only=True)
+class Left(Event):
+    """*sender* left the room; *reason* says why (``quit``, ``idle timeout``, ...)."""
+
+    reason: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class NickChanged(Event):
+    """*sender* is now called *new*."""
+
+    new: str
+
+
+@attrs.frozen(kw_only=True)
+class Notice(Event):
+    """A line from the server to one member: a welcome, a reply, an error or a goodbye.
+
+    *error* marks replies to bad input. Notices are not part of a room's order (``seq`` is 0).
+    """
+
+    text: str
+    error: bool = False
+
+    @property
+    def size(self) -> int:
+        return 64 + len(self.text)
