@@ -47,6 +47,7 @@ TEXT_FORMAT: Final = "text"
 #: Reason used when the server stops.
 SHUTTING_DOWN: Final = "server shutting down"
 _LOST: Final = "connection lost"
+_WRITE_TIMEOUT: Final = "write timeout"
 # Longest list of nicks that /who prints in one reply.
 _WHO_LIMIT: Final = 100
 # Seconds to spend on a goodbye line after a hard stop or a slow-consumer disconnect.
@@ -67,6 +68,7 @@ class Connection:
         "_nursery_scope",
         "_read_scope",
         "_said_goodbye",
+        "_sending",
         "config",
         "hub",
         "member",
@@ -85,6 +87,7 @@ class Connection:
         self._read_scope = trio.CancelScope()
         self._nursery_scope: trio.CancelScope | None = None
         self._said_goodbye = False
+        self._sending = False  # True while a send_all is in progress
 
     def close(self, reason: str, *, abort: bool = False, announce: bool = True) -> None:
         """End the connection with *reason* (the first reason given wins).
@@ -135,10 +138,15 @@ class Connection:
             self.hub.disconnect(member, self.reason)
             member.close_outbox()
             with trio.CancelScope(shield=True):
-                if not self._said_goodbye and self.reason != _LOST:
-                    # The writer was stopped before it could say goodbye; one short try.
+                if not self._said_goodbye and self.reason not in (_LOST, _WRITE_TIMEOUT):
+                    # The writer was stopped before it could say goodbye; one short try. If it
+                    # was stopped in the middle of a send, part of a line may be on the wire:
+                    # end that line first so that the goodbye is a line of its own.
+                    goodbye = self._goodbye()
+                    if self._sending:
+                        goodbye = b"\n" + goodbye
                     with trio.move_on_after(_LAST_WORD_TIMEOUT):
-                        await self._send_quietly(self._goodbye())
+                        await self._send_quietly(goodbye)
                 await trio.aclose_forcefully(self.stream)
             log.info("disconnect %s (%s): %s", self.peer, member.nick, self.reason)
 
@@ -149,10 +157,12 @@ class Connection:
         return f"*** goodbye ({reason})\n".encode()
 
     async def _send_quietly(self, data: bytes) -> bool:
+        self._sending = True
         try:
             await self.stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return False
+        self._sending = False
         return True
 
     # ------------------------------------------------------------------------------- writer
@@ -175,7 +185,7 @@ class Connection:
                     self.close(_LOST, abort=True)
                     return
             if scope.cancelled_caught:
-                self.close("write timeout", abort=True)
+                self.close(_WRITE_TIMEOUT, abort=True)
                 return
         # The member was removed and everything queued has been sent: say why, and stop.
         with trio.move_on_after(min(timeout, self.config.shutdown_grace)):
