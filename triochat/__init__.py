@@ -3,6 +3,11 @@
 The public API is re-exported here; the ``_modules`` behind it are private.
 """
 
+from ._client import ChatClientError as ChatClientError
+from ._client import ChatConnection as ChatConnection
+from ._client import ConnectionFailed as ConnectionFailed
+from ._client import ConnectionLost as ConnectionLost
+from ._client import connect as connect
 from ._config import ServerConfig as ServerConfig
 from ._events import Action as Action
 from ._events import Event as Event

@@ -73,6 +73,15 @@ def _port_in_range(text: str) -> int:
     return value
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults in --help, except where there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line (and a pointer to --help), not a usage dump."""
 
@@ -94,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a chat server",
         description="Run a chat server until Ctrl-C or SIGTERM. Clients connect with "
         "`triochat connect` or `nc HOST PORT`; each line they send is broadcast to the room.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     serve.add_argument(
         "--host",
@@ -171,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Connect to a triochat server: lines you type are sent, lines that arrive "
         "are printed. Type /help for the server's commands, /quit (or Ctrl-D) to leave. Piped "
         "input works too: printf 'hi\\n' | triochat connect",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     from ._client_cli import add_connect_arguments, run_connect
 

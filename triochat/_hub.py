@@ -135,7 +135,13 @@ class Hub:
         return list(self._nicks.values())
 
     def rename(self, member: Member, nick: str) -> None:
-        """Change *member*'s nick and announce it in every room it is in."""
+        """Change *member*'s nick and announce it in every room it is in.
+
+        Raises :exc:`InvalidNick`, :exc:`NickInUse`, or :exc:`ChatError` if *member* has been
+        disconnected.
+        """
+        if not member.connected or self._nicks.get(member.nick.casefold()) is not member:
+            raise ChatError(f"{member.nick} is not connected")
         self._check_free(validate_nick(nick), member)
         old = member.nick
         if old == nick:

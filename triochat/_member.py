@@ -208,8 +208,8 @@ class Member:
             while True:
                 try:
                     self._receive.receive_nowait()
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
+                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                    break  # ClosedResourceError: the owner already closed its end
             self.queued_bytes = 0
         for callback in self._on_removed:
             callback(reason)

@@ -1,0 +1,523 @@
+"""Tests of the client library and of ``triochat connect``, against a small fake server.
+
+The fake server speaks just enough of the protocol for the client: it echoes each line back as
+``[00:00:00] <NICK> LINE``, answers ``/nick X`` with ``*** you are now X``, and answers ``/quit``
+with ``*** goodbye`` before closing. Everything listens on 127.0.0.1 only, on a port the kernel
+picks, and every test is bounded by ``trio.fail_after``. One test at the end also runs the
+command against the real server.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
+from typing import Final
+
+import attrs
+import pytest
+import trio
+import trio.testing
+from hypothesis import given
+from hypothesis import strategies as st
+
+from triochat._client import (
+    MAX_LINE_BYTES,
+    ChatClientError,
+    ChatConnection,
+    ConnectionFailed,
+    ConnectionLost,
+    _LineBuffer,
+    _LineTooLong,
+    connect,
+)
+
+#: Generous for one test on a slow CI machine, and still short enough to notice a hang.
+TEST_TIMEOUT: Final = 10
+PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
+
+Handler = Callable[[trio.SocketStream], Awaitable[None]]
+
+
+@attrs.define
+class FakeServer:
+    """A line server that records what it hears; ``port`` is set once it listens."""
+
+    port: int = 0
+    #: Every line received, from every connection, in order.
+    heard: list[str] = attrs.field(factory=list)
+    connections: int = 0
+    #: Set when a connection ends, however it ends.
+    finished: trio.Event = attrs.field(factory=trio.Event)
+
+    async def handle(self, stream: trio.SocketStream) -> None:
+        self.connections += 1
+        nick = f"guest-{self.connections}"
+        buffer = b""
+        try:
+            async with stream:
+                while data := await stream.receive_some(65536):
+                    buffer += data
+                    while b"\n" in buffer:
+                        raw, buffer = buffer.split(b"\n", 1)
+                        line = raw.decode("utf-8")
+                        self.heard.append(line)
+                        if line == "quit" or line.partition(" ")[0].lower() == "/quit":
+                            await stream.send_all(b"*** goodbye\n")
+                            return
+                        if line.startswith("/nick "):
+                            nick = line.removeprefix("/nick ")
+                            await stream.send_all(f"*** you are now {nick}\n".encode())
+                        else:
+                            await stream.send_all(f"[00:00:00] <{nick}> {line}\n".encode())
+        except trio.BrokenResourceError:
+            pass  # the client went away without saying goodbye; not the server's problem
+        finally:
+            self.finished.set()
+
+
+async def serve(nursery: trio.Nursery, handler: Handler) -> int:
+    """Serve *handler* on 127.0.0.1 in *nursery*, and return the port it listens on."""
+    listeners: list[trio.SocketListener] = await nursery.start(
+        partial(trio.serve_tcp, handler, 0, host="127.0.0.1")
+    )
+    port: int = listeners[0].socket.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+async def fake_server(nursery: trio.Nursery) -> FakeServer:
+    fake = FakeServer()
+    fake.port = await serve(nursery, fake.handle)
+    return fake
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (it was free a moment ago)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def reset(stream: trio.SocketStream) -> None:
+    """Close *stream* abortively, so the peer gets a TCP reset instead of a normal end."""
+    stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    stream.socket.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The library
+
+
+async def test_send_and_receive_round_trip(fake_server: FakeServer) -> None:
+    with trio.fail_after(TEST_TIMEOUT):
+        async with connect(port=fake_server.port) as chat:
+            await chat.send("hi there")
+            assert await anext(chat) == "[00:00:00] <guest-1> hi there"
+            await chat.send("ünïcødé ✓")
+            assert await anext(chat) == "[00:00:00] <guest-1> ünïcødé ✓"
+        assert fake_server.heard == ["hi there", "ünïcødé ✓"]
+
+
+async def test_nick_is_sent_first(fake_server: FakeServer) -> None:
+    with trio.fail_after(TEST_TIMEOUT):
+        async with connect("127.0.0.1", fake_server.port, nick="alice") as chat:
+            await chat.send("hello")
+            assert await anext(chat) == "*** you are now alice"
+            assert await anext(chat) == "[00:00:00] <alice> hello"
+        assert fake_server.heard == ["/nick alice", "hello"]
+
+
+@pytest.mark.parametrize("line", ["two\nlines", "carriage\rreturn", "crlf\r\n", "\n"])
+async def test_line_breaks_are_rejected(fake_server: FakeServer, line: str) -> None:
+    with trio.fail_after(TEST_TIMEOUT):
+        async with connect(port=fake_server.port) as chat:
+            with pytest.raises(ValueError, match="line break"):
+                await chat.send(line)
+            with pytest.raises(ValueError, match="line break"):
+                await chat.quit(line)
+            # Nothing was sent, and the connection is still fine.
+            await chat.send("ok")
+            assert await anext(chat) == "[00:00:00] <guest-1> ok"
+        assert fake_server.heard == ["ok"]
+
+
+async def test_nick_with_line_break_is_rejected_before_connecting() -> None:
+    with trio.fail_after(TEST_TIMEOUT), pytest.raises(ValueError, match="line break"):
+        # The port is closed: reaching the network would raise ConnectionFailed instead.
+        async with connect(port=closed_port(), nick="eve\n/quit"):
+            pytest.fail("the body should not run")
+
+
+async def test_iteration_ends_when_server_closes(fake_server: FakeServer) -> None:
+    with trio.fail_after(TEST_TIMEOUT):
+        async with connect(port=fake_server.port) as chat:
+            await chat.send("last words")
+            await chat.quit("bye now")
+            assert [line async for line in chat] == [
+                "[00:00:00] <guest-1> last words",
+                "*** goodbye",
+            ]
+            assert chat.closed_reason is None
+            # Iterating again after the end stays at the end.
+            assert [line async for line in chat] == []
+        assert fake_server.heard == ["last words", "/quit bye now"]
+
+
+async def test_plain_quit_sends_bare_command(fake_server: FakeServer) -> None:
+    with trio.fail_after(TEST_TIMEOUT):
+        async with connect(port=fake_server.port) as chat:
+            await chat.quit()
+            assert [line async for line in chat] == ["*** goodbye"]
+        assert fake_server.heard == ["/quit"]
+
+
+async def test_connection_refused() -> None:
+    port = closed_port()
+    with trio.fail_after(TEST_TIMEOUT):
+        with pytest.raises(ConnectionFailed) as info:
+            async with connect("127.0.0.1", port):
+                pytest.fail("the body should not run")
+    exc = info.value
+    assert isinstance(exc, ChatClientError)
+    assert str(exc) == f"cannot connect to 127.0.0.1:{port}: connection refused"
+    assert (exc.host, exc.port, exc.reason) == ("127.0.0.1", port, "connection refused")
+    # Translated "from None": no OSError chained onto a message that already says it all.
+    assert exc.__cause__ is None
+    assert exc.__suppress_context__
+
+
+async def test_connection_is_closed_on_exit(fake_server: FakeServer) -> None:
+    with trio.fail_after(TEST_TIMEOUT):
+        async with connect(port=fake_server.port):
+            pass
+        # The server sees the end of the stream, which it only does once we closed it.
+        await fake_server.finished.wait()
+
+
+async def test_connection_is_closed_when_body_raises(fake_server: FakeServer) -> None:
+    with trio.fail_after(TEST_TIMEOUT):
+        with pytest.raises(KeyError):
+            async with connect(port=fake_server.port):
+                raise KeyError("from the body")
+        await fake_server.finished.wait()
+
+
+async def test_overlong_line_from_server(nursery: trio.Nursery) -> None:
+    async def flood(stream: trio.SocketStream) -> None:
+        # First a line exactly at the limit, which is fine, then one byte too many.
+        with trio.move_on_after(TEST_TIMEOUT):
+            await stream.send_all(b"x" * MAX_LINE_BYTES + b"\n")
+            await stream.send_all(b"y" * (MAX_LINE_BYTES + 1))
+            await trio.sleep_forever()
+
+    port = await serve(nursery, flood)
+    with trio.fail_after(TEST_TIMEOUT):
+        async with connect(port=port) as chat:
+            assert await anext(chat) == "x" * MAX_LINE_BYTES
+            with pytest.raises(ChatClientError, match=r"^server sent an overlong line$"):
+                await anext(chat)
+            # After that the stream cannot be trusted, so nothing more is yielded.
+            assert [line async for line in chat] == []
+            assert chat.closed_reason == "server sent an overlong line"
+
+
+async def test_reset_ends_iteration_with_a_reason(nursery: trio.Nursery) -> None:
+    async def rude(stream: trio.SocketStream) -> None:
+        await stream.send_all(b"one line\n")
+        # Wait until the client has read it, so the reset does not discard it in flight.
+        assert await stream.receive_some(100) == b"got it\n"
+        reset(stream)
+
+    port = await serve(nursery, rude)
+    with trio.fail_after(TEST_TIMEOUT):
+        async with connect(port=port) as chat:
+            assert await anext(chat) == "one line"
+            await chat.send("got it")
+            assert [line async for line in chat] == []
+            assert chat.closed_reason == "connection reset by peer"
+
+
+# Over in-memory streams, the bytes on the wire are entirely under the test's control.
+
+
+async def test_lines_split_across_reads_crlf_and_bad_utf8() -> None:
+    client_end, server_end = trio.testing.memory_stream_pair()
+    chat = ChatConnection(client_end)
+    with trio.fail_after(TEST_TIMEOUT):
+        for chunk in [b"hel", b"lo\r", b"\nwor", b"ld\n\n\xff\xfe ok\n", b"no newline"]:
+            await server_end.send_all(chunk)
+        await server_end.aclose()
+        lines = [line async for line in chat]
+    assert lines == ["hello", "world", "", "\N{REPLACEMENT CHARACTER}" * 2 + " ok", "no newline"]
+    assert chat.closed_reason is None
+
+
+async def test_send_on_broken_connection_raises_connection_lost() -> None:
+    client_end, server_end = trio.testing.memory_stream_pair()
+    chat = ChatConnection(client_end)
+    with trio.fail_after(TEST_TIMEOUT):
+        await server_end.aclose()
+        with pytest.raises(ConnectionLost, match="connection lost"):
+            await chat.send("anyone?")
+        await client_end.aclose()
+        with pytest.raises(ConnectionLost, match="already closed"):
+            await chat.send("anyone?")
+        # Receiving from a connection we closed ourselves just ends.
+        assert [line async for line in chat] == []
+
+
+async def test_concurrent_sends_do_not_interleave() -> None:
+    client_end, server_end = trio.testing.memory_stream_pair()
+    chat = ChatConnection(client_end)
+    lines = [f"message {i} " + "z" * 5000 for i in range(20)]
+    with trio.fail_after(TEST_TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            for line in lines:
+                nursery.start_soon(chat.send, line)
+        await client_end.aclose()
+        received = ChatConnection(server_end)
+        assert sorted([line async for line in received]) == sorted(lines)
+
+
+@given(
+    lines=st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=20),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=10),
+)
+def test_line_buffer_is_independent_of_chunking(lines: list[bytes], cuts: list[int]) -> None:
+    data = b"".join(line + b"\n" for line in lines)
+    splitter = _LineBuffer(max_line=64)
+    out: list[bytes] = []
+    start = 0
+    for cut in [*sorted(c for c in cuts if c <= len(data)), len(data)]:
+        out += splitter.feed(data[start:cut])
+        start = cut
+    assert out == [line.removesuffix(b"\r") for line in lines]
+    assert splitter.flush() is None
+
+
+def test_line_buffer_limit() -> None:
+    splitter = _LineBuffer(max_line=4)
+    assert splitter.feed(b"abcd\nab") == [b"abcd"]
+    assert splitter.feed(b"cd") == []
+    with pytest.raises(_LineTooLong):
+        splitter.feed(b"e")
+    # A finished line over the limit is refused too, even when it arrives in one piece.
+    with pytest.raises(_LineTooLong):
+        splitter.feed(b"abcdefgh\n")
+    assert splitter.feed(b"ok\n") == [b"ok"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The ``triochat connect`` command, run as a real process.
+
+# `python -m triochat connect` needs triochat/__main__.py and triochat/_cli.py, which were written
+# separately (and did not exist when these tests were). So most of these tests drive the entry
+# point, run_connect, through `python -c` with the same options `triochat connect` has, and do not
+# depend on the rest of the command line; the last two tests run the real command.
+RUN_CONNECT: Final = """
+import argparse, sys
+from triochat._client_cli import add_connect_arguments, run_connect
+parser = argparse.ArgumentParser(prog="triochat connect")
+add_connect_arguments(parser)
+sys.exit(run_connect(parser.parse_args()))
+"""
+
+
+def cli_command(*args: str) -> list[str]:
+    return [sys.executable, "-c", RUN_CONNECT, *args]
+
+
+def cli_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONIOENCODING"] = "utf-8"
+    return env
+
+
+async def run_cli(args: list[str], stdin: bytes) -> subprocess.CompletedProcess[bytes]:
+    return await trio.run_process(
+        args,
+        stdin=stdin,
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+        cwd=PROJECT_ROOT,
+        env=cli_environment(),
+    )
+
+
+async def test_cli_sends_stdin_and_prints_until_goodbye(fake_server: FakeServer) -> None:
+    with trio.fail_after(TEST_TIMEOUT):
+        result = await run_cli(cli_command("--port", str(fake_server.port)), b"hi\n\nsecond line")
+    assert result.stderr == b""
+    assert result.returncode == 0
+    assert result.stdout.decode().splitlines() == [
+        "[00:00:00] <guest-1> hi",
+        "[00:00:00] <guest-1> second line",
+        "*** goodbye",
+    ]
+    # The empty line was not sent; end of input became /quit.
+    assert fake_server.heard == ["hi", "second line", "/quit"]
+
+
+async def test_cli_nick_option(fake_server: FakeServer) -> None:
+    with trio.fail_after(TEST_TIMEOUT):
+        args = cli_command("--host", "127.0.0.1", "--port", str(fake_server.port), "--nick", "bob")
+        result = await run_cli(args, b"hi\r\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().splitlines() == [
+        "*** you are now bob",
+        "[00:00:00] <bob> hi",
+        "*** goodbye",
+    ]
+    assert fake_server.heard == ["/nick bob", "hi", "/quit"]
+
+
+async def test_cli_typed_quit_is_just_sent(fake_server: FakeServer) -> None:
+    with trio.fail_after(TEST_TIMEOUT):
+        result = await run_cli(
+            cli_command("--port", str(fake_server.port)), b"/QUIT see you\nlost\n"
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().splitlines() == ["*** goodbye"]
+    # Nothing after the quit command is sent, not even a second /quit at the end of input.
+    assert fake_server.heard == ["/QUIT see you"]
+
+
+async def test_cli_connection_refused() -> None:
+    port = closed_port()
+    with trio.fail_after(TEST_TIMEOUT):
+        result = await run_cli(cli_command("--port", str(port)), b"hi\n")
+    assert result.returncode == 1
+    assert result.stdout == b""
+    assert result.stderr.decode() == (
+        f"triochat: cannot connect to 127.0.0.1:{port}: connection refused\n"
+    )
+
+
+async def test_cli_connection_lost(nursery: trio.Nursery) -> None:
+    async def rude(stream: trio.SocketStream) -> None:
+        await stream.send_all(b"welcome\n")
+        await stream.receive_some(100)
+        reset(stream)
+
+    port = await serve(nursery, rude)
+    with trio.fail_after(TEST_TIMEOUT):
+        async with trio.open_nursery() as inner:
+            process: trio.Process = await inner.start(
+                partial(
+                    trio.run_process,
+                    cli_command("--port", str(port)),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    check=False,
+                    env=cli_environment(),
+                )
+            )
+            assert process.stdin is not None
+            assert process.stdout is not None
+            assert process.stderr is not None
+            # Wait for the first line before typing, so the reset cannot overtake it.
+            assert await process.stdout.receive_some(100) == b"welcome\n"
+            await process.stdin.send_all(b"hello?\n")
+            stderr = b""
+            while chunk := await process.stderr.receive_some(1000):
+                stderr += chunk
+    assert process.returncode == 1
+    assert stderr.decode() == "triochat: connection lost: connection reset by peer\n"
+
+
+async def test_cli_exits_when_server_closes_while_input_is_open(nursery: trio.Nursery) -> None:
+    # Interactive use: stdin stays open (nobody typed Ctrl-D) while the server ends the session.
+    # The thread blocked reading stdin is abandoned, and the process must still exit cleanly.
+    async def kicker(stream: trio.SocketStream) -> None:
+        async with stream:
+            await stream.send_all(b"*** you have been kicked\n")
+
+    port = await serve(nursery, kicker)
+    with trio.fail_after(TEST_TIMEOUT):
+        async with trio.open_nursery() as inner:
+            process: trio.Process = await inner.start(
+                partial(
+                    trio.run_process,
+                    cli_command("--port", str(port)),
+                    stdin=subprocess.PIPE,
+                    capture_stdout=True,
+                    capture_stderr=True,
+                    check=False,
+                    env=cli_environment(),
+                )
+            )
+            await process.wait()
+            assert process.stdin is not None
+            await process.stdin.aclose()
+    assert process.returncode == 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT, which is POSIX")
+async def test_cli_ctrl_c_says_goodbye_and_exits_130(fake_server: FakeServer) -> None:
+    with trio.fail_after(TEST_TIMEOUT):
+        async with trio.open_nursery() as inner:
+            process: trio.Process = await inner.start(
+                partial(
+                    trio.run_process,
+                    cli_command("--port", str(fake_server.port)),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    check=False,
+                    env=cli_environment(),
+                )
+            )
+            assert process.stdin is not None
+            assert process.stdout is not None
+            assert process.stderr is not None
+            # Once a line has made the round trip, the client is connected and listening for
+            # SIGINT (it installs its handler before connecting).
+            await process.stdin.send_all(b"ready?\n")
+            assert await process.stdout.receive_some(100) == b"[00:00:00] <guest-1> ready?\n"
+            process.send_signal(signal.SIGINT)
+            stderr = b""
+            while chunk := await process.stderr.receive_some(1000):
+                stderr += chunk
+        await fake_server.finished.wait()
+    assert process.returncode == 130
+    assert stderr == b""  # in particular, no traceback
+    assert fake_server.heard == ["ready?", "/quit"]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("triochat.__main__") is None
+    or importlib.util.find_spec("triochat._cli") is None,
+    reason="triochat/__main__.py or triochat/_cli.py is not written yet",
+)
+async def test_python_m_triochat_connect(fake_server: FakeServer) -> None:
+    with trio.fail_after(TEST_TIMEOUT):
+        args = [sys.executable, "-m", "triochat", "connect", "--port", str(fake_server.port)]
+        result = await run_cli(args, b"hi\n")
+    assert result.returncode == 0, result.stderr
+    assert b"<guest-1> hi" in result.stdout
+    assert fake_server.heard == ["hi", "/quit"]
+
+
+async def test_cli_against_the_real_server(port: int) -> None:
+    # The `port` fixture (tests/conftest.py) runs the real ChatServer; only loose checks here,
+    # as its exact wording is tested with the server.
+    with trio.fail_after(TEST_TIMEOUT):
+        args = [sys.executable, "-m", "triochat", "connect", "--port", str(port), "--nick", "ann"]
+        result = await run_cli(args, b"hi\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == b""
+    lines = result.stdout.decode().splitlines()
+    assert any(line.endswith("<ann> hi") for line in lines), lines
+    assert lines[-1].startswith("*** ")

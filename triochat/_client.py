@@ -1,0 +1,327 @@
+"""A small client for the triochat line protocol.
+
+The protocol is plain text: every message is one UTF-8 line ending in ``\\n``, in both directions.
+:func:`connect` opens a TCP connection and hands you a :class:`ChatConnection`, which sends lines
+with :meth:`~ChatConnection.send` and yields the lines the server sends when you iterate it::
+
+    async with connect("127.0.0.1", 9999, nick="alice") as chat:
+        await chat.send("hello, everyone")
+        await chat.quit()
+        async for line in chat:
+            print(line)
+
+The client does not interpret what the server says; it only moves lines. That keeps it usable
+against any server that speaks newline-terminated text, including a test double.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Final
+
+import attrs
+import trio
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "MAX_LINE_BYTES",
+    "ChatClientError",
+    "ChatConnection",
+    "ConnectionFailed",
+    "ConnectionLost",
+    "connect",
+]
+
+#: Where :func:`connect` goes when no host is given: this machine, over IPv4.
+DEFAULT_HOST: Final = "127.0.0.1"
+#: The port a triochat server listens on unless told otherwise.
+DEFAULT_PORT: Final = 9999
+#: Longest line, in bytes and without its newline, accepted from the server. Nothing longer is
+#: ever buffered, so a misbehaving server cannot make the client use unbounded memory.
+MAX_LINE_BYTES: Final = 1024 * 1024
+#: How much to ask the kernel for per read. Large reads mean few wakeups when lines arrive in bulk.
+_RECEIVE_SIZE: Final = 65536
+
+
+class ChatClientError(Exception):
+    """Base class of every error this client raises on purpose."""
+
+
+class ConnectionFailed(ChatClientError):
+    """The TCP connection could not be opened.
+
+    ``str(exc)`` is a complete sentence for a person, such as
+    ``cannot connect to 127.0.0.1:9999: connection refused``; the parts are kept in
+    :attr:`host`, :attr:`port` and :attr:`reason` for programs.
+    """
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(host, port, reason)
+        self.host = host
+        self.port = port
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"cannot connect to {_format_address(self.host, self.port)}: {self.reason}"
+
+
+class ConnectionLost(ChatClientError):
+    """A line could not be sent because the connection is broken or already closed."""
+
+
+class _LineTooLong(Exception):
+    """Internal: a line passed the limit of a :class:`_LineBuffer`."""
+
+
+class _LineBuffer:
+    """Cut a byte stream into lines, keeping at most *max_line* bytes of an unfinished one.
+
+    A ``\\r`` just before a ``\\n`` is dropped, so CRLF peers work too. This is pure bookkeeping
+    with no I/O, shared by :class:`ChatConnection` (server input) and the command-line client
+    (keyboard input).
+    """
+
+    __slots__ = ("_data", "_max_line", "_scanned")
+
+    def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
+        self._max_line = max_line
+        self._data = bytearray()
+        # Everything before this offset is known to contain no newline, so each byte is searched
+        # once even when a long line trickles in over many reads.
+        self._scanned = 0
+
+    def feed(self, data: bytes | bytearray) -> list[bytes]:
+        """Add *data* and return the lines it completes, without their line endings.
+
+        Raises:
+          _LineTooLong: if a line, finished or not, is longer than the limit. The buffer is
+              emptied, as its contents can no longer be trusted to start at a line boundary.
+        """
+        self._data += data
+        lines: list[bytes] = []
+        start = 0
+        while True:
+            end = self._data.find(b"\n", max(start, self._scanned))
+            if end < 0:
+                break
+            if end - start > self._max_line:
+                self._overflow()
+            line = bytes(self._data[start:end])
+            lines.append(line.removesuffix(b"\r"))
+            start = end + 1
+        del self._data[:start]
+        self._scanned = len(self._data)
+        if len(self._data) > self._max_line:
+            self._overflow()
+        return lines
+
+    def flush(self) -> bytes | None:
+        """At end of input, return the unfinished last line (or ``None`` if there is none)."""
+        if not self._data:
+            return None
+        rest = bytes(self._data).removesuffix(b"\r")
+        self._data.clear()
+        self._scanned = 0
+        return rest
+
+    def _overflow(self) -> None:
+        self._data.clear()
+        self._scanned = 0
+        raise _LineTooLong
+
+
+def _decode(line: bytes) -> str:
+    return line.decode("utf-8", errors="replace")
+
+
+def _format_address(host: str, port: int) -> str:
+    # An IPv6 literal needs brackets, or its colons run into the port's.
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _describe_os_error(exc: BaseException) -> str:
+    """A short lower-case explanation of a socket error, such as ``connection reset by peer``."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    else:
+        text = str(exc) or type(exc).__name__
+    return text[:1].lower() + text[1:]
+
+
+def _describe_connect_error(exc: OSError) -> str:
+    # open_tcp_stream tries every address the host name resolves to and, when all of them fail,
+    # raises a summary OSError whose __cause__ groups the individual failures. Look through it.
+    failures: list[OSError] = [exc]
+    cause = exc.__cause__
+    if isinstance(cause, BaseExceptionGroup):
+        failures = [e for e in cause.exceptions if isinstance(e, OSError)] or failures
+    if any(isinstance(e, ConnectionRefusedError) for e in failures):
+        return "connection refused"
+    first = failures[0]
+    if isinstance(first, socket.gaierror):
+        return f"cannot resolve host name ({_describe_os_error(first)})"
+    if first.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return "host unreachable"
+    return _describe_os_error(first)
+
+
+def _check_line(line: str) -> None:
+    if "\n" in line or "\r" in line:
+        raise ValueError(f"a chat line cannot contain a line break: {line!r}")
+
+
+@attrs.define(eq=False)
+class ChatConnection:
+    """One open conversation with a chat server, over any byte stream.
+
+    :func:`connect` is the usual way to get one. You can also wrap a stream you opened yourself
+    (for example one end of :func:`trio.testing.memory_stream_pair`); closing that stream stays
+    your job.
+
+    Send with :meth:`send` or :meth:`quit`. Iterate the connection to receive: each item is one
+    line from the server, decoded from UTF-8 (undecodable bytes become U+FFFD) and without its
+    line ending. Iteration ends when the server closes the connection. Sending and receiving may
+    happen in different tasks at the same time; several tasks may send at once (their lines are
+    never interleaved), but only one task at a time may receive.
+
+    Error handling: :meth:`send` raises :exc:`ConnectionLost` when the connection is broken. A
+    connection that breaks while you iterate (reset by the peer, for instance) simply ends the
+    iteration, like a normal close, but leaves a description in :attr:`closed_reason`. A server
+    line longer than :data:`MAX_LINE_BYTES` raises :exc:`ChatClientError` from the iteration, and
+    after that the connection yields nothing more.
+    """
+
+    _stream: trio.abc.Stream
+    #: ``None`` while the connection is open and after the server closed it normally; after the
+    #: connection broke, a short explanation such as ``"connection reset by peer"``.
+    closed_reason: str | None = attrs.field(default=None, init=False)
+    _splitter: _LineBuffer = attrs.field(factory=_LineBuffer, init=False)
+    _received: collections.deque[str] = attrs.field(factory=collections.deque, init=False)
+    _at_end: bool = attrs.field(default=False, init=False)
+    _send_lock: trio.StrictFIFOLock = attrs.field(factory=trio.StrictFIFOLock, init=False)
+
+    async def send(self, line: str) -> None:
+        """Send one line of text: a message, or a command such as ``/nick bob``.
+
+        The newline is added for you.
+
+        Error handling:
+          ValueError: *line* contains ``\\n`` or ``\\r``; nothing is sent. A line break inside a
+              message would let it smuggle in a second, unintended line.
+          ConnectionLost: the connection is broken (the server went away) or was closed.
+        """
+        _check_line(line)
+        data = line.encode("utf-8") + b"\n"
+        async with self._send_lock:
+            try:
+                await self._stream.send_all(data)
+            except trio.BrokenResourceError as exc:
+                reason = _describe_os_error(exc.__cause__ or exc)
+                raise ConnectionLost(f"connection lost: {reason}") from exc
+            except trio.ClosedResourceError:
+                raise ConnectionLost("the connection is already closed") from None
+
+    async def quit(self, reason: str = "") -> None:
+        """Say goodbye: send ``/quit``, followed by *reason* if it is not empty.
+
+        The server is expected to answer and then close the connection, so keep iterating
+        afterwards if you want its last words.
+
+        Error handling: as for :meth:`send`.
+        """
+        await self.send(f"/quit {reason}" if reason else "/quit")
+
+    def __aiter__(self) -> ChatConnection:
+        return self
+
+    async def __anext__(self) -> str:
+        """Wait for and return the next line from the server.
+
+        Error handling:
+          StopAsyncIteration: the server closed the connection, the connection broke (see
+              :attr:`closed_reason`), or it was closed locally.
+          ChatClientError: the server sent a line longer than :data:`MAX_LINE_BYTES`.
+        """
+        while not self._received:
+            if self._at_end:
+                raise StopAsyncIteration
+            await self._receive_more()
+        return self._received.popleft()
+
+    async def _receive_more(self) -> None:
+        try:
+            data = await self._stream.receive_some(_RECEIVE_SIZE)
+        except trio.BrokenResourceError as exc:
+            self.closed_reason = _describe_os_error(exc.__cause__ or exc)
+            data = b""
+        except trio.ClosedResourceError:
+            # Closed on our side, possibly by another task: there is nothing more to read.
+            data = b""
+        if not data:
+            self._at_end = True
+            # A last line without its newline is still a line.
+            rest = self._splitter.flush()
+            if rest is not None:
+                self._received.append(_decode(rest))
+            return
+        try:
+            lines = self._splitter.feed(data)
+        except _LineTooLong:
+            self._at_end = True
+            self._received.clear()
+            self.closed_reason = "server sent an overlong line"
+            raise ChatClientError("server sent an overlong line") from None
+        self._received.extend(_decode(line) for line in lines)
+
+
+@asynccontextmanager
+async def connect(
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    nick: str | None = None,
+    connect_timeout: float = 10.0,
+) -> AsyncIterator[ChatConnection]:
+    """Connect to a chat server and give a :class:`ChatConnection` for the ``async with`` body.
+
+    If *nick* is given, ``/nick NICK`` is sent before the body runs, so it is the first thing the
+    server hears. Leaving the block closes the connection at once, without sending ``/quit``; call
+    :meth:`ChatConnection.quit` first for a polite goodbye.
+
+    Args:
+      host: A host name or IP address.
+      port: The TCP port the server listens on.
+      nick: The nickname to ask for, or ``None`` to keep the one the server assigns.
+      connect_timeout: Seconds to wait for the connection to be established.
+
+    Error handling:
+      ConnectionFailed: the connection could not be opened: refused, unreachable, the host
+          name does not resolve, or *connect_timeout* passed. The underlying OSError is not
+          chained, because the message already says what happened.
+      ValueError: *nick* contains a line break; nothing is opened.
+      Anything raised in the body propagates unchanged, after the connection is closed.
+    """
+    if nick is not None:
+        _check_line(nick)
+    try:
+        with trio.fail_after(connect_timeout):
+            stream = await trio.open_tcp_stream(host, port)
+    except trio.TooSlowError:
+        reason = f"no answer within {connect_timeout:g} seconds"
+        raise ConnectionFailed(host, port, reason) from None
+    except OSError as exc:
+        raise ConnectionFailed(host, port, _describe_connect_error(exc)) from None
+    try:
+        connection = ChatConnection(stream)
+        if nick is not None:
+            await connection.send(f"/nick {nick}")
+        yield connection
+    finally:
+        # Closing a socket does not wait for the peer, but aclose is a checkpoint and could be
+        # cancelled; aclose_forcefully closes the stream even then.
+        await trio.aclose_forcefully(stream)

@@ -1,0 +1,328 @@
+"""The ``triochat connect`` command: chat from a terminal, or from a script through a pipe.
+
+Every line read from standard input is sent as one message, and every line from the server is
+printed as it arrives; the two happen at the same time, in two tasks. When standard input ends
+(Ctrl-D at a terminal, or the end of a pipe), ``/quit`` is sent and the server's remaining lines
+are printed until it closes the connection, so ``printf 'hi\\n' | triochat connect`` shows the
+echo of ``hi`` and the goodbye.
+
+Exit status: 0 when the server closed the connection normally, 1 when the connection could not be
+opened or broke, 130 after Ctrl-C (the shell convention for "killed by SIGINT").
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Final
+
+import attrs
+import trio
+
+from ._client import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    MAX_LINE_BYTES,
+    ChatClientError,
+    ChatConnection,
+    ConnectionFailed,
+    ConnectionLost,
+    _check_line,
+    _decode,
+    _describe_os_error,
+    _LineBuffer,
+    _LineTooLong,
+    connect,
+)
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+__all__ = ["add_connect_arguments", "run_connect"]
+
+#: The exit status a shell reports for a process ended by SIGINT (128 + 2).
+EXIT_INTERRUPTED: Final = 130
+#: How long Ctrl-C waits to get a ``/quit`` out before leaving anyway.
+_QUIT_TIMEOUT: Final = 0.5
+#: Received lines waiting to be printed. When stdout is slower than the server, reading from the
+#: server stops here instead of buffering without bound.
+_PRINT_BACKLOG: Final = 256
+#: How much of standard input to read at once.
+_STDIN_CHUNK: Final = 65536
+
+# Characters that would let a server drive the terminal (colours, cursor moves, clearing the
+# screen, changing the window title): C0 controls except tab, DEL, and C1 controls.
+_CONTROL_CHARACTERS: Final = {
+    code: "\N{REPLACEMENT CHARACTER}"
+    for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))
+    if code != ord("\t")
+}
+
+
+def _port_number(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be between 1 and 65535, not {port}")
+    return port
+
+
+def add_connect_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``triochat connect`` (``--host``, ``--port``, ``--nick``) to *parser*."""
+    parser.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=(
+            "the machine the chat server runs on, as a host name or IP address "
+            "(default: %(default)s, which is this machine)"
+        ),
+    )
+    parser.add_argument(
+        "--port",
+        type=_port_number,
+        default=DEFAULT_PORT,
+        help="the TCP port the chat server listens on, as given to it (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--nick",
+        metavar="NAME",
+        default=None,
+        help=(
+            "the nickname to ask for as soon as you are connected; without it the server names "
+            "you (guest-1, guest-2, ...). You can change it later by typing /nick NAME"
+        ),
+    )
+
+
+def run_connect(args: argparse.Namespace) -> int:
+    """Run ``triochat connect`` with the parsed *args*, and return the process exit status.
+
+    Error handling: nothing is raised for conditions a user can cause. A connection that cannot
+    be opened or that breaks is reported as one ``triochat: ...`` line on stderr and status 1;
+    Ctrl-C gives status 130 without a traceback.
+    """
+    host: str = args.host
+    port: int = args.port
+    nick: str | None = args.nick
+    if nick is not None:
+        try:
+            _check_line(nick)
+        except ValueError:
+            _report("a nickname cannot contain a line break")
+            return 2
+    try:
+        return trio.run(_main, host, port, nick)
+    except KeyboardInterrupt:
+        # Ctrl-C outside the window where _main listens for SIGINT itself (during start-up or
+        # shutdown of the run): nothing was left half done.
+        return EXIT_INTERRUPTED
+
+
+def _report(message: str) -> None:
+    print(f"triochat: {message}", file=sys.stderr, flush=True)
+
+
+@attrs.define(eq=False)
+class _Outcome:
+    """How the session ends; shared by its tasks. The first error reported wins."""
+
+    #: Cancelled to end the whole session at once.
+    scope: trio.CancelScope
+    interrupted: bool = False
+    error: str | None = None
+
+    def fail(self, message: str) -> None:
+        if self.error is None:
+            self.error = message
+
+    def abort(self, message: str) -> None:
+        self.fail(message)
+        self.scope.cancel()
+
+    @property
+    def exit_status(self) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        return 0 if self.error is None else 1
+
+
+def _sigint_receiver() -> AbstractContextManager[AsyncIterator[int] | None]:
+    # Signal handlers can only be installed from the main thread. Elsewhere Ctrl-C is never
+    # delivered to this thread anyway, so there is nothing to listen for.
+    if threading.current_thread() is threading.main_thread():
+        return trio.open_signal_receiver(signal.SIGINT)
+    return contextlib.nullcontext()
+
+
+async def _main(host: str, port: int, nick: str | None) -> int:
+    with _sigint_receiver() as sigint:
+        async with trio.open_nursery() as nursery:
+            outcome = _Outcome(nursery.cancel_scope)
+            if sigint is not None:
+                nursery.start_soon(_watch_for_interrupt, sigint, outcome)
+            nursery.start_soon(_run_session, host, port, nick, outcome)
+    if outcome.error is not None and not outcome.interrupted:
+        _report(outcome.error)
+    return outcome.exit_status
+
+
+async def _watch_for_interrupt(sigint: AsyncIterator[int], outcome: _Outcome) -> None:
+    async for _ in sigint:
+        outcome.interrupted = True
+        outcome.scope.cancel()
+        return
+
+
+async def _run_session(host: str, port: int, nick: str | None, outcome: _Outcome) -> None:
+    try:
+        async with connect(host, port, nick=nick) as connection:
+            try:
+                await _converse(connection, outcome)
+            finally:
+                if outcome.interrupted:
+                    # Best effort: the user wants out now, so wait only briefly, and shield the
+                    # attempt from the cancellation that brought us here.
+                    with trio.move_on_after(_QUIT_TIMEOUT, shield=True):
+                        with contextlib.suppress(ConnectionLost):
+                            await connection.quit()
+    except ConnectionFailed as exc:
+        outcome.fail(str(exc))
+    # Done, one way or another: stop watching for Ctrl-C.
+    outcome.scope.cancel()
+
+
+async def _converse(connection: ChatConnection, outcome: _Outcome) -> None:
+    """Send typed lines and print received ones until the server closes the connection."""
+    to_print, printable = trio.open_memory_channel[str](_PRINT_BACKLOG)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_print_lines, printable, outcome)
+        typing_scope = trio.CancelScope()
+        nursery.start_soon(_send_typed_lines, connection, typing_scope, outcome)
+        try:
+            async with to_print:
+                async for line in connection:
+                    await to_print.send(line)
+        except ChatClientError as exc:
+            outcome.fail(str(exc))
+        # The server is gone: typing more would be pointless. The printer still empties its queue.
+        typing_scope.cancel()
+    if connection.closed_reason is not None:
+        outcome.fail(f"connection lost: {connection.closed_reason}")
+
+
+def _stdin_reader() -> Callable[[], bytes]:
+    """Return a blocking function that reads the next chunk of stdin (``b""`` at its end).
+
+    It reads the unbuffered ``sys.stdin.buffer.raw`` rather than calling
+    ``sys.stdin.buffer.readline()``. The read runs in a worker thread that is abandoned when the
+    session ends (a blocked read cannot be interrupted portably), and an abandoned ``readline``
+    would still hold the buffered reader's lock when the interpreter exits, which makes CPython
+    abort with "could not acquire lock for <_io.BufferedReader name='<stdin>'>". The raw file has
+    no such lock. It still works for a terminal (one line per read), for a pipe (whatever is
+    available), and for the Windows console (whose raw reader returns UTF-8).
+    """
+    stdin = sys.stdin
+    if stdin is None:  # for example under pythonw: there is no input at all
+        return lambda: b""
+    raw = getattr(getattr(stdin, "buffer", None), "raw", None)
+    if raw is None:  # stdin was replaced by a text-only object: read it line by line
+        return lambda: stdin.readline().encode("utf-8", errors="replace")
+    read_raw: Callable[[int], bytes | None] = raw.read
+
+    def read() -> bytes:
+        while (data := read_raw(_STDIN_CHUNK)) is None:
+            # Only when someone made the shared descriptor non-blocking: poll gently.
+            time.sleep(0.05)
+        return data
+
+    return read
+
+
+async def _send_typed_lines(
+    connection: ChatConnection, scope: trio.CancelScope, outcome: _Outcome
+) -> None:
+    """Send each line of stdin as a message, then ``/quit`` when stdin ends."""
+    read = _stdin_reader()
+    splitter = _LineBuffer()
+    with scope:
+        try:
+            while True:
+                data = await trio.to_thread.run_sync(read, abandon_on_cancel=True)
+                if data:
+                    try:
+                        lines = splitter.feed(data)
+                    except _LineTooLong:
+                        # Not fatal on the spot: leave politely, and exit 1 once the server is done.
+                        outcome.fail(f"an input line is longer than {MAX_LINE_BYTES} bytes")
+                        break
+                else:
+                    last = splitter.flush()
+                    lines = [] if last is None else [last]
+                for line in lines:
+                    # A stray carriage return cannot be sent inside a line; it carries no text.
+                    text = _decode(line).replace("\r", "")
+                    if not text:  # an empty line is not a message
+                        continue
+                    await connection.send(text)
+                    if _is_quit(text):
+                        # Sent like any line, and the server will say goodbye and close. Typing
+                        # more would only reach a closed socket (and could reset the connection
+                        # before the goodbye is read), so stop here.
+                        return
+                if not data:
+                    break
+            await connection.quit()
+        except ConnectionLost:
+            # The server went away; receiving notices too and decides how that is reported.
+            return
+
+
+def _is_quit(text: str) -> bool:
+    """Whether the server will take *text* as the quit command (``quit``, or ``/quit ...``)."""
+    text = text.strip()
+    return text == "quit" or text.partition(" ")[0].lower() == "/quit"
+
+
+async def _print_lines(lines: trio.MemoryReceiveChannel[str], outcome: _Outcome) -> None:
+    """Print received lines, writing whatever has piled up in one go and flushing it."""
+    async with lines:
+        while True:
+            try:
+                batch = [await lines.receive()]
+            except trio.EndOfChannel:
+                return
+            while len(batch) < _PRINT_BACKLOG:
+                try:
+                    batch.append(lines.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+            text = "".join(f"{line.translate(_CONTROL_CHARACTERS)}\n" for line in batch)
+            try:
+                # A terminal paused with Ctrl-S, or a slow reader of a pipe, blocks the write;
+                # doing it in a thread keeps the event loop (and Ctrl-C) responsive meanwhile.
+                await trio.to_thread.run_sync(_write_stdout, text)
+            except OSError as exc:
+                outcome.abort(f"cannot write output: {_describe_os_error(exc)}")
+                return
+
+
+def _write_stdout(text: str) -> None:
+    stdout = sys.stdout
+    if stdout is None:
+        return
+    buffer = getattr(stdout, "buffer", None)
+    if buffer is None:
+        stdout.write(text)
+        stdout.flush()
+        return
+    # Encode ourselves so a character the terminal's encoding lacks becomes "?" instead of an
+    # exception that would end the session.
+    buffer.write(text.encode(stdout.encoding or "utf-8", errors="replace"))
+    buffer.flush()
