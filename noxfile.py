@@ -32,6 +32,14 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmark suite against the asyncio, uvloop and thread-per-client baselines; writes
+    bench/results/latest.json and regenerates docs/performance.md (not part of CI's run)."""
+    install(session, "bench")
+    session.run("python", "-m", "bench.run", *session.posargs)
+
+
+@nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package and the tests."""
     install(session, "typecheck", "test")

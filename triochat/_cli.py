@@ -160,6 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="clients served at once; more are told the server is full",
     )
     limits.add_argument(
+        "--announce-limit",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="in rooms with more than N members, joins, leaves and nick changes are not "
+        "announced (default: always announced)",
+    )
+    limits.add_argument(
         "--shutdown-grace",
         type=_seconds,
         default=DEFAULT_SHUTDOWN_GRACE,
@@ -216,6 +224,7 @@ def _run_serve(args: argparse.Namespace) -> int:
             write_timeout=args.write_timeout,
             max_clients=args.max_clients,
             shutdown_grace=args.shutdown_grace,
+            announce_limit=args.announce_limit,
         )
     except ValueError as exc:
         print(f"triochat serve: {exc}", file=sys.stderr)

@@ -58,6 +58,8 @@ class ServerConfig:
       shutdown_grace: seconds :meth:`ChatServer.shutdown` gives clients to receive what was queued
         for them, and the goodbye line, before their connections are cut.
       read_size: bytes asked of the socket per read.
+      announce_limit: rooms with more members than this do not announce joins, leaves and nick
+        changes (see :class:`Hub`); ``None`` announces them always.
     """
 
     host: str | None = DEFAULT_HOST
@@ -70,3 +72,6 @@ class ServerConfig:
     max_clients: int = attrs.field(default=DEFAULT_MAX_CLIENTS, validator=_positive)
     shutdown_grace: float = attrs.field(default=DEFAULT_SHUTDOWN_GRACE, validator=_positive)
     read_size: int = attrs.field(default=65536, validator=_positive)
+    announce_limit: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_positive)
+    )

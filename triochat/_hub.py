@@ -76,6 +76,10 @@ class Hub:
       outbox_events: default bound, in events, of each member's outbox.
       outbox_bytes: default bound, in bytes, of each member's outbox.
       guest_prefix: nicks given to members that did not choose one are ``guest-1``, ``guest-2``...
+      announce_limit: in a room with more members than this, joins, leaves and nick changes
+        are told only to the member concerned, not announced to the room (as large IRC and
+        Twitch channels do: announcing each of *n* joins to everyone present is *n*²/2 lines).
+        ``None`` (the default): always announce.
 
     Nicknames are unique, compared case-insensitively.
     """
@@ -83,6 +87,7 @@ class Hub:
     outbox_events: int = DEFAULT_OUTBOX_MESSAGES
     outbox_bytes: int = DEFAULT_OUTBOX_BYTES
     guest_prefix: str = "guest"
+    announce_limit: int | None = None
     _rooms: dict[str, Room] = attrs.field(factory=dict, init=False)
     _nicks: dict[str, Member] = attrs.field(factory=dict, init=False)
     _guest_numbers: itertools.count[int] = attrs.field(

@@ -73,6 +73,10 @@ class Room:
         self._members[member] = None
         member.rooms[self.name] = self
         member.current_room = self
+        if self._quiet():
+            joined = Joined(room=self.name, time=utc_now(), sender=member.nick)
+            self._tell(member, joined)
+            return joined
         event = self._publish(Joined, member.nick)
         assert isinstance(event, Joined)
         return event
@@ -81,6 +85,7 @@ class Room:
         """Remove *member* and tell those who stay (if *announce*). Unknown members are ignored."""
         if member not in self._members:
             return
+        announce = announce and not self._quiet()
         del self._members[member]
         member.rooms.pop(self.name, None)
         if member.current_room is self:
@@ -89,7 +94,25 @@ class Room:
             self._publish(Left, member.nick, reason=reason)
 
     def announce_nick(self, old: str, new: str) -> None:
+        if self._quiet():
+            member = self.hub.member(new)
+            if member is not None:
+                self._tell(member, NickChanged(room=self.name, time=utc_now(), sender=old, new=new))
+            return
         self._publish(NickChanged, old, new=new)
+
+    def _quiet(self) -> bool:
+        """Whether the room is too large to announce joins, leaves and nick changes."""
+        limit = self.hub.announce_limit
+        return limit is not None and len(self._members) > limit
+
+    def _tell(self, member: Member, event: Event) -> None:
+        # An event for one member only: sequence number 0, outside the room's order (like a
+        # notice), so that the others see no gap in theirs.
+        if not member.deliver(event):
+            from ._member import SLOW_CONSUMER
+
+            self.hub.disconnect(member, SLOW_CONSUMER)
 
     # ---------------------------------------------------------------------------- publishing
 

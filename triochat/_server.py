@@ -34,7 +34,11 @@ def format_address(address: Any) -> str:
 
 
 def _default_hub(config: ServerConfig) -> Hub:
-    return Hub(outbox_events=config.outbox_events, outbox_bytes=config.outbox_bytes)
+    return Hub(
+        outbox_events=config.outbox_events,
+        outbox_bytes=config.outbox_bytes,
+        announce_limit=config.announce_limit,
+    )
 
 
 @attrs.frozen(kw_only=True)

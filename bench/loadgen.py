@@ -1,0 +1,639 @@
+"""The load generator: many chat clients in one process on non-blocking sockets and epoll.
+
+It is built so that it is not the bottleneck: every socket is non-blocking, reads are large
+(``RECV_SIZE``), lines are counted in bulk with ``bytes.count`` on whole chunks (never split one by
+one), and senders put many lines into one ``send``. It measures its own CPU time and the server's
+from ``/proc`` over the same window, so a reader can see which side was the limit.
+
+Every chat line a sender writes carries its send time (``time.monotonic_ns``, the same clock in
+every process on the machine); receivers compute the latency of each line from it.
+
+Run by ``bench/run.py``, one scenario per process; prints one JSON object on stdout::
+
+    python bench/loadgen.py --port 9999 --server-pid 1234 fanout --receivers 100 --senders 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import errno
+import json
+import mmap
+import os
+import re
+import select
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+#: Bytes asked of a socket per read.
+RECV_SIZE: Final = 1 << 20
+#: Connections opened before waiting for the server to register them (the listen backlog).
+CONNECT_BATCH: Final = 500
+#: Seconds to wait for all clients to register; then the scenario fails.
+SETUP_TIMEOUT: Final = 120.0
+#: Text after the timestamp in every chat line: the line is about 70 bytes on the wire.
+PAYLOAD: Final = b"x" * 24
+# What marks a chat line: "[HH:MM:SS] <nick> text". Join and leave lines start "[HH:MM:SS] ***".
+CHAT_MARK: Final = b"] <"
+# Sender nicks are s0, s1, ...; every chat line a sender writes is "<send time ns> <payload>".
+STAMP: Final = re.compile(rb"\] <s\d+> (\d+) ")
+# Phases the workers read from shared memory.
+WARMING: Final = 0
+MEASURING: Final = 1
+STOP: Final = 2
+CLK_TCK: Final = os.sysconf("SC_CLK_TCK")
+PAGE: Final = os.sysconf("SC_PAGE_SIZE")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of process *pid*, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat", "rb") as file:
+        fields = file.read().rpartition(b")")[2].split()
+    # After the command name: state is field 0, utime field 11, stime field 12.
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of process *pid*, from /proc/PID/statm."""
+    with open(f"/proc/{pid}/statm", "rb") as file:
+        return int(file.read().split()[1]) * PAGE
+
+
+def threads(pid: int) -> int:
+    with open(f"/proc/{pid}/status", "rb") as file:
+        for line in file:
+            if line.startswith(b"Threads:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Client:
+    """One connection: a socket, the unfinished line at the end of what it read, and counters."""
+
+    __slots__ = (
+        "chat",
+        "closed",
+        "nick",
+        "outgoing",
+        "registered",
+        "sock",
+        "tail",
+        "total",
+    )
+
+    def __init__(self, sock: socket.socket, nick: str | None) -> None:
+        self.sock = sock
+        self.nick = nick
+        self.tail = b""
+        self.registered = False
+        self.closed = False
+        self.chat = 0  # chat lines received
+        self.total = 0  # all lines received
+        self.outgoing = b""  # bytes the kernel has not taken yet
+
+
+class Load:
+    """Clients on one epoll object, and receiver workers in forked processes.
+
+    Setup (connecting, setting nicks, waiting for the join lines) happens here; then
+    :meth:`spread` hands the receivers to worker processes, which read and count on their own
+    core and publish their counts in shared memory, so the senders here can see how far behind the
+    slowest receiver is and so receiving never competes with sending for one interpreter.
+    """
+
+    def __init__(self, port: int, server_pid: int) -> None:
+        self.port = port
+        self.server_pid = server_pid
+        self.epoll = select.epoll()
+        self.clients: list[Client] = []
+        self.by_fd: dict[int, Client] = {}
+        self.on_chunk: Callable[[Client, bytes], None] | None = None
+        self.workers: list[Worker] = []
+        self.shared: memoryview | None = None
+
+    # ------------------------------------------------------------------ connections
+
+    def connect(self, count: int, nicks: list[str | None], *, rcvbuf: int = 0) -> list[Client]:
+        """Open *count* connections, set their nicks, and wait until each has registered."""
+        made: list[Client] = []
+        for start in range(0, count, CONNECT_BATCH):
+            batch = []
+            for index in range(start, min(count, start + CONNECT_BATCH)):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                if rcvbuf:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.connect(("127.0.0.1", self.port))
+                sock.setblocking(False)
+                client = Client(sock, nicks[index])
+                if client.nick is not None:
+                    client.outgoing = f"/nick {client.nick}\n".encode()
+                    self.flush(client)
+                self.epoll.register(sock.fileno(), select.EPOLLIN)
+                self.by_fd[sock.fileno()] = client
+                batch.append(client)
+            made.extend(batch)
+            self.clients.extend(batch)
+            deadline = time.monotonic() + SETUP_TIMEOUT
+            while not all(client.registered for client in batch):
+                if time.monotonic() > deadline:
+                    missing = sum(not client.registered for client in batch)
+                    raise TimeoutError(f"{missing} clients did not register")
+                self.poll(0.5)
+        return made
+
+    def settle(self, quiet: float = 0.3, limit: float = SETUP_TIMEOUT) -> None:
+        """Read until nothing has arrived for *quiet* seconds: the join and nick announcements
+        of the setup are then behind us, and the measurement does not queue behind them."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if not self.epoll.poll(quiet):
+                return
+            self.poll(0)
+            time.sleep(0.002)  # let lines pile up: fewer, larger reads
+        raise TimeoutError("the setup traffic did not settle")
+
+    def mute(self, client: Client) -> None:
+        """Stop reading *client* (the never-reading client)."""
+        self.epoll.unregister(client.sock.fileno())
+        del self.by_fd[client.sock.fileno()]
+
+    def flush(self, client: Client) -> None:
+        """Send what the client has pending, without blocking."""
+        if not client.outgoing or client.closed:
+            return
+        try:
+            sent = client.sock.send(client.outgoing)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            client.closed = True
+            return
+        client.outgoing = client.outgoing[sent:]
+
+    # ------------------------------------------------------------------ workers
+
+    def spread(self, receivers: list[Client], count: int, *, pause: float = 0.0) -> None:
+        """Fork *count* worker processes and give each an equal share of *receivers*."""
+        area = mmap.mmap(-1, 8 * (len(receivers) + 1))
+        shared = self.shared = memoryview(area).cast("q")
+        for index, client in enumerate(receivers):
+            shared[1 + index] = client.chat
+        slices = [receivers[i::count] for i in range(count)]
+        slots = [list(range(len(receivers)))[i::count] for i in range(count)]
+        for share, slot in zip(slices, slots, strict=True):
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the worker
+                os.close(read_end)
+                code = 1
+                try:
+                    mine = {client.sock.fileno() for client in share}
+                    for client in self.clients:
+                        if client.sock.fileno() not in mine:
+                            client.sock.close()
+                    self.epoll.close()
+                    _work(share, [1 + i for i in slot], shared, write_end, pause)
+                    code = 0
+                finally:
+                    os._exit(code)
+            os.close(write_end)
+            self.workers.append(Worker(pid, read_end))
+        for client in receivers:
+            self.mute(client)
+            client.sock.close()
+        self.clients = [client for client in self.clients if client not in receivers]
+
+    def counts(self) -> list[int]:
+        assert self.shared is not None
+        return list(self.shared[1:])
+
+    def phase(self, value: int) -> None:
+        assert self.shared is not None
+        self.shared[0] = value
+
+    def collect(self) -> list[int]:
+        """Stop the workers and return the latencies (ns) they recorded while measuring."""
+        self.phase(STOP)
+        samples = array.array("q")
+        for worker in self.workers:
+            data = bytearray()
+            while chunk := os.read(worker.pipe, 1 << 20):
+                data += chunk
+            os.close(worker.pipe)
+            os.waitpid(worker.pid, 0)
+            samples.frombytes(bytes(data))
+        self.workers = []
+        return samples.tolist()
+
+    def kill_workers(self) -> None:
+        for worker in self.workers:
+            try:
+                os.kill(worker.pid, signal.SIGKILL)
+                os.waitpid(worker.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        self.workers = []
+
+    def cpu(self) -> float:
+        """CPU seconds of this process and its workers."""
+        return cpu_seconds(os.getpid()) + sum(cpu_seconds(w.pid) for w in self.workers)
+
+    # ------------------------------------------------------------------ the loop
+
+    def poll(self, timeout: float) -> None:
+        """Wait up to *timeout* for readable sockets and read each of them once."""
+        for fd, _ in self.epoll.poll(timeout):
+            client = self.by_fd[fd]
+            data = _read(client)
+            if data is None:
+                continue
+            if not data:
+                self.mute(client)
+                continue
+            received(client, data, None)
+            if self.on_chunk is not None:
+                self.on_chunk(client, data)
+
+
+class Worker:
+    __slots__ = ("pid", "pipe")
+
+    def __init__(self, pid: int, pipe: int) -> None:
+        self.pid = pid
+        self.pipe = pipe
+
+
+def _read(client: Client) -> bytes | None:
+    """What the socket has (``b""`` once closed), or ``None`` on a spurious wake-up."""
+    try:
+        data = client.sock.recv(RECV_SIZE)
+    except BlockingIOError:
+        return None
+    except OSError as exc:
+        if exc.errno not in (errno.ECONNRESET, errno.EPIPE):
+            raise
+        data = b""
+    if not data:
+        client.closed = True
+    return data
+
+
+def received(client: Client, data: bytes, latencies: array.array[int] | None) -> None:
+    """Count the complete lines in what arrived; record the latency of each chat line."""
+    now = time.monotonic_ns()
+    cut = data.rfind(b"\n")
+    if cut < 0:
+        client.tail += data
+        return
+    chunk = client.tail + data[: cut + 1] if client.tail else data[: cut + 1]
+    client.tail = data[cut + 1 :]
+    client.total += chunk.count(b"\n")
+    client.chat += chunk.count(CHAT_MARK)
+    if not client.registered and b"joined lobby" in chunk:
+        client.registered = True
+    if latencies is not None and CHAT_MARK in chunk:
+        latencies.extend([now - int(stamp) for stamp in STAMP.findall(chunk)])
+
+
+def _work(
+    clients: list[Client], slots: list[int], shared: memoryview, result: int, pause: float
+) -> None:
+    """A worker: read and count until told to stop; then send back the latency samples.
+
+    This is the hot loop of the load generator, so it reads into one preallocated buffer and
+    counts with ``bytearray.count``/``rfind`` over a range of it: no allocation per read. With
+    *pause* (throughput runs only, where latency is not measured) it sleeps that long after each
+    pass, so that every read finds many lines waiting: a server that sends each line in a
+    segment of its own then does not make the load generator the bottleneck.
+    """
+    epoll = select.epoll()
+    by_fd = {}
+    for client, slot in zip(clients, slots, strict=True):
+        epoll.register(client.sock.fileno(), select.EPOLLIN)
+        by_fd[client.sock.fileno()] = (client, slot)
+    samples: array.array[int] = array.array("q")
+    buffer = bytearray(RECV_SIZE + 8192)
+    view = memoryview(buffer)
+    find_stamps = STAMP.findall
+    monotonic_ns = time.monotonic_ns
+    while (phase := shared[0]) != STOP:
+        measuring = phase == MEASURING
+        for fd, _ in epoll.poll(0.02):
+            client, slot = by_fd[fd]
+            tail = client.tail
+            start = len(tail)
+            if start:
+                buffer[:start] = tail
+            try:
+                n = client.sock.recv_into(view[start : start + RECV_SIZE])
+            except BlockingIOError:
+                continue
+            except OSError:
+                n = 0
+            if not n:
+                client.closed = True
+                epoll.unregister(fd)
+                continue
+            now = monotonic_ns()
+            end = start + n
+            cut = buffer.rfind(b"\n", 0, end) + 1
+            client.tail = bytes(buffer[cut:end]) if cut < end else b""
+            if not cut:
+                continue
+            client.chat += buffer.count(CHAT_MARK, 0, cut)
+            shared[slot] = client.chat
+            if measuring:
+                samples.extend([now - int(stamp) for stamp in find_stamps(buffer, 0, cut)])
+        if pause:
+            time.sleep(pause)
+    data = samples.tobytes()
+    while data:
+        written = os.write(result, data)
+        data = data[written:]
+    os.close(result)
+
+
+class Window:
+    """CPU seconds of the server and of the load generator (with its workers) over an interval."""
+
+    def __init__(self, load: Load) -> None:
+        self.load = load
+        self.start = time.monotonic()
+        self.server_cpu = cpu_seconds(load.server_pid)
+        self.own_cpu = load.cpu()
+
+    def result(self) -> dict[str, float]:
+        wall = time.monotonic() - self.start
+        return {
+            "seconds": wall,
+            "server_cpu": (cpu_seconds(self.load.server_pid) - self.server_cpu) / wall,
+            "loadgen_cpu": (self.load.cpu() - self.own_cpu) / wall,
+        }
+
+
+def percentiles(values: list[int]) -> dict[str, float]:
+    """p50/p99/max of nanosecond samples, in milliseconds."""
+    if not values:
+        nan = float("nan")
+        return {"samples": 0, "p50_ms": nan, "p99_ms": nan, "max_ms": nan}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
+
+    return {"samples": len(ordered), "p50_ms": at(0.50), "p99_ms": at(0.99), "max_ms": at(1.0)}
+
+
+def cdf(values: list[int], points: int = 200) -> list[float]:
+    """Latency (ms) at *points* evenly spaced quantiles, for the CDF plot."""
+    if not values:
+        return []
+    ordered = sorted(values)
+    return [ordered[min(len(ordered) - 1, i * len(ordered) // points)] / 1e6 for i in range(points)]
+
+
+# ---------------------------------------------------------------------------------- scenarios
+
+
+def fanout(load: Load, args: argparse.Namespace) -> dict[str, Any]:
+    """(a) Receivers and senders; senders keep up to --window lines each in flight."""
+    senders = load.connect(args.senders, [f"s{i}" for i in range(args.senders)])
+    receivers = load.connect(args.receivers, [f"r{i}" for i in range(args.receivers)])
+    load.settle()
+    load.spread(receivers, args.workers, pause=args.read_pause)
+    tags = {id(sender): f"] <{sender.nick}> ".encode() for sender in senders}
+    echoed = {id(sender): 0 for sender in senders}
+    sent = {id(sender): 0 for sender in senders}
+
+    def on_chunk(client: Client, chunk: bytes) -> None:
+        # Chunks may split a tag; the sender's own echo count only paces it, so that is fine.
+        tag = tags.get(id(client))
+        if tag is not None:
+            echoed[id(client)] += chunk.count(tag)
+
+    load.on_chunk = on_chunk
+    lag_limit = args.senders * args.window  # bound on what any receiver may trail by
+
+    def pump(deadline: float) -> None:
+        while time.monotonic() < deadline:
+            # The slowest receiver's progress bounds the senders as well as each one's own echo,
+            # so that no outbox fills because of the load generator itself.
+            slowest = min(load.counts())
+            total_sent = sum(sent.values())
+            for sender in senders:
+                key = id(sender)
+                room = args.window - (sent[key] - echoed[key])
+                room = min(room, lag_limit - (total_sent - slowest))
+                if room > 0 and not sender.outgoing:
+                    stamp = b"%d " % time.monotonic_ns()
+                    sender.outgoing = (stamp + PAYLOAD + b"\n") * room
+                    sent[key] += room
+                    total_sent += room
+                load.flush(sender)
+            load.poll(0.0005)
+
+    pump(time.monotonic() + args.warmup)
+    before = sum(load.counts()) + sum(sender.chat for sender in senders)
+    window = Window(load)
+    load.phase(MEASURING)
+    pump(time.monotonic() + args.duration)
+    result = window.result()
+    delivered = sum(load.counts()) + sum(sender.chat for sender in senders) - before
+    latencies = load.collect()
+    return {
+        **result,
+        "deliveries": delivered,
+        "deliveries_per_second": delivered / result["seconds"],
+        "sent": sum(sent.values()),
+        "latency": percentiles(latencies),
+        "disconnected": sum(client.closed for client in senders),
+    }
+
+
+def paced(load: Load, args: argparse.Namespace) -> dict[str, Any]:
+    """(b), (c), (e): senders at a fixed rate each; latency at every receiver."""
+    sloth: Client | None = None
+    if args.never_reader:
+        # A client with a tiny receive buffer that never reads: the server must cut it off
+        # without the others noticing.
+        (sloth,) = load.connect(1, ["sloth"], rcvbuf=4096)
+        load.mute(sloth)
+    senders = load.connect(args.senders, [f"s{i}" for i in range(args.senders)])
+    receivers = load.connect(args.receivers, [f"r{i}" for i in range(args.receivers)])
+    load.settle()
+    load.spread(receivers, args.workers)
+    if sloth is not None:
+        # At 1 000 lines/s the never-reading client would take minutes to fill the kernel's
+        # socket buffers (megabytes on loopback) and then a 1 MiB backlog. So during the warm-up
+        # a separate client pastes --prefill bytes of long /me lines (not counted as chat lines):
+        # the measurement then starts with the never-reader already stuck, as it would be after
+        # minutes of this load.
+        (paster,) = load.connect(1, ["p0"])
+        line = b"/me " + b"y" * 3900 + b"\n"
+        paster.outgoing = line * (args.prefill // len(line))
+        load.flush(paster)
+        senders_and_paster = [*senders, paster]
+    else:
+        senders_and_paster = senders
+    interval = 1.0 / args.rate
+    start = time.monotonic() + 0.01
+    # Senders are spread evenly over one interval so that the load is smooth.
+    due = [start + interval * i / len(senders) for i in range(len(senders))]
+    sent = 0
+
+    def pump(deadline: float) -> None:
+        nonlocal sent
+        while (now := time.monotonic()) < deadline:
+            for index, sender in enumerate(senders):
+                if now >= due[index]:
+                    due[index] += interval
+                    if due[index] < now:  # we fell behind: do not burst to catch up
+                        due[index] = now + interval
+                    sender.outgoing += b"%d " % time.monotonic_ns() + PAYLOAD + b"\n"
+                    sent += 1
+                    load.flush(sender)
+            if len(senders_and_paster) > len(senders):
+                load.flush(senders_and_paster[-1])
+            load.poll(max(0.0, min(due) - time.monotonic()))
+
+    pump(time.monotonic() + args.warmup)
+    before_sent = sent
+    before = sum(load.counts())
+    window = Window(load)
+    load.phase(MEASURING)
+    pump(time.monotonic() + args.duration)
+    result = window.result()
+    load.phase(WARMING)  # stop recording, keep reading
+    # Let the lines in flight arrive, so that "delivered" is comparable with "expected".
+    settle = time.monotonic() + 0.3
+    while time.monotonic() < settle:
+        load.poll(0.01)
+    delivered = sum(load.counts()) - before
+    expected = (sent - before_sent) * len(receivers)
+    latencies = load.collect()
+    return {
+        **result,
+        "latency": percentiles(latencies),
+        "cdf_ms": cdf(latencies),
+        "sent": sent - before_sent,
+        "delivered_fraction": delivered / expected if expected else 0.0,
+        "sloth_cut_off": None if sloth is None else _was_cut_off(sloth),
+        "disconnected": sum(client.closed for client in senders),
+    }
+
+
+def _was_cut_off(sloth: Client) -> bool:
+    """Whether the server closed the never-reading client (drain its socket to find out)."""
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        try:
+            data = sloth.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            time.sleep(0.01)
+            continue
+        except OSError:
+            return True
+        if not data:
+            return True
+    return False
+
+
+def idle(load: Load, args: argparse.Namespace) -> dict[str, Any]:
+    """(d) Many idle connections: server memory per connection, time for a line to reach all."""
+    rss_before = rss_bytes(load.server_pid)
+    threads_before = threads(load.server_pid)
+    started = time.monotonic()
+    (sender,) = load.connect(1, ["s0"])
+    others: list[Client] = []
+    curve = [(0, rss_before)]
+    step = max(1, args.connections // 10)
+    while len(others) < args.connections - 1:
+        count = min(step, args.connections - 1 - len(others))
+        others += load.connect(count, [None] * count)
+        load.settle(0.05)
+        curve.append((len(others) + 1, rss_bytes(load.server_pid)))
+    connect_seconds = time.monotonic() - started
+    # Let the join announcements drain, then measure the server at rest.
+    load.settle(args.settle)
+    load.spread(others, args.workers)
+    rss_after = rss_bytes(load.server_pid)
+    per_connection = (rss_after - rss_before) / args.connections
+    reach: list[float] = []
+    for _ in range(args.messages):
+        before = load.counts()
+        sent_at = time.monotonic()
+        sender.outgoing = b"%d " % time.monotonic_ns() + PAYLOAD + b"\n"
+        load.flush(sender)
+        limit = sent_at + 10.0
+        while time.monotonic() < limit:
+            counts = load.counts()
+            if all(after > was for after, was in zip(counts, before, strict=True)):
+                break
+            load.poll(0.0002)
+        else:
+            reach.append(float("inf"))
+            continue
+        reach.append((time.monotonic() - sent_at) * 1000)
+        # Quiet time between probes, so that each one meets an idle server.
+        end = time.monotonic() + 0.2
+        while time.monotonic() < end:
+            load.poll(0.05)
+    load.collect()
+    return {
+        "connections": args.connections,
+        "connect_seconds": connect_seconds,
+        "rss_before_bytes": rss_before,
+        "rss_after_bytes": rss_after,
+        "rss_per_connection_bytes": per_connection,
+        "server_threads": threads(load.server_pid) - threads_before,
+        "reach_all_ms": reach,
+        "rss_curve": curve,
+        "disconnected": sum(client.closed for client in load.clients),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--server-pid", type=int, required=True)
+    parser.add_argument("--warmup", type=float, default=0.5)
+    parser.add_argument("--duration", type=float, default=3.0)
+    parser.add_argument("--workers", type=int, default=2, help="receiver processes")
+    scenarios = parser.add_subparsers(dest="scenario", required=True)
+    a = scenarios.add_parser("fanout")
+    a.add_argument("--receivers", type=int, default=100)
+    a.add_argument("--senders", type=int, default=10)
+    a.add_argument("--window", type=int, default=64)
+    a.add_argument("--read-pause", type=float, default=0.001)
+    b = scenarios.add_parser("paced")
+    b.add_argument("--receivers", type=int, default=100)
+    b.add_argument("--senders", type=int, default=10)
+    b.add_argument("--rate", type=float, default=100.0)
+    b.add_argument("--never-reader", action="store_true")
+    b.add_argument("--prefill", type=int, default=4_000_000, help="bytes (with --never-reader)")
+    d = scenarios.add_parser("idle")
+    d.add_argument("--connections", type=int, default=10_000)
+    d.add_argument("--settle", type=float, default=0.5)
+    d.add_argument("--messages", type=int, default=5)
+    args = parser.parse_args()
+    load = Load(args.port, args.server_pid)
+    run = {"fanout": fanout, "paced": paced, "idle": idle}[args.scenario]
+    try:
+        result = run(load, args)
+    finally:
+        load.kill_workers()
+        for client in load.clients:
+            client.sock.close()
+    result["loadgen_pid"] = os.getpid()
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

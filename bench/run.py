@@ -1,0 +1,314 @@
+"""The benchmark suite: every scenario against triochat and the baselines, in one invocation.
+
+For each scenario, each server runs in a fresh process, one after another on the same machine;
+the load generator (``bench/loadgen.py``) runs in its own process and measures both its CPU and
+the server's from /proc. Results go to ``bench/results/latest.json`` and ``docs/performance.md``
+is regenerated from them (``bench/report.py``). Loopback only; every process this starts is
+killed by its PID when its scenario ends, whatever happens.
+
+    python -m bench.run                # the whole suite (what `nox -s bench` runs)
+    python -m bench.run --quick        # shorter scenarios, for trying things out
+    python -m bench.run --only fanout --servers triochat asyncio
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.util
+import json
+import os
+import platform
+import re
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Final
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+RESULTS: Final = ROOT / "bench" / "results" / "latest.json"
+PROFILE: Final = ROOT / "bench" / "results" / "profile.json"
+#: Seconds a server has to print its address, and to exit after SIGINT.
+START_TIMEOUT: Final = 15.0
+STOP_TIMEOUT: Final = 3.0
+#: Upper bound for one load generator run; it is killed past this.
+LOADGEN_TIMEOUT: Final = 240.0
+IDLE_CONNECTIONS: Final = 10_000
+#: The thread-per-client server gets this many idle connections (a thread each).
+THREAD_IDLE_CONNECTIONS: Final = 2_000
+#: In (d), rooms over this many members do not announce joins (every server does the same).
+ANNOUNCE_LIMIT: Final = 100
+
+PYTHON: Final = sys.executable
+SERVERS: Final[dict[str, list[str]]] = {
+    "triochat": [
+        PYTHON, "-m", "triochat", "serve", "--port", "0", "--log-level", "warning",
+        "--max-clients", "20000",
+    ],
+    "asyncio": [PYTHON, "-m", "bench.servers.asyncio_chat", "--port", "0"],
+    "uvloop": [PYTHON, "-m", "bench.servers.asyncio_chat", "--port", "0", "--uvloop"],
+    "threads": [PYTHON, "-m", "bench.servers.thread_chat", "--port", "0"],
+}  # fmt: skip
+
+
+def raise_fd_limit(wanted: int) -> dict[str, int]:
+    """Raise this process's open-file limit (inherited by the servers and the load generator)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard == resource.RLIM_INFINITY else max(soft, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return {"soft": soft, "hard": hard, "wanted": wanted}
+
+
+class Server:
+    """A server process, started on a free port; stopped (and killed if need be) on exit."""
+
+    def __init__(self, name: str, command: list[str]) -> None:
+        self.name = name
+        self.command = command
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    def __enter__(self) -> Server:
+        self.process = subprocess.Popen(
+            self.command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            self.log.seek(0)
+            match = re.search(rb"serving on 127\.0\.0\.1:(\d+)", self.log.read())
+            if match:
+                self.port = int(match[1])
+                return self
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.name} did not start: {self.output()}")
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-2000:]
+
+    def stop(self) -> None:
+        process = self.process
+        if process is None:
+            return
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.log.close()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def run_loadgen(server: Server, arguments: list[str]) -> dict[str, Any]:
+    """Run the load generator against *server*; kill it by its PID if it overruns."""
+    command = [
+        PYTHON, "-m", "bench.loadgen", "--port", str(server.port),
+        "--server-pid", str(server.pid), *arguments,
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = process.communicate(timeout=LOADGEN_TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    if process.returncode != 0:
+        return {"error": err.decode(errors="replace")[-1500:], "server_log": server.output()}
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def scenarios(quick: bool) -> dict[str, dict[str, Any]]:
+    """Each scenario: the load generator's arguments, and what it means."""
+    seconds = ["--warmup", "0.5", "--duration", "1.5" if quick else "3"]
+    return {
+        "fanout": {
+            "title": "(a) fan-out throughput: 100 receivers, 10 senders, as fast as possible",
+            "args": [*seconds, "fanout", "--receivers", "100", "--senders", "10"],
+        },
+        "latency": {
+            "title": "(b) latency: 100 receivers, 10 senders x 100 msg/s",
+            "args": [*seconds, "paced", "--receivers", "100", "--senders", "10", "--rate", "100"],
+        },
+        "wide": {
+            "title": "(c) wide room: 1 000 receivers, 2 senders x 50 msg/s",
+            "args": [*seconds, "paced", "--receivers", "1000", "--senders", "2", "--rate", "50"],
+        },
+        "idle": {
+            "title": f"(d) idle scale: {IDLE_CONNECTIONS:,} connections",
+            "args": ["idle", "--connections", str(IDLE_CONNECTIONS)],
+        },
+        "slow": {
+            "title": "(e) one never-reading client during (b)",
+            "args": [
+                *seconds, "paced", "--receivers", "100", "--senders", "10", "--rate", "100",
+                "--never-reader",
+            ],
+        },
+    }  # fmt: skip
+
+
+def machine_note() -> dict[str, Any]:
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    versions = {}
+    for package in ("trio", "uvloop", "attrs"):
+        try:
+            from importlib.metadata import version
+
+            versions[package] = version(package)
+        except Exception:
+            versions[package] = "not installed"
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "loadavg_at_start": os.getloadavg(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        **versions,
+    }
+
+
+def profile_fanout(quick: bool) -> dict[str, Any]:
+    """Run triochat under pyinstrument during scenario (a); return its top costs."""
+    if importlib.util.find_spec("pyinstrument") is None:
+        return {"error": "pyinstrument is not installed"}
+    command = [
+        PYTHON, "-m", "bench.profile_server", "--output", str(PROFILE), "--",
+        "serve", "--port", "0", "--log-level", "warning",
+    ]  # fmt: skip
+    if PROFILE.exists():
+        PROFILE.unlink()
+    with Server("triochat (profiled)", command) as server:
+        load = run_loadgen(server, scenarios(quick)["fanout"]["args"])
+    deadline = time.monotonic() + 10
+    while not PROFILE.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not PROFILE.exists():
+        return {"error": "no profile written", "load": load}
+    profile: dict[str, Any] = json.loads(PROFILE.read_text())
+    profile["load"] = load
+    return profile
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="shorter scenarios")
+    parser.add_argument("--only", nargs="*", help="scenario names to run")
+    parser.add_argument("--servers", nargs="*", help="server names to run")
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--no-report", action="store_true")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--idle-connections", type=int, default=IDLE_CONNECTIONS)
+    args = parser.parse_args()
+
+    started = time.monotonic()
+    limits = raise_fd_limit(IDLE_CONNECTIONS * 2 + 100)
+    servers = dict(SERVERS)
+    if importlib.util.find_spec("uvloop") is None:
+        del servers["uvloop"]
+    if args.servers:
+        servers = {name: command for name, command in servers.items() if name in args.servers}
+    chosen = scenarios(args.quick)
+    if args.only:
+        chosen = {name: spec for name, spec in chosen.items() if name in args.only}
+
+    results: dict[str, Any] = {
+        "machine": machine_note(),
+        "fd_limit": limits,
+        "quick": args.quick,
+        "scenarios": {},
+    }
+    connections = args.idle_connections
+    # Each idle connection costs one descriptor in the server and one in the load generator.
+    if limits["soft"] < connections + 200:
+        connections = max(100, limits["soft"] - 200)
+        results["idle_scaled_down"] = (
+            f"the open-file hard limit is {limits['hard']}: idle scale runs with "
+            f"{connections} connections instead of {IDLE_CONNECTIONS}"
+        )
+    for name, spec in chosen.items():
+        print(f"== {spec['title']}", file=sys.stderr, flush=True)
+        entry: dict[str, Any] = {"title": spec["title"], "servers": {}}
+        for server_name, command in servers.items():
+            arguments = list(spec["args"])
+            if name == "idle":
+                count = connections
+                if server_name == "threads":
+                    count = min(count, THREAD_IDLE_CONNECTIONS)
+                arguments[arguments.index("--connections") + 1] = str(count)
+            if name == "idle":
+                command = [*command, "--announce-limit", str(ANNOUNCE_LIMIT)]
+            t0 = time.monotonic()
+            try:
+                with Server(server_name, command) as server:
+                    result = run_loadgen(server, arguments)
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                result = {"error": str(exc)}
+            entry["servers"][server_name] = result
+            print(
+                f"   {server_name:9} {time.monotonic() - t0:5.1f} s  {_summary(name, result)}",
+                file=sys.stderr,
+                flush=True,
+            )
+        results["scenarios"][name] = entry
+    if not args.no_profile:
+        print("== profile of the fan-out path (triochat under pyinstrument)", file=sys.stderr)
+        results["profile"] = profile_fanout(args.quick)
+    results["suite_seconds"] = time.monotonic() - started
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"results in {args.output} ({results['suite_seconds']:.0f} s)", file=sys.stderr)
+    if not args.no_report:
+        from bench.report import write_report
+
+        write_report(results)
+
+
+def _summary(name: str, result: dict[str, Any]) -> str:
+    if "error" in result:
+        return "error: " + str(result["error"]).strip().splitlines()[-1][:100]
+    cpu = (
+        f"server cpu {result.get('server_cpu', 0):.0%}, load gen {result.get('loadgen_cpu', 0):.0%}"
+    )
+    if name == "fanout":
+        return f"{result['deliveries_per_second']:,.0f} deliveries/s, {cpu}"
+    if name == "idle":
+        reach = min(result["reach_all_ms"])
+        return (
+            f"{result['connections']} conns, {result['rss_per_connection_bytes'] / 1024:.1f} KiB "
+            f"each, reach all {reach:.1f} ms, connect {result['connect_seconds']:.1f} s"
+        )
+    latency = result["latency"]
+    return (
+        f"p50 {latency['p50_ms']:.2f} p99 {latency['p99_ms']:.2f} max {latency['max_ms']:.1f} ms, "
+        f"delivered {result['delivered_fraction']:.1%}, {cpu}"
+    )
+
+
+if __name__ == "__main__":
+    main()

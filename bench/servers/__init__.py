@@ -1,0 +1,1 @@
+"""Baseline servers of the triochat wire protocol, written for the benchmark only."""
