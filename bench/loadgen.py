@@ -476,11 +476,23 @@ def paced(load: Load, args: argparse.Namespace) -> dict[str, Any]:
         # minutes of this load.
         (paster,) = load.connect(1, ["p0"])
         line = b"/me " + b"y" * 3900 + b"\n"
-        paster.outgoing = line * (args.prefill // len(line))
-        load.flush(paster)
-        senders_and_paster = [*senders, paster]
-    else:
-        senders_and_paster = senders
+        lines = args.prefill // len(line)
+        paster.outgoing = line * lines
+        echoes = [0]
+
+        def on_chunk(client: Client, chunk: bytes) -> None:
+            if client is paster:
+                echoes[0] += chunk.count(b"* p0 y")
+
+        load.on_chunk = on_chunk
+        # Wait until the paste is through (the paster has its own lines back), so that the
+        # measurement does not queue behind it.
+        limit = time.monotonic() + 20
+        while echoes[0] < lines and time.monotonic() < limit:
+            load.flush(paster)
+            load.poll(0.01)
+        load.on_chunk = None
+        load.settle(0.2)
     interval = 1.0 / args.rate
     start = time.monotonic() + 0.01
     # Senders are spread evenly over one interval so that the load is smooth.
@@ -498,8 +510,6 @@ def paced(load: Load, args: argparse.Namespace) -> dict[str, Any]:
                     sender.outgoing += b"%d " % time.monotonic_ns() + PAYLOAD + b"\n"
                     sent += 1
                     load.flush(sender)
-            if len(senders_and_paster) > len(senders):
-                load.flush(senders_and_paster[-1])
             load.poll(max(0.0, min(due) - time.monotonic()))
 
     pump(time.monotonic() + args.warmup)

@@ -19,13 +19,21 @@ from typing import Any
 TOP = 25
 
 
-def _aggregate(frame: Any, own: dict[str, float], total: dict[str, float], stack: set[str]) -> None:
+def _aggregate(
+    frame: Any, own: dict[str, float], total: dict[str, float], stack: tuple[str, ...]
+) -> None:
+    if frame.is_synthetic:
+        # pyinstrument's "[self]" and similar leaves: time spent in the parent function itself.
+        name = stack[-1] if stack else "[root]"
+        own[name] += frame.time
+        return
     name = f"{frame.function} ({frame.file_path_short}:{frame.line_no})"
-    own[name] += frame.total_self_time
+    if not frame.children:
+        own[name] += frame.time
     if name not in stack:  # count recursion once
         total[name] += frame.time
     for child in frame.children:
-        _aggregate(child, own, total, stack | {name})
+        _aggregate(child, own, total, (*stack, name))
 
 
 def main() -> None:
@@ -49,7 +57,7 @@ def main() -> None:
         own: dict[str, float] = defaultdict(float)
         total: dict[str, float] = defaultdict(float)
         if root is not None:
-            _aggregate(root, own, total, set())
+            _aggregate(root, own, total, ())
         duration = session.duration or 1.0
         result = {
             "duration": duration,

@@ -2,14 +2,19 @@
 
 A :class:`Member` is created by :meth:`Hub.connect <triochat.Hub.connect>`. Rooms deliver events
 into its outbox without ever waiting; the owner (a network connection's writer task, or your own
-code) reads them back with ``async for event in member``. The outbox is a trio memory channel with a
-bound in events, plus a bound in bytes that the member keeps itself. A member whose outbox would
-pass either bound is disconnected with the reason :data:`SLOW_CONSUMER`: chat lines are not state
-that a newer value can replace, so nothing is ever dropped silently.
+code) reads them back with ``async for event in member``. The outbox is a deque with a bound in
+events and a bound in bytes, and one owner task that parks on it when it is empty. A member whose
+outbox would pass either bound is disconnected with the reason :data:`SLOW_CONSUMER`: chat lines
+are not state that a newer value can replace, so nothing is ever dropped silently.
+
+Why not a trio memory channel: delivery is the innermost loop of the fan-out (once per member per
+event), and a channel's ``send_nowait`` plus its statistics cost several times what a deque
+append and two integer checks do. There is one consumer, so the channel's generality buys nothing.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Final
@@ -64,7 +69,7 @@ class Member:
                 ...
 
     Resource handling: the outbox holds at most *max_events* events and about *max_bytes* bytes.
-    Events the owner has received are no longer counted.
+    Events the owner has received are no longer counted. One task at a time may wait on it.
 
     Error handling: delivery never raises and never blocks. When the outbox is full the member is
     disconnected (:attr:`removed_reason` says why), its queued events are discarded, and iterating
@@ -83,15 +88,20 @@ class Member:
     removed_reason: str | None = attrs.field(default=None, init=False)
     queued_bytes: int = attrs.field(default=0, init=False)
     _delivered: int = attrs.field(default=0, init=False)
-    _send: trio.MemorySendChannel[Event] = attrs.field(init=False)
-    _receive: trio.MemoryReceiveChannel[Event] = attrs.field(init=False)
+    _queue: deque[Event] = attrs.field(factory=deque, init=False)
+    # The owner's task while it waits for an event, else None.
+    _waiter: trio.lowlevel.Task | None = attrs.field(default=None, init=False)
+    # True once the owner closed its end (close_outbox): deliveries are refused from then on.
+    _owner_gone: bool = attrs.field(default=False, init=False)
+    # Called (instead of waking the waiting owner) when an event reaches an empty outbox: the
+    # owner's way to take events without a task switch. See set_doorbell().
+    _doorbell: Callable[[], None] | None = attrs.field(default=None, init=False)
+    _rung: bool = attrs.field(default=False, init=False)
     _on_removed: list[Callable[[str], None]] = attrs.field(factory=list, init=False)
 
     def __attrs_post_init__(self) -> None:
         if self.max_events < 1 or self.max_bytes < 1:
             raise ValueError("outbox bounds must be at least 1")
-        # The channel's own buffer is the event bound; the byte bound is counted in deliver().
-        self._send, self._receive = trio.open_memory_channel[Event](self.max_events)
 
     def __repr__(self) -> str:
         return f"<Member {self.nick!r}>"
@@ -105,7 +115,7 @@ class Member:
     @property
     def queued(self) -> int:
         """Events waiting in the outbox."""
-        return self._send.statistics().current_buffer_used
+        return len(self._queue)
 
     def deliver(self, event: Event) -> bool:
         """Put *event* in the outbox without waiting. Used by rooms and the server.
@@ -113,39 +123,123 @@ class Member:
         Returns ``False`` if the member is gone or the outbox is full; in the latter case the
         caller must disconnect the member (rooms do, once their fan-out loop is done).
         """
-        if self.removed_reason is not None:
-            return False
-        size = event.size
-        if self.queued_bytes + size > self.max_bytes:
-            return False
-        try:
-            self._send.send_nowait(event)
-        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-            # WouldBlock: full. Broken: the owner closed its end (a writer that has exited).
-            return False
+        return self._offer(event, event.size) >= 0
+
+    def _offer(self, event: Event, size: int) -> int:
+        """:meth:`deliver` for rooms, with the event's size computed once per event.
+
+        Returns -1 if refused, 1 if accepted and the outbox is now more than half full, else 0.
+        """
+        queue = self._queue
+        if (
+            self.removed_reason is not None
+            or self._owner_gone
+            or len(queue) >= self.max_events
+            or self.queued_bytes + size > self.max_bytes
+        ):
+            return -1
+        queue.append(event)
         self.queued_bytes += size
-        return True
+        if self._waiter is not None and not self._rung:
+            doorbell = self._doorbell
+            if doorbell is None:
+                self._wake()
+            else:
+                self._rung = True
+                doorbell()
+        if len(queue) * 2 > self.max_events or self.queued_bytes * 2 > self.max_bytes:
+            return 1
+        return 0
+
+    def _wake(self) -> None:
+        task = self._waiter
+        if task is not None:
+            self._waiter = None
+            self._rung = False
+            trio.lowlevel.reschedule(task)
+
+    def set_doorbell(self, doorbell: Callable[[], None] | None) -> None:
+        """Have *doorbell* called when an event reaches the outbox while its owner waits.
+
+        The owner stays parked; whoever answers the doorbell must call :meth:`take_all` (and
+        deal with the events) or :meth:`wake_owner` soon. The server uses this to write to idle
+        sockets in one pass per scheduling round instead of waking one task per delivery.
+        """
+        self._doorbell = doorbell
+
+    @property
+    def owner_waiting(self) -> bool:
+        """Whether the owner is parked in :meth:`wait` (or a receive) with an empty outbox."""
+        return self._waiter is not None
+
+    def wake_owner(self) -> None:
+        """Wake the owner if it is waiting (after the doorbell, when it has work to do)."""
+        self._wake()
 
     def notify(self, text: str, *, error: bool = False) -> None:
         """Send a server notice (a welcome, a reply, an error) to this member only."""
         if not self.deliver(Notice(text=text, error=error)):
             self.hub.disconnect(self, SLOW_CONSUMER)
 
-    def _taken(self, event: Event) -> Event:
-        self.queued_bytes -= event.size
-        self._delivered += 1
-        return event
+    def take_all(self) -> list[Event]:
+        """Take every queued event at once, without waiting (``[]`` if none)."""
+        queue = self._queue
+        if not queue:
+            return []
+        events = list(queue)
+        queue.clear()
+        self.queued_bytes = 0
+        self._delivered += len(events)
+        return events
 
     def receive_nowait(self) -> Event:
         """Take the next event from the outbox, or raise :exc:`trio.WouldBlock`.
 
         Raises :exc:`trio.EndOfChannel` once the member has been removed and the outbox is empty.
         """
-        return self._taken(self._receive.receive_nowait())
+        if self._owner_gone:
+            raise trio.ClosedResourceError("the outbox was closed by its owner")
+        queue = self._queue
+        if queue:
+            event = queue.popleft()
+            self.queued_bytes -= event.size
+            self._delivered += 1
+            return event
+        if self.removed_reason is not None:
+            raise trio.EndOfChannel
+        raise trio.WouldBlock
+
+    async def wait(self) -> None:
+        """Wait until the outbox has an event or the member is removed, then return.
+
+        Not a checkpoint if there is no need to wait (apart from cancellation). Raises
+        :exc:`trio.BusyResourceError` if another task is already waiting.
+        """
+        if self._queue or self.removed_reason is not None or self._owner_gone:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            return
+        if self._waiter is not None:
+            raise trio.BusyResourceError("another task is already waiting on this outbox")
+        self._waiter = trio.lowlevel.current_task()
+
+        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+            self._waiter = None
+            self._rung = False
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
 
     async def receive(self) -> Event:
         """Wait for the next event. Raises :exc:`trio.EndOfChannel` once the member is gone."""
-        return self._taken(await self._receive.receive())
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while True:
+            try:
+                event = self.receive_nowait()
+            except trio.WouldBlock:
+                await self.wait()
+                continue
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return event
 
     async def receive_batch(self, limit: int = 1 << 30) -> list[Event]:
         """Wait for at least one event, then take every event already queued (up to *limit*).
@@ -154,10 +248,9 @@ class Member:
         Raises :exc:`trio.EndOfChannel` once the member is gone and nothing is left.
         """
         batch = [await self.receive()]
-        receive = self._receive.receive_nowait
         try:
             while len(batch) < limit:
-                batch.append(self._taken(receive()))
+                batch.append(self.receive_nowait())
         except (trio.WouldBlock, trio.EndOfChannel):
             pass
         return batch
@@ -203,21 +296,20 @@ class Member:
     def _close(self, reason: str, *, discard: bool) -> None:
         """Mark removed and close the outbox. Called only by :meth:`Hub.disconnect`."""
         self.removed_reason = reason
-        self._send.close()
         if discard:
-            while True:
-                try:
-                    self._receive.receive_nowait()
-                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                    break  # ClosedResourceError: the owner already closed its end
+            self._queue.clear()
             self.queued_bytes = 0
+        self._wake()
         for callback in self._on_removed:
             callback(reason)
         self._on_removed.clear()
 
     def close_outbox(self) -> None:
         """Close the receiving end, for an owner that will read no more (a writer exiting)."""
-        self._receive.close()
+        self._owner_gone = True
+        self._queue.clear()
+        self.queued_bytes = 0
+        self._wake()
 
     def statistics(self) -> MemberStatistics:
         return MemberStatistics(

@@ -42,6 +42,8 @@ class Room:
     #: Sequence number of the last event published (0 before the first).
     seq: int = attrs.field(default=0, init=False)
     _members: dict[Member, None] = attrs.field(factory=dict, init=False)
+    # Set when a delivery left some outbox more than half full; cleared by _pace.
+    _crowded: bool = attrs.field(default=False, init=False)
 
     def __repr__(self) -> str:
         return f"<Room {self.name!r} members={len(self._members)}>"
@@ -133,21 +135,28 @@ class Room:
         # every runnable writer take its turn before publishing more: a writer empties its whole
         # outbox when it runs, so after one scheduling round only members whose *socket* is not
         # draining still have a backlog, and only they can overflow.
-        for member in self._members:
-            if member.queued * 2 > member.max_events or member.queued_bytes * 2 > member.max_bytes:
-                await trio.lowlevel.checkpoint()
-                return
-        await trio.lowlevel.checkpoint_if_cancelled()
+        if self._crowded:
+            self._crowded = False
+            await trio.lowlevel.checkpoint()
+        else:
+            await trio.lowlevel.checkpoint_if_cancelled()
 
     def _publish(self, kind: type[Event], sender: str, **fields: Any) -> Event:
         self.seq += 1
         event = kind(room=self.name, seq=self.seq, time=utc_now(), sender=sender, **fields)
         overflowed: list[Member] | None = None
+        size = event.size
+        crowded = 0
         for member in self._members:
-            if not member.deliver(event):
+            state = member._offer(event, size)
+            if state > 0:
+                crowded = 1
+            elif state < 0:
                 if overflowed is None:
                     overflowed = []
                 overflowed.append(member)
+        if crowded:
+            self._crowded = True
         if overflowed:
             from ._member import SLOW_CONSUMER
 
