@@ -8,8 +8,10 @@ records the first reason and removes the member from the hub, so that nothing is
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import os
 from typing import TYPE_CHECKING, Final
 
 import trio
@@ -36,6 +38,8 @@ from ._wire import (
 
 if TYPE_CHECKING:
     from ._config import ServerConfig
+    from ._events import Event
+    from ._flusher import Flusher
     from ._hub import Hub
     from ._member import Member
 
@@ -65,7 +69,10 @@ class Connection:
     """
 
     __slots__ = (
+        "_fd",
+        "_flusher",
         "_nursery_scope",
+        "_pending",
         "_read_scope",
         "_said_goodbye",
         "_sending",
@@ -77,7 +84,14 @@ class Connection:
         "stream",
     )
 
-    def __init__(self, hub: Hub, config: ServerConfig, stream: trio.abc.Stream, peer: str) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        config: ServerConfig,
+        stream: trio.abc.Stream,
+        peer: str,
+        flusher: Flusher | None = None,
+    ) -> None:
         self.hub = hub
         self.config = config
         self.stream = stream
@@ -88,6 +102,13 @@ class Connection:
         self._nursery_scope: trio.CancelScope | None = None
         self._said_goodbye = False
         self._sending = False  # True while a send_all is in progress
+        # With a flusher and a real socket, output to an idle writer is written by the flusher
+        # straight to this descriptor (-1: never, or no more); what the kernel does not take
+        # waits in _pending for the writer task.
+        usable = flusher is not None and flusher.running and isinstance(stream, trio.SocketStream)
+        self._flusher = flusher if usable else None
+        self._fd = -1
+        self._pending = b""
 
     def close(self, reason: str, *, abort: bool = False, announce: bool = True) -> None:
         """End the connection with *reason* (the first reason given wins).
@@ -115,6 +136,10 @@ class Connection:
             max_events=config.outbox_events, max_bytes=config.outbox_bytes
         )
         member.add_removal_callback(self._removed)
+        if self._flusher is not None:
+            assert isinstance(self.stream, trio.SocketStream)
+            self._fd = self.stream.socket.fileno()
+            member.set_doorbell(functools.partial(self._flusher.ring, self))
         room = self.hub.room()
         member.notify(
             f"welcome to triochat, {member.nick}! You are in {room.name} with "
@@ -137,6 +162,7 @@ class Connection:
                 self.reason = SHUTTING_DOWN
             self.hub.disconnect(member, self.reason)
             member.close_outbox()
+            self._fd = -1
             with trio.CancelScope(shield=True):
                 if not self._said_goodbye and self.reason not in (_LOST, _WRITE_TIMEOUT):
                     # The writer was stopped before it could say goodbye; one short try. If it
@@ -167,19 +193,51 @@ class Connection:
 
     # ------------------------------------------------------------------------------- writer
 
+    def flush(self) -> None:
+        """Answer the member's doorbell (called by the flusher while the writer is parked):
+        write everything queued with one non-blocking send, and wake the writer only for what
+        the kernel did not take."""
+        member = self.member
+        if member is None or not member.owner_waiting:
+            return  # the writer is awake (or gone) and takes the outbox itself
+        if self._fd < 0:
+            member.wake_owner()
+            return
+        data = _encode(member.take_all())
+        if not data:
+            return
+        try:
+            sent = os.write(self._fd, data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            sent = 0  # reset or closed: the writer's send_all meets the error and ends us
+        if sent < len(data):
+            self._pending = data[sent:]
+            self._sending = sent > 0  # part of a line may be on the wire
+            member.wake_owner()
+
+    def abandon(self) -> None:
+        """The flusher stopped before answering our doorbell: the writer takes over."""
+        self._fd = -1
+        if self.member is not None:
+            self.member.wake_owner()
+
     async def _write_loop(self) -> None:
         member = self.member
         assert member is not None
         timeout = self.config.write_timeout
         while True:
-            try:
-                batch = await member.receive_batch()
-            except trio.EndOfChannel:
-                break
-            if len(batch) == 1:
-                data = batch[0].encode(TEXT_FORMAT, render_text)
+            data = self._pending
+            if data:
+                self._pending = b""
             else:
-                data = b"".join([event.encode(TEXT_FORMAT, render_text) for event in batch])
+                data = _encode(member.take_all())
+                if not data:
+                    if not member.connected:
+                        break
+                    await member.wait()
+                    continue
             with trio.move_on_after(timeout) as scope:
                 if not await self._send_quietly(data):
                     self.close(_LOST, abort=True)
@@ -271,6 +329,13 @@ class Connection:
             case Unknown(message=message):
                 self._notify(message, error=True)
         return member.connected
+
+
+def _encode(events: list[Event]) -> bytes:
+    """The events in the text format: each rendered once per format and shared by all members."""
+    if len(events) == 1:
+        return events[0].encode(TEXT_FORMAT, render_text)
+    return b"".join([event.encode(TEXT_FORMAT, render_text) for event in events])
 
 
 def _seconds(value: float) -> str:

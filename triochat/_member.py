@@ -182,13 +182,17 @@ class Member:
             self.hub.disconnect(self, SLOW_CONSUMER)
 
     def take_all(self) -> list[Event]:
-        """Take every queued event at once, without waiting (``[]`` if none)."""
+        """Take every queued event at once, without waiting (``[]`` if none).
+
+        This also answers the doorbell: the next event to arrive while the owner waits rings it.
+        """
         queue = self._queue
         if not queue:
             return []
         events = list(queue)
         queue.clear()
         self.queued_bytes = 0
+        self._rung = False
         self._delivered += len(events)
         return events
 

@@ -12,6 +12,7 @@ import trio
 
 from ._config import ServerConfig
 from ._connection import SHUTTING_DOWN, Connection
+from ._flusher import Flusher
 from ._hub import Hub
 
 __all__ = ["ChatServer", "ServerStatistics", "serve_tcp"]
@@ -77,6 +78,7 @@ class ChatServer:
     _scope: trio.CancelScope | None = attrs.field(default=None, init=False)
     _accepting: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
     _idle: trio.Event = attrs.field(factory=trio.Event, init=False)
+    _flusher: Flusher = attrs.field(factory=Flusher, init=False)
 
     async def serve(
         self, *, task_status: trio.TaskStatus[ChatServer] = trio.TASK_STATUS_IGNORED
@@ -93,6 +95,7 @@ class ChatServer:
         self.addresses = [listener.socket.getsockname() for listener in listeners]
         with trio.CancelScope() as self._scope:
             async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._flusher.run)
                 for listener in listeners:
                     nursery.start_soon(self._accept_loop, listener, nursery)
                 log.info("listening on %s", ", ".join(format_address(a) for a in self.addresses))
@@ -156,7 +159,7 @@ class ChatServer:
                     await stream.send_all(b"*** error: server full, try again later\n")
             await trio.aclose_forcefully(stream)
             return
-        connection = Connection(self.hub, self.config, stream, peer)
+        connection = Connection(self.hub, self.config, stream, peer, self._flusher)
         self._connections.add(connection)
         self._idle = self._idle if not self._idle.is_set() else trio.Event()
         try:
