@@ -193,8 +193,8 @@ def machine_note() -> dict[str, Any]:
     }
 
 
-def profile_fanout(quick: bool) -> dict[str, Any]:
-    """Run triochat under pyinstrument during scenario (a); return its top costs."""
+def profile_fanout(quick: bool, scenario: str = "fanout") -> dict[str, Any]:
+    """Run triochat under pyinstrument during *scenario* ((a) by default); its top costs."""
     if importlib.util.find_spec("pyinstrument") is None:
         return {"error": "pyinstrument is not installed"}
     command = [
@@ -204,7 +204,7 @@ def profile_fanout(quick: bool) -> dict[str, Any]:
     if PROFILE.exists():
         PROFILE.unlink()
     with Server("triochat (profiled)", command) as server:
-        load = run_loadgen(server, scenarios(quick)["fanout"]["args"])
+        load = run_loadgen(server, scenarios(quick)[scenario]["args"])
     deadline = time.monotonic() + 10
     while not PROFILE.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -221,6 +221,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="scenario names to run")
     parser.add_argument("--servers", nargs="*", help="server names to run")
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--profile", default="fanout", help="the scenario to profile")
     parser.add_argument("--no-report", action="store_true")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--idle-connections", type=int, default=IDLE_CONNECTIONS)
@@ -278,7 +279,8 @@ def main() -> None:
         results["scenarios"][name] = entry
     if not args.no_profile:
         print("== profile of the fan-out path (triochat under pyinstrument)", file=sys.stderr)
-        results["profile"] = profile_fanout(args.quick)
+        results["profile"] = profile_fanout(args.quick, args.profile)
+        results["profile"]["scenario"] = args.profile
     results["suite_seconds"] = time.monotonic() - started
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=1) + "\n")

@@ -200,14 +200,19 @@ class Connection:
         member = self.member
         if member is None or not member.owner_waiting:
             return  # the writer is awake (or gone) and takes the outbox itself
-        if self._fd < 0:
+        fd = self._fd
+        if fd < 0:
             member.wake_owner()
             return
-        data = _encode(member.take_all())
-        if not data:
+        events = member.take_all()
+        if len(events) == 1:
+            data = events[0].encode(TEXT_FORMAT, render_text)
+        elif events:
+            data = b"".join([event.encode(TEXT_FORMAT, render_text) for event in events])
+        else:
             return
         try:
-            sent = os.write(self._fd, data)
+            sent = os.write(fd, data)
         except BlockingIOError:
             sent = 0
         except OSError:
