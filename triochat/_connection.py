@@ -69,13 +69,16 @@ class Connection:
     """
 
     __slots__ = (
+        "_aborted",
         "_fd",
         "_flusher",
-        "_nursery_scope",
+        "_nursery",
         "_pending",
         "_read_scope",
         "_said_goodbye",
         "_sending",
+        "_writer",
+        "_writer_done",
         "config",
         "hub",
         "member",
@@ -99,38 +102,52 @@ class Connection:
         self.reason: str | None = None
         self.member: Member | None = None
         self._read_scope = trio.CancelScope()
-        self._nursery_scope: trio.CancelScope | None = None
         self._said_goodbye = False
+        self._aborted = False  # output is stuck or gone: send nothing more but the last word
         self._sending = False  # True while a send_all is in progress
-        # With a flusher and a real socket, output to an idle writer is written by the flusher
-        # straight to this descriptor (-1: never, or no more); what the kernel does not take
-        # waits in _pending for the writer task.
+        # With a flusher and a real socket, output for an idle connection is written by the
+        # flusher straight to this descriptor (-1: never, or no more); what the kernel does not
+        # take waits in _pending for a writer task.
         usable = flusher is not None and flusher.running and isinstance(stream, trio.SocketStream)
         self._flusher = flusher if usable else None
         self._fd = -1
         self._pending = b""
+        # The writer task exists only while output is backlogged; it runs in _nursery, and its
+        # cancel scope is _writer. _writer_done is made when someone waits for it to end.
+        self._nursery: trio.Nursery | None = None
+        self._writer: trio.CancelScope | None = None
+        self._writer_done: trio.Event | None = None
 
     def close(self, reason: str, *, abort: bool = False, announce: bool = True) -> None:
         """End the connection with *reason* (the first reason given wins).
 
         The member leaves the hub at once (its rooms hear why, unless *announce* is false) and its
-        outbox closes: the writer sends what is still queued, then the goodbye, then exits. With
-        *abort*, the writer is not waited for.
+        outbox closes: what is still queued is sent, then the goodbye. With *abort*, a writer
+        still sending is cancelled instead (its socket is stuck or gone).
         """
         if self.reason is None:
             self.reason = reason
         self._read_scope.cancel()
         if self.member is not None:
             self.hub.disconnect(self.member, self.reason, announce=announce)
-        if abort and self._nursery_scope is not None:
-            self._nursery_scope.cancel()
+        if abort:
+            self._aborted = True
+            self._fd = -1
+            if self._writer is not None:
+                self._writer.cancel()
 
     def _removed(self, reason: str) -> None:
         # Called by the hub when someone else removed our member (a room found it too slow).
         # Its outbox was discarded; the socket is stuck, so stop waiting on it.
         self.close(reason, abort=reason == SLOW_CONSUMER)
 
-    async def run(self) -> None:
+    async def run(self, nursery: trio.Nursery) -> None:
+        """Serve the client; a writer task, when output is backlogged, runs in *nursery*.
+
+        Resource handling: the writer never outlives :meth:`run`, which waits for it (and
+        cancels it if the connection is aborted or cancelled) before closing the stream.
+        """
+        self._nursery = nursery
         config = self.config
         member = self.member = self.hub.connect(
             max_events=config.outbox_events, max_bytes=config.outbox_bytes
@@ -140,6 +157,8 @@ class Connection:
             assert isinstance(self.stream, trio.SocketStream)
             self._fd = self.stream.socket.fileno()
             member.set_doorbell(functools.partial(self._flusher.ring, self))
+        else:
+            member.set_doorbell(self.flush)
         room = self.hub.room()
         member.notify(
             f"welcome to triochat, {member.nick}! You are in {room.name} with "
@@ -149,13 +168,14 @@ class Connection:
         room.join(member)
         log.info("connect %s as %s", self.peer, member.nick)
         try:
-            async with trio.open_nursery() as nursery:
-                self._nursery_scope = nursery.cancel_scope
-                nursery.start_soon(self._write_loop)
-                with self._read_scope:
-                    await self._read_loop()
-                # The reader is done: make sure the writer gets its end of outbox.
-                self.close(self.reason or "closed")
+            with self._read_scope:
+                await self._read_loop()
+            # The reader is done: send what is queued and the goodbye (unless aborted).
+            self.close(self.reason or "closed")
+            if self._writer is not None:
+                await self._wait_for_writer()
+            elif not self._aborted:
+                await self._write_loop()
         finally:
             if self.reason is None:
                 # Cancelled from outside (the server stopped without a graceful shutdown).
@@ -164,6 +184,10 @@ class Connection:
             member.close_outbox()
             self._fd = -1
             with trio.CancelScope(shield=True):
+                if self._writer is not None:
+                    self._writer.cancel()
+                    with trio.move_on_after(_LAST_WORD_TIMEOUT):
+                        await self._wait_for_writer()
                 if not self._said_goodbye and self.reason not in (_LOST, _WRITE_TIMEOUT):
                     # The writer was stopped before it could say goodbye; one short try. If it
                     # was stopped in the middle of a send, part of a line may be on the wire:
@@ -194,41 +218,61 @@ class Connection:
     # ------------------------------------------------------------------------------- writer
 
     def flush(self) -> None:
-        """Answer the member's doorbell (called by the flusher while the writer is parked):
-        write everything queued with one non-blocking send, and wake the writer only for what
-        the kernel did not take."""
+        """Answer the member's doorbell: write everything queued with one non-blocking send, and
+        start a writer task only for what the kernel did not take (or if this connection cannot
+        write directly). Called by the flusher, once per scheduling round at most."""
         member = self.member
-        if member is None or not member.owner_waiting:
-            return  # the writer is awake (or gone) and takes the outbox itself
+        if member is None or self._writer is not None:
+            return  # the writer is running and takes the outbox itself
         fd = self._fd
-        if fd < 0:
-            member.wake_owner()
-            return
-        events = member.take_all()
-        if len(events) == 1:
-            data = events[0].encode(TEXT_FORMAT, render_text)
-        elif events:
-            data = b"".join([event.encode(TEXT_FORMAT, render_text) for event in events])
-        else:
-            return
-        try:
-            sent = os.write(fd, data)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            sent = 0  # reset or closed: the writer's send_all meets the error and ends us
-        if sent < len(data):
-            self._pending = data[sent:]
-            self._sending = sent > 0  # part of a line may be on the wire
-            member.wake_owner()
+        if fd >= 0:
+            events = member.take_all()
+            if len(events) == 1:
+                data = events[0].encode(TEXT_FORMAT, render_text)
+            elif events:
+                data = b"".join([event.encode(TEXT_FORMAT, render_text) for event in events])
+            else:
+                data = b""
+            try:
+                sent = os.write(fd, data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                sent = 0  # reset or closed: the writer's send_all meets the error and ends us
+            if sent == len(data):
+                if member.arm_doorbell() or not member.connected:
+                    return
+            else:
+                self._pending = data[sent:]
+                self._sending = sent > 0  # part of a line may be on the wire
+        if member.connected and self._nursery is not None:
+            self._writer = trio.CancelScope()
+            self._nursery.start_soon(self._writer_task, self._writer)
 
     def abandon(self) -> None:
-        """The flusher stopped before answering our doorbell: the writer takes over."""
+        """The flusher stopped before answering our doorbell: a writer task takes over."""
         self._fd = -1
-        if self.member is not None:
-            self.member.wake_owner()
+        self.flush()
+
+    async def _writer_task(self, scope: trio.CancelScope) -> None:
+        try:
+            with scope:
+                await self._write_loop()
+        finally:
+            self._writer = None
+            if self._writer_done is not None:
+                self._writer_done.set()
+
+    async def _wait_for_writer(self) -> None:
+        if self._writer is not None:
+            if self._writer_done is None:
+                self._writer_done = trio.Event()
+            await self._writer_done.wait()
 
     async def _write_loop(self) -> None:
+        """Send what is pending and queued until the outbox is empty; then, if the member is
+        still connected, arm its doorbell and return (the connection is idle again), or else
+        say goodbye."""
         member = self.member
         assert member is not None
         timeout = self.config.write_timeout
@@ -241,7 +285,8 @@ class Connection:
                 if not data:
                     if not member.connected:
                         break
-                    await member.wait()
+                    if member.arm_doorbell():
+                        return
                     continue
             with trio.move_on_after(timeout) as scope:
                 if not await self._send_quietly(data):

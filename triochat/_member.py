@@ -93,10 +93,10 @@ class Member:
     _waiter: trio.lowlevel.Task | None = attrs.field(default=None, init=False)
     # True once the owner closed its end (close_outbox): deliveries are refused from then on.
     _owner_gone: bool = attrs.field(default=False, init=False)
-    # Called (instead of waking the waiting owner) when an event reaches an empty outbox: the
-    # owner's way to take events without a task switch. See set_doorbell().
+    # Called when an event arrives while the owner has no task waiting but is "armed": the
+    # owner's way to take events without a task of its own. See set_doorbell().
     _doorbell: Callable[[], None] | None = attrs.field(default=None, init=False)
-    _rung: bool = attrs.field(default=False, init=False)
+    _armed: bool = attrs.field(default=False, init=False)
     _on_removed: list[Callable[[str], None]] = attrs.field(factory=list, init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -143,39 +143,37 @@ class Member:
             return -1
         queue.append(event)
         self.queued_bytes = queued_bytes
-        if self._waiter is not None and not self._rung:
-            doorbell = self._doorbell
-            if doorbell is None:
-                self._wake()
-            else:
-                self._rung = True
-                doorbell()
+        if self._armed:
+            self._armed = False
+            self._doorbell()  # type: ignore[misc]  # armed only with a doorbell set
+        elif self._waiter is not None:
+            self._wake()
         return 1 if (queued + 1) * 2 > self.max_events or queued_bytes * 2 > self.max_bytes else 0
 
     def _wake(self) -> None:
         task = self._waiter
         if task is not None:
             self._waiter = None
-            self._rung = False
             trio.lowlevel.reschedule(task)
 
-    def set_doorbell(self, doorbell: Callable[[], None] | None) -> None:
-        """Have *doorbell* called when an event reaches the outbox while its owner waits.
+    def set_doorbell(self, doorbell: Callable[[], None]) -> None:
+        """Have *doorbell* called, instead of keeping a task waiting, when an event arrives.
 
-        The owner stays parked; whoever answers the doorbell must call :meth:`take_all` (and
-        deal with the events) or :meth:`wake_owner` soon. The server uses this to write to idle
-        sockets in one pass per scheduling round instead of waking one task per delivery.
+        For owners that keep no task waiting on the outbox while it is empty (the server's
+        connections: an idle one has no writer task at all). The doorbell rings once, for the
+        first event after :meth:`arm_doorbell`; whoever answers it takes the events with
+        :meth:`take_all` and, once it has dealt with them all, arms it again.
         """
         self._doorbell = doorbell
+        self.arm_doorbell()
 
-    @property
-    def owner_waiting(self) -> bool:
-        """Whether the owner is parked in :meth:`wait` (or a receive) with an empty outbox."""
-        return self._waiter is not None
-
-    def wake_owner(self) -> None:
-        """Wake the owner if it is waiting (after the doorbell, when it has work to do)."""
-        self._wake()
+    def arm_doorbell(self) -> bool:
+        """Ring the doorbell for the next event. Returns ``False`` (and does not arm it) if
+        events are already queued: the caller has more to take first."""
+        if self._queue or self._doorbell is None:
+            return False
+        self._armed = True
+        return True
 
     def notify(self, text: str, *, error: bool = False) -> None:
         """Send a server notice (a welcome, a reply, an error) to this member only."""
@@ -183,12 +181,8 @@ class Member:
             self.hub.disconnect(self, SLOW_CONSUMER)
 
     def take_all(self) -> list[Event]:
-        """Take every queued event at once, without waiting (``[]`` if none).
-
-        This also answers the doorbell: the next event to arrive while the owner waits rings it.
-        """
+        """Take every queued event at once, without waiting (``[]`` if none)."""
         queue = self._queue
-        self._rung = False
         if len(queue) == 1:  # the common case at moderate load
             self.queued_bytes = 0
             self._delivered += 1
@@ -233,7 +227,6 @@ class Member:
 
         def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
             self._waiter = None
-            self._rung = False
             return trio.lowlevel.Abort.SUCCEEDED
 
         await trio.lowlevel.wait_task_rescheduled(abort)

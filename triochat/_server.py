@@ -79,6 +79,8 @@ class ChatServer:
     _accepting: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
     _idle: trio.Event = attrs.field(factory=trio.Event, init=False)
     _flusher: Flusher = attrs.field(factory=Flusher, init=False)
+    # The nursery connections run in (and start their writers in) while serving.
+    _nursery: trio.Nursery | None = attrs.field(default=None, init=False)
 
     async def serve(
         self, *, task_status: trio.TaskStatus[ChatServer] = trio.TASK_STATUS_IGNORED
@@ -95,6 +97,7 @@ class ChatServer:
         self.addresses = [listener.socket.getsockname() for listener in listeners]
         with trio.CancelScope() as self._scope:
             async with trio.open_nursery() as nursery:
+                self._nursery = nursery
                 nursery.start_soon(self._flusher.run)
                 for listener in listeners:
                     nursery.start_soon(self._accept_loop, listener, nursery)
@@ -163,7 +166,11 @@ class ChatServer:
         self._connections.add(connection)
         self._idle = self._idle if not self._idle.is_set() else trio.Event()
         try:
-            await connection.run()
+            if self._nursery is not None:
+                await connection.run(self._nursery)
+            else:  # not serving (a stream handed to us directly): writers need a nursery
+                async with trio.open_nursery() as nursery:
+                    await connection.run(nursery)
         finally:
             self._connections.discard(connection)
             if not self._connections:
