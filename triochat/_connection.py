@@ -8,10 +8,10 @@ records the first reason and removes the member from the hub, so that nothing is
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 import trio
@@ -73,6 +73,7 @@ class Connection:
         "_fd",
         "_flusher",
         "_nursery",
+        "_on_closed",
         "_pending",
         "_read_scope",
         "_said_goodbye",
@@ -94,6 +95,8 @@ class Connection:
         stream: trio.abc.Stream,
         peer: str,
         flusher: Flusher | None = None,
+        *,
+        on_closed: Callable[[Connection], None] | None = None,
     ) -> None:
         self.hub = hub
         self.config = config
@@ -117,6 +120,7 @@ class Connection:
         self._nursery: trio.Nursery | None = None
         self._writer: trio.CancelScope | None = None
         self._writer_done: trio.Event | None = None
+        self._on_closed = on_closed
 
     def close(self, reason: str, *, abort: bool = False, announce: bool = True) -> None:
         """End the connection with *reason* (the first reason given wins).
@@ -156,7 +160,7 @@ class Connection:
         if self._flusher is not None:
             assert isinstance(self.stream, trio.SocketStream)
             self._fd = self.stream.socket.fileno()
-            member.set_doorbell(functools.partial(self._flusher.ring, self))
+            member.set_doorbell(self._ring)
         else:
             member.set_doorbell(self.flush)
         room = self.hub.room()
@@ -168,8 +172,7 @@ class Connection:
         room.join(member)
         log.info("connect %s as %s", self.peer, member.nick)
         try:
-            with self._read_scope:
-                await self._read_loop()
+            await self._read_loop()
             # The reader is done: send what is queued and the goodbye (unless aborted).
             self.close(self.reason or "closed")
             if self._writer is not None:
@@ -199,6 +202,8 @@ class Connection:
                         await self._send_quietly(goodbye)
                 await trio.aclose_forcefully(self.stream)
             log.info("disconnect %s (%s): %s", self.peer, member.nick, self.reason)
+            if self._on_closed is not None:
+                self._on_closed(self)
 
     def _goodbye(self) -> bytes:
         reason = self.reason or "closed"
@@ -248,6 +253,10 @@ class Connection:
         if member.connected and self._nursery is not None:
             self._writer = trio.CancelScope()
             self._nursery.start_soon(self._writer_task, self._writer)
+
+    def _ring(self) -> None:
+        assert self._flusher is not None
+        self._flusher.ring(self)
 
     def abandon(self) -> None:
         """The flusher stopped before answering our doorbell: a writer task takes over."""
@@ -303,35 +312,65 @@ class Connection:
     # ------------------------------------------------------------------------------- reader
 
     async def _read_loop(self) -> None:
+        """Read, split and act on lines until the client leaves or the connection is closed.
+
+        The idle timer is the deadline of the read scope, moved on by every read (no new scope
+        per read); when it passes, the client is pinged (in a fresh scope) and then cut off.
+        A socket is read directly (``os.read`` after ``wait_readable``), without the three
+        coroutine frames of ``SocketStream.receive_some`` that every idle connection would keep.
+        """
         stream = self.stream
         config = self.config
         splitter = LineSplitter(config.max_line)
         half_idle = config.idle_timeout / 2
+        read_size = config.read_size
+        fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
         pinged = False
         while True:
-            with trio.move_on_after(half_idle) as idle:
-                try:
-                    data = await stream.receive_some(config.read_size)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    self.close(_LOST)
-                    return
-            if idle.cancelled_caught:
-                if pinged:
-                    self.close("idle timeout")
-                    return
-                pinged = True
-                self._notify(
-                    f"ping: no input for {_seconds(half_idle)}; send any line within "
-                    f"{_seconds(half_idle)} or you will be disconnected"
-                )
-                continue
-            pinged = False
-            if not data:
-                self.close("client closed the connection")
+            scope = self._read_scope
+            scope.deadline = trio.current_time() + half_idle
+            with scope:
+                while True:
+                    data: bytes | bytearray | None
+                    if fd >= 0:
+                        try:
+                            data = os.read(fd, read_size)
+                        except BlockingIOError:
+                            data = None
+                        except OSError:  # reset
+                            self.close(_LOST)
+                            return
+                        if data is None:
+                            # Waiting outside the except block: an idle connection would
+                            # otherwise keep the exception and its traceback alive.
+                            await trio.lowlevel.wait_readable(fd)
+                            continue
+                        await trio.lowlevel.cancel_shielded_checkpoint()
+                    else:
+                        try:
+                            data = await stream.receive_some(read_size)
+                        except (trio.BrokenResourceError, trio.ClosedResourceError):
+                            self.close(_LOST)
+                            return
+                    if not data:
+                        self.close("client closed the connection")
+                        return
+                    scope.deadline = trio.current_time() + half_idle
+                    pinged = False
+                    for item in splitter.feed(data):
+                        if not await self._handle_line(item):
+                            return
+            if self.reason is not None or not scope.cancelled_caught:
+                return  # closed
+            if pinged:
+                self.close("idle timeout")
                 return
-            for item in splitter.feed(data):
-                if not await self._handle_line(item):
-                    return
+            pinged = True
+            self._read_scope = trio.CancelScope()
+            self._notify(
+                f"ping: no input for {_seconds(half_idle)}; send any line within "
+                f"{_seconds(half_idle)} or you will be disconnected"
+            )
 
     def _notify(self, text: str, *, error: bool = False) -> None:
         if self.member is not None:

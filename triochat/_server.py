@@ -138,43 +138,57 @@ class ChatServer:
                             )
                         await trio.sleep(_ACCEPT_RETRY_DELAY)
                         continue
-                    nursery.start_soon(self._handle_socket, stream)
-
-    async def _handle_socket(self, stream: trio.SocketStream) -> None:
-        try:
-            peer = format_address(stream.socket.getpeername())
-        except OSError:  # reset before we got here
-            await trio.aclose_forcefully(stream)
-            return
-        await self.handle_stream(stream, peer)
+                    try:
+                        peer = format_address(stream.socket.getpeername())
+                    except OSError:  # reset before we got here
+                        stream.socket.close()
+                        continue
+                    connection = self._admit(stream, peer)
+                    if connection is None:
+                        nursery.start_soon(self._refuse, stream)
+                    else:
+                        # The connection's own task, with no wrapper coroutine around it: every
+                        # frame an idle connection keeps costs memory, ten thousand times over.
+                        nursery.start_soon(connection.run, nursery)
 
     async def handle_stream(self, stream: trio.abc.Stream, peer: str) -> None:
         """Serve one client over any trio stream (a socket, TLS, or a ``trio.testing`` fake).
 
         Returns when the client is gone; *stream* is closed by then.
         """
+        connection = self._admit(stream, peer)
+        if connection is None:
+            await self._refuse(stream)
+        elif self._nursery is not None:
+            await connection.run(self._nursery)
+        else:  # not serving (a stream handed to us directly): writers need a nursery
+            async with trio.open_nursery() as nursery:
+                await connection.run(nursery)
+
+    def _admit(self, stream: trio.abc.Stream, peer: str) -> Connection | None:
+        """A new connection, counted until it ends; ``None`` if the server is full."""
         self._accepted += 1
         if len(self._connections) >= self.config.max_clients:
             self._refused_full += 1
             log.warning("refused %s: server full (%d clients)", peer, len(self._connections))
-            with trio.move_on_after(1):
-                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    await stream.send_all(b"*** error: server full, try again later\n")
-            await trio.aclose_forcefully(stream)
-            return
-        connection = Connection(self.hub, self.config, stream, peer, self._flusher)
+            return None
+        connection = Connection(
+            self.hub, self.config, stream, peer, self._flusher, on_closed=self._forget
+        )
         self._connections.add(connection)
         self._idle = self._idle if not self._idle.is_set() else trio.Event()
-        try:
-            if self._nursery is not None:
-                await connection.run(self._nursery)
-            else:  # not serving (a stream handed to us directly): writers need a nursery
-                async with trio.open_nursery() as nursery:
-                    await connection.run(nursery)
-        finally:
-            self._connections.discard(connection)
-            if not self._connections:
-                self._idle.set()
+        return connection
+
+    def _forget(self, connection: Connection) -> None:
+        self._connections.discard(connection)
+        if not self._connections:
+            self._idle.set()
+
+    async def _refuse(self, stream: trio.abc.Stream) -> None:
+        with trio.move_on_after(1):
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await stream.send_all(b"*** error: server full, try again later\n")
+        await trio.aclose_forcefully(stream)
 
     def statistics(self) -> ServerStatistics:
         hub = self.hub.statistics()
