@@ -151,6 +151,79 @@ class Connection:
         Resource handling: the writer never outlives :meth:`run`, which waits for it (and
         cancels it if the connection is aborted or cancelled) before closing the stream.
         """
+        self._open(nursery)
+        # The reader is inline here, not a coroutine of its own: an idle connection keeps this
+        # frame and trio's wait for readability, and nothing else. The idle timer is the
+        # deadline of the read scope, moved on by every read (no new scope per read); when it
+        # passes, the client is pinged (in a fresh scope) and then cut off. A socket is read
+        # directly (os.read after wait_readable), without the three coroutine frames of
+        # SocketStream.receive_some that every idle connection would otherwise keep.
+        stream = self.stream
+        config = self.config
+        splitter = LineSplitter(config.max_line)
+        half_idle = config.idle_timeout / 2
+        read_size = config.read_size
+        fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
+        pinged = False
+        try:
+            while True:
+                scope = self._read_scope
+                scope.deadline = trio.current_time() + half_idle
+                with scope:
+                    while True:
+                        data: bytes | bytearray | None
+                        if fd >= 0:
+                            try:
+                                data = os.read(fd, read_size)
+                            except BlockingIOError:
+                                data = None
+                            except OSError:  # reset
+                                self.close(_LOST)
+                                break
+                            if data is None:
+                                # Waiting outside the except block: an idle connection would
+                                # otherwise keep the exception and its traceback alive.
+                                await trio.lowlevel.wait_readable(fd)
+                                continue
+                            await trio.lowlevel.cancel_shielded_checkpoint()
+                        else:
+                            try:
+                                data = await stream.receive_some(read_size)
+                            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                                self.close(_LOST)
+                                break
+                        if not data:
+                            self.close("client closed the connection")
+                            break
+                        scope.deadline = trio.current_time() + half_idle
+                        pinged = False
+                        for item in splitter.feed(data):
+                            if not await self._handle_line(item):
+                                break
+                        else:
+                            continue
+                        break  # a line ended the connection
+                if self.reason is not None or not scope.cancelled_caught:
+                    break  # closed, or the client is done
+                if pinged:
+                    self.close("idle timeout")
+                    break
+                pinged = True
+                self._read_scope = trio.CancelScope()
+                self._notify(
+                    f"ping: no input for {_seconds(half_idle)}; send any line within "
+                    f"{_seconds(half_idle)} or you will be disconnected"
+                )
+            # The reader is done: send what is queued and the goodbye (unless aborted).
+            self.close(self.reason or "closed")
+            if self._writer is not None:
+                await self._wait_for_writer()
+            elif not self._aborted:
+                await self._write_loop()
+        finally:
+            await self._teardown()
+
+    def _open(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
         config = self.config
         member = self.member = self.hub.connect(
@@ -171,39 +244,34 @@ class Connection:
         )
         room.join(member)
         log.info("connect %s as %s", self.peer, member.nick)
-        try:
-            await self._read_loop()
-            # The reader is done: send what is queued and the goodbye (unless aborted).
-            self.close(self.reason or "closed")
+
+    async def _teardown(self) -> None:
+        member = self.member
+        assert member is not None
+        if self.reason is None:
+            # Cancelled from outside (the server stopped without a graceful shutdown).
+            self.reason = SHUTTING_DOWN
+        self.hub.disconnect(member, self.reason)
+        member.close_outbox()
+        self._fd = -1
+        with trio.CancelScope(shield=True):
             if self._writer is not None:
-                await self._wait_for_writer()
-            elif not self._aborted:
-                await self._write_loop()
-        finally:
-            if self.reason is None:
-                # Cancelled from outside (the server stopped without a graceful shutdown).
-                self.reason = SHUTTING_DOWN
-            self.hub.disconnect(member, self.reason)
-            member.close_outbox()
-            self._fd = -1
-            with trio.CancelScope(shield=True):
-                if self._writer is not None:
-                    self._writer.cancel()
-                    with trio.move_on_after(_LAST_WORD_TIMEOUT):
-                        await self._wait_for_writer()
-                if not self._said_goodbye and self.reason not in (_LOST, _WRITE_TIMEOUT):
-                    # The writer was stopped before it could say goodbye; one short try. If it
-                    # was stopped in the middle of a send, part of a line may be on the wire:
-                    # end that line first so that the goodbye is a line of its own.
-                    goodbye = self._goodbye()
-                    if self._sending:
-                        goodbye = b"\n" + goodbye
-                    with trio.move_on_after(_LAST_WORD_TIMEOUT):
-                        await self._send_quietly(goodbye)
-                await trio.aclose_forcefully(self.stream)
-            log.info("disconnect %s (%s): %s", self.peer, member.nick, self.reason)
-            if self._on_closed is not None:
-                self._on_closed(self)
+                self._writer.cancel()
+                with trio.move_on_after(_LAST_WORD_TIMEOUT):
+                    await self._wait_for_writer()
+            if not self._said_goodbye and self.reason not in (_LOST, _WRITE_TIMEOUT):
+                # The writer was stopped before it could say goodbye; one short try. If it
+                # was stopped in the middle of a send, part of a line may be on the wire:
+                # end that line first so that the goodbye is a line of its own.
+                goodbye = self._goodbye()
+                if self._sending:
+                    goodbye = b"\n" + goodbye
+                with trio.move_on_after(_LAST_WORD_TIMEOUT):
+                    await self._send_quietly(goodbye)
+            await trio.aclose_forcefully(self.stream)
+        log.info("disconnect %s (%s): %s", self.peer, member.nick, self.reason)
+        if self._on_closed is not None:
+            self._on_closed(self)
 
     def _goodbye(self) -> bytes:
         reason = self.reason or "closed"
@@ -310,67 +378,6 @@ class Connection:
         self._read_scope.cancel()
 
     # ------------------------------------------------------------------------------- reader
-
-    async def _read_loop(self) -> None:
-        """Read, split and act on lines until the client leaves or the connection is closed.
-
-        The idle timer is the deadline of the read scope, moved on by every read (no new scope
-        per read); when it passes, the client is pinged (in a fresh scope) and then cut off.
-        A socket is read directly (``os.read`` after ``wait_readable``), without the three
-        coroutine frames of ``SocketStream.receive_some`` that every idle connection would keep.
-        """
-        stream = self.stream
-        config = self.config
-        splitter = LineSplitter(config.max_line)
-        half_idle = config.idle_timeout / 2
-        read_size = config.read_size
-        fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
-        pinged = False
-        while True:
-            scope = self._read_scope
-            scope.deadline = trio.current_time() + half_idle
-            with scope:
-                while True:
-                    data: bytes | bytearray | None
-                    if fd >= 0:
-                        try:
-                            data = os.read(fd, read_size)
-                        except BlockingIOError:
-                            data = None
-                        except OSError:  # reset
-                            self.close(_LOST)
-                            return
-                        if data is None:
-                            # Waiting outside the except block: an idle connection would
-                            # otherwise keep the exception and its traceback alive.
-                            await trio.lowlevel.wait_readable(fd)
-                            continue
-                        await trio.lowlevel.cancel_shielded_checkpoint()
-                    else:
-                        try:
-                            data = await stream.receive_some(read_size)
-                        except (trio.BrokenResourceError, trio.ClosedResourceError):
-                            self.close(_LOST)
-                            return
-                    if not data:
-                        self.close("client closed the connection")
-                        return
-                    scope.deadline = trio.current_time() + half_idle
-                    pinged = False
-                    for item in splitter.feed(data):
-                        if not await self._handle_line(item):
-                            return
-            if self.reason is not None or not scope.cancelled_caught:
-                return  # closed
-            if pinged:
-                self.close("idle timeout")
-                return
-            pinged = True
-            self._read_scope = trio.CancelScope()
-            self._notify(
-                f"ping: no input for {_seconds(half_idle)}; send any line within "
-                f"{_seconds(half_idle)} or you will be disconnected"
-            )
 
     def _notify(self, text: str, *, error: bool = False) -> None:
         if self.member is not None:
