@@ -487,7 +487,7 @@ def paced(load: Load, args: argparse.Namespace) -> dict[str, Any]:
         load.on_chunk = on_chunk
         # Wait until the paste is through (the paster has its own lines back), so that the
         # measurement does not queue behind it.
-        limit = time.monotonic() + 20
+        limit = time.monotonic() + 8
         while echoes[0] < lines and time.monotonic() < limit:
             load.flush(paster)
             load.poll(0.01)

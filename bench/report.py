@@ -357,6 +357,11 @@ def write_report(results: dict[str, Any], doc: Path = DOC) -> None:
         "measured window starts with the never-reader already stuck.",
         "- Durations: 0.5 s warm-up, 3 s measured per scenario; setup traffic (joins, nick "
         "changes) is drained before measuring.",
+        f"- Rounds: every server runs every scenario {results.get('rounds', 1)} times, "
+        "interleaved with the others; the tables show each server's best round (highest "
+        "throughput, lowest p99, fastest reach), since the machine is shared and a round that "
+        "coincides with someone else's test run is slow for reasons that are not the server's. "
+        "Every round is in the results file.",
         "",
         "## Machine",
         "",

@@ -218,6 +218,7 @@ def profile_fanout(quick: bool, scenario: str = "fanout") -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="shorter scenarios")
+    parser.add_argument("--rounds", type=int, default=2, help="runs per server; the best counts")
     parser.add_argument("--only", nargs="*", help="scenario names to run")
     parser.add_argument("--servers", nargs="*", help="server names to run")
     parser.add_argument("--no-profile", action="store_true")
@@ -242,6 +243,7 @@ def main() -> None:
         "machine": machine_note(),
         "fd_limit": limits,
         "quick": args.quick,
+        "rounds": args.rounds,
         "scenarios": {},
     }
     connections = args.idle_connections
@@ -254,8 +256,9 @@ def main() -> None:
         )
     for name, spec in chosen.items():
         print(f"== {spec['title']}", file=sys.stderr, flush=True)
-        entry: dict[str, Any] = {"title": spec["title"], "servers": {}}
-        for server_name, command in servers.items():
+        entry: dict[str, Any] = {"title": spec["title"], "servers": {}, "rounds": {}}
+        runs = [(r, s, c) for r in range(args.rounds) for s, c in servers.items()]
+        for round_number, server_name, command in runs:
             arguments = list(spec["args"])
             if name == "idle":
                 count = connections
@@ -270,12 +273,15 @@ def main() -> None:
                     result = run_loadgen(server, arguments)
             except (RuntimeError, subprocess.TimeoutExpired) as exc:
                 result = {"error": str(exc)}
-            entry["servers"][server_name] = result
+            entry["rounds"].setdefault(server_name, []).append(result)
             print(
-                f"   {server_name:9} {time.monotonic() - t0:5.1f} s  {_summary(name, result)}",
+                f"   {round_number + 1} {server_name:9} {time.monotonic() - t0:5.1f} s  "
+                f"{_summary(name, result)}",
                 file=sys.stderr,
                 flush=True,
             )
+        for server_name, tries in entry["rounds"].items():
+            entry["servers"][server_name] = best(name, tries)
         results["scenarios"][name] = entry
     if not args.no_profile:
         print("== profile of the fan-out path (triochat under pyinstrument)", file=sys.stderr)
@@ -289,6 +295,19 @@ def main() -> None:
         from bench.report import write_report
 
         write_report(results)
+
+
+def best(name: str, tries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The best of a server's rounds in a scenario: this machine is shared, and another
+    process's burst of work shows up as a slow round; every server gets the same rounds."""
+    good = [t for t in tries if "error" not in t]
+    if not good:
+        return tries[-1]
+    if name == "fanout":
+        return max(good, key=lambda t: float(t["deliveries_per_second"]))
+    if name == "idle":
+        return min(good, key=lambda t: float(max(t["reach_all_ms"])))
+    return min(good, key=lambda t: float(t["latency"]["p99_ms"]))
 
 
 def _summary(name: str, result: dict[str, Any]) -> str:
