@@ -12,7 +12,7 @@ import logging
 import math
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, ClassVar, Final
 
 import trio
 
@@ -302,10 +302,8 @@ class Connection:
             events = member.take_all()
             if len(events) == 1:
                 data = events[0].encode(TEXT_FORMAT, render_text)
-            elif events:
-                data = b"".join([event.encode(TEXT_FORMAT, render_text) for event in events])
             else:
-                data = b""
+                data = _encode(events)
             try:
                 sent = os.write(fd, data)
             except BlockingIOError:
@@ -427,11 +425,31 @@ class Connection:
         return member.connected
 
 
+class _LastBatch:
+    """The last batch of events encoded, and its bytes.
+
+    Under load the members of a room hold the same batch (every event of the room since their
+    last write), so the flusher and the writers meet the same list again and again: comparing
+    it with the last one (element by element, by identity first, in C) is far cheaper than
+    looking up each event's encoding and joining them again for every member.
+    """
+
+    events: ClassVar[list[Event]] = []
+    data: ClassVar[bytes] = b""
+
+
 def _encode(events: list[Event]) -> bytes:
     """The events in the text format: each rendered once per format and shared by all members."""
     if len(events) == 1:
         return events[0].encode(TEXT_FORMAT, render_text)
-    return b"".join([event.encode(TEXT_FORMAT, render_text) for event in events])
+    if not events:
+        return b""
+    if events == _LastBatch.events:
+        return _LastBatch.data
+    data = b"".join([event.encode(TEXT_FORMAT, render_text) for event in events])
+    _LastBatch.events = events
+    _LastBatch.data = data
+    return data
 
 
 def _seconds(value: float) -> str:
