@@ -71,7 +71,7 @@ async def test_doorbell_rings_once_per_idle_period_and_not_while_events_wait() -
     owner, other = hub.connect("owner"), hub.connect("other")
     room.join(other)
     rings: list[int] = []
-    owner.set_doorbell(lambda: rings.append(owner.queued))
+    owner.set_doorbell(lambda member: rings.append(member.queued), owner)
     room.join(owner)
     assert rings == [1]  # the first event rings
     await other.say("one")
@@ -110,7 +110,7 @@ async def test_outbox_bounds_hold_with_a_doorbell_nobody_answers() -> None:
     hub = Hub(outbox_events=4)
     room = hub.room()
     stuck, talker = hub.connect("stuck"), hub.connect("talker")
-    stuck.set_doorbell(lambda: None)  # rung, never answered: like a socket that never drains
+    stuck.set_doorbell(lambda _: None, None)  # rung, never answered: a socket that never drains
     room.join(stuck)
     room.join(talker)
     for text in "ab":

@@ -233,9 +233,9 @@ class Connection:
         if self._flusher is not None:
             assert isinstance(self.stream, trio.SocketStream)
             self._fd = self.stream.socket.fileno()
-            member.set_doorbell(self._ring)
+            member.set_doorbell(self._flusher.ring, self)
         else:
-            member.set_doorbell(self.flush)
+            member.set_doorbell(Connection.flush, self)
         room = self.hub.room()
         member.notify(
             f"welcome to triochat, {member.nick}! You are in {room.name} with "
@@ -299,11 +299,15 @@ class Connection:
             return  # the writer is running and takes the outbox itself
         fd = self._fd
         if fd >= 0:
-            events = member.take_all()
+            # Armed again at once: if the kernel takes it all, we are idle again; if not, the
+            # writer started below makes the next ring a no-op, and re-arms when it is done.
+            events = member.take_all(arm=True)
             if len(events) == 1:
                 data = events[0].encode(TEXT_FORMAT, render_text)
             else:
                 data = _encode(events)
+                if not data:
+                    return
             try:
                 sent = os.write(fd, data)
             except BlockingIOError:
@@ -311,18 +315,12 @@ class Connection:
             except OSError:
                 sent = 0  # reset or closed: the writer's send_all meets the error and ends us
             if sent == len(data):
-                if member.arm_doorbell() or not member.connected:
-                    return
-            else:
-                self._pending = data[sent:]
-                self._sending = sent > 0  # part of a line may be on the wire
+                return
+            self._pending = data[sent:]
+            self._sending = sent > 0  # part of a line may be on the wire
         if member.connected and self._nursery is not None:
             self._writer = trio.CancelScope()
             self._nursery.start_soon(self._writer_task, self._writer)
-
-    def _ring(self) -> None:
-        assert self._flusher is not None
-        self._flusher.ring(self)
 
     def abandon(self) -> None:
         """The flusher stopped before answering our doorbell: a writer task takes over."""

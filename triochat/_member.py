@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 import trio
@@ -34,6 +34,8 @@ __all__ = [
     "Member",
     "MemberStatistics",
 ]
+
+T = TypeVar("T")
 
 #: Default bound of an outbox, in events.
 DEFAULT_OUTBOX_MESSAGES: Final = 1024
@@ -96,7 +98,8 @@ class Member:
     _owner_gone: bool = attrs.field(default=False, init=False)
     # Called when an event arrives while the owner has no task waiting but is "armed": the
     # owner's way to take events without a task of its own. See set_doorbell().
-    _doorbell: Callable[[], None] | None = attrs.field(default=None, init=False)
+    _doorbell: Callable[[Any], None] | None = attrs.field(default=None, init=False)
+    _answerer: Any = attrs.field(default=None, init=False)
     _armed: bool = attrs.field(default=False, init=False)
     _on_removed: list[Callable[[str], None]] = attrs.field(factory=list, init=False)
     # Past these, an outbox is "more than half full" and publishers yield (see Room._pace).
@@ -149,7 +152,7 @@ class Member:
         self.queued_bytes = queued_bytes
         if self._armed:
             self._armed = False
-            self._doorbell()  # type: ignore[misc]  # armed only with a doorbell set
+            self._doorbell(self._answerer)  # type: ignore[misc]  # armed only with a doorbell
         elif self._waiter is not None:
             self._wake()
         if queued < self._half_events and queued_bytes <= self._half_bytes:
@@ -162,8 +165,10 @@ class Member:
             self._waiter = None
             trio.lowlevel.reschedule(task)
 
-    def set_doorbell(self, doorbell: Callable[[], None]) -> None:
-        """Have *doorbell* called, instead of keeping a task waiting, when an event arrives.
+    def set_doorbell(self, doorbell: Callable[[T], None], answerer: T) -> None:
+        """Have ``doorbell(answerer)`` called, instead of a task kept waiting, when an event
+        arrives. (A function and its argument rather than one bound callable: that would be
+        one more object for every idle connection.)
 
         For owners that keep no task waiting on the outbox while it is empty (the server's
         connections: an idle one has no writer task at all). The doorbell rings once, for the
@@ -171,6 +176,7 @@ class Member:
         :meth:`take_all` and, once it has dealt with them all, arms it again.
         """
         self._doorbell = doorbell
+        self._answerer = answerer
         self.arm_doorbell()
 
     def arm_doorbell(self) -> bool:
@@ -186,9 +192,15 @@ class Member:
         if not self.deliver(Notice(text=text, error=error)):
             self.hub.disconnect(self, SLOW_CONSUMER)
 
-    def take_all(self) -> list[Event]:
-        """Take every queued event at once, without waiting (``[]`` if none)."""
+    def take_all(self, *, arm: bool = False) -> list[Event]:
+        """Take every queued event at once, without waiting (``[]`` if none).
+
+        With *arm*, also arm the doorbell (see :meth:`arm_doorbell`): for an answerer that
+        deals with all of them at once.
+        """
         queue = self._queue
+        if arm and self._doorbell is not None:
+            self._armed = True
         if not queue:
             return []
         self._queue = []
