@@ -64,7 +64,7 @@ class LineClient:
 
     async def registered(self, nick: str | None = None) -> LineClient:
         """Wait for the welcome and our own join; set *nick* if given."""
-        await self.until("joined lobby")
+        await self.until("joined #lobby")
         if nick is not None:
             await self.send(f"/nick {nick}")
             await self.until(f"is now known as {nick}")

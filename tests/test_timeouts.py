@@ -60,7 +60,7 @@ async def _connect(nursery: trio.Nursery, server: ChatServer, peer: str = "fake:
     client_end, server_end = trio.testing.memory_stream_pair()
     nursery.start_soon(server.handle_stream, server_end, peer)
     client = FakeClient(client_end)
-    await client.until("joined lobby")
+    await client.until("joined #lobby")
     return client
 
 
@@ -106,8 +106,8 @@ async def test_idle_timeout_is_announced_to_the_room(
         for n in range(3):
             await trio.sleep(20)
             await awake.send(f"tick {n}")
-        left = await awake.until("left lobby")
-        assert left.endswith("guest-1 left lobby (idle timeout)")
+        left = await awake.until("left #lobby")
+        assert left.endswith("guest-1 left #lobby (idle timeout)")
         assert await sleeper.until("goodbye") == "*** goodbye (idle timeout)"
         nursery.cancel_scope.cancel()
 

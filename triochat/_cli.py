@@ -26,7 +26,9 @@ from ._config import (
     DEFAULT_WRITE_TIMEOUT,
     ServerConfig,
 )
+from ._hub import DEFAULT_MAX_ROOMS, DEFAULT_ROOMS_PER_MEMBER
 from ._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES
+from ._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
 from ._server import ChatServer, format_address
 from ._wire import DEFAULT_MAX_LINE
 
@@ -63,6 +65,7 @@ def _number(kind: Callable[[str], float], *, minimum: float, what: str) -> Calla
 
 _port = _number(int, minimum=0, what="a port number")
 _count = _number(int, minimum=1, what="a whole number")
+_count_or_zero = _number(int, minimum=0, what="a whole number")
 _seconds = _number(float, minimum=0.001, what="a number of seconds")
 
 
@@ -166,6 +169,36 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="on Ctrl-C/SIGTERM, time given to clients to receive queued messages and the goodbye",
     )
+    rooms = serve.add_argument_group("rooms")
+    rooms.add_argument(
+        "--max-rooms",
+        type=_count,
+        default=DEFAULT_MAX_ROOMS,
+        metavar="N",
+        help="rooms that may exist at once; /join of one more is refused",
+    )
+    rooms.add_argument(
+        "--rooms-per-client",
+        type=_count,
+        default=DEFAULT_ROOMS_PER_MEMBER,
+        metavar="N",
+        help="rooms one client may be in at once",
+    )
+    rooms.add_argument(
+        "--history",
+        type=_count_or_zero,
+        default=DEFAULT_HISTORY_EVENTS,
+        metavar="EVENTS",
+        help="messages each room keeps and replays to whoever joins (0: none; at most half "
+        "of --outbox)",
+    )
+    rooms.add_argument(
+        "--history-bytes",
+        type=_count_or_zero,
+        default=DEFAULT_HISTORY_BYTES,
+        metavar="BYTES",
+        help="the same bound in bytes",
+    )
     serve.add_argument(
         "--log-level",
         default="info",
@@ -216,6 +249,10 @@ def _run_serve(args: argparse.Namespace) -> int:
             write_timeout=args.write_timeout,
             max_clients=args.max_clients,
             shutdown_grace=args.shutdown_grace,
+            max_rooms=args.max_rooms,
+            rooms_per_client=args.rooms_per_client,
+            history_events=args.history,
+            history_bytes=args.history_bytes,
         )
     except ValueError as exc:
         print(f"triochat serve: {exc}", file=sys.stderr)

@@ -6,7 +6,9 @@ from typing import Any, Final
 
 import attrs
 
+from ._hub import DEFAULT_MAX_ROOMS, DEFAULT_ROOMS_PER_MEMBER, Hub
 from ._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES
+from ._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
 from ._wire import DEFAULT_MAX_LINE
 
 __all__ = [
@@ -35,6 +37,11 @@ def _positive(instance: Any, attribute: attrs.Attribute[Any], value: float) -> N
         raise ValueError(f"{attribute.name} must be greater than 0, not {value!r}")
 
 
+def _not_negative(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} cannot be negative, not {value!r}")
+
+
 def _port(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
     if not 0 <= value <= 65535:
         raise ValueError(f"port must be between 0 and 65535, not {value!r}")
@@ -58,6 +65,9 @@ class ServerConfig:
       shutdown_grace: seconds :meth:`ChatServer.shutdown` gives clients to receive what was queued
         for them, and the goodbye line, before their connections are cut.
       read_size: bytes asked of the socket per read.
+      max_rooms: rooms that may exist at once; rooms_per_client: rooms one client may be in.
+      history_events, history_bytes: how much of its conversation each room keeps, replayed to
+        whoever joins; history_events may be at most half of outbox_events.
     """
 
     host: str | None = DEFAULT_HOST
@@ -70,3 +80,25 @@ class ServerConfig:
     max_clients: int = attrs.field(default=DEFAULT_MAX_CLIENTS, validator=_positive)
     shutdown_grace: float = attrs.field(default=DEFAULT_SHUTDOWN_GRACE, validator=_positive)
     read_size: int = attrs.field(default=65536, validator=_positive)
+    max_rooms: int = attrs.field(default=DEFAULT_MAX_ROOMS, validator=_positive)
+    rooms_per_client: int = attrs.field(default=DEFAULT_ROOMS_PER_MEMBER, validator=_positive)
+    history_events: int = attrs.field(default=DEFAULT_HISTORY_EVENTS, validator=_not_negative)
+    history_bytes: int = attrs.field(default=DEFAULT_HISTORY_BYTES, validator=_not_negative)
+
+    def __attrs_post_init__(self) -> None:
+        if self.history_events * 2 > self.outbox_events:
+            raise ValueError(
+                f"the history ({self.history_events} events) must be at most half of the "
+                f"outbox ({self.outbox_events} events): a newcomer receives it all at once"
+            )
+
+    def make_hub(self) -> Hub:
+        """A new hub with this configuration's limits."""
+        return Hub(
+            outbox_events=self.outbox_events,
+            outbox_bytes=self.outbox_bytes,
+            max_rooms=self.max_rooms,
+            rooms_per_member=self.rooms_per_client,
+            history_events=self.history_events,
+            history_bytes=self.history_bytes,
+        )

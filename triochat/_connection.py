@@ -9,30 +9,16 @@ records the first reason and removes the member from the hub, so that nothing is
 from __future__ import annotations
 
 import logging
-import math
 from typing import TYPE_CHECKING, Final
 
 import trio
 
-from ._hub import ChatError
+from ._commands import parse_command
+from ._events import Event, Notice
 from ._member import SLOW_CONSUMER
-from ._wire import (
-    HELP_TEXT,
-    DecodeError,
-    Help,
-    LineSplitter,
-    LineTooLong,
-    Me,
-    Nick,
-    Quit,
-    Say,
-    Unknown,
-    Who,
-    decode_line,
-    parse_command,
-    render_text,
-    sanitize,
-)
+from ._render import RENDERERS
+from ._session import Session
+from ._wire import DecodeError, LineSplitter, LineTooLong, decode_line, sanitize
 
 if TYPE_CHECKING:
     from ._config import ServerConfig
@@ -43,13 +29,10 @@ __all__ = ["Connection"]
 
 log = logging.getLogger("triochat.server")
 
-TEXT_FORMAT: Final = "text"
 #: Reason used when the server stops.
 SHUTTING_DOWN: Final = "server shutting down"
 _LOST: Final = "connection lost"
 _WRITE_TIMEOUT: Final = "write timeout"
-# Longest list of nicks that /who prints in one reply.
-_WHO_LIMIT: Final = 100
 # Seconds to spend on a goodbye line after a hard stop or a slow-consumer disconnect.
 _LAST_WORD_TIMEOUT: Final = 0.5
 
@@ -70,10 +53,12 @@ class Connection:
         "_said_goodbye",
         "_sending",
         "config",
+        "format",
         "hub",
         "member",
         "peer",
         "reason",
+        "session",
         "stream",
     )
 
@@ -84,6 +69,9 @@ class Connection:
         self.peer = peer
         self.reason: str | None = None
         self.member: Member | None = None
+        self.session: Session | None = None
+        #: The wire format the writer renders with: "text" until the client asks for "json".
+        self.format = "text"
         self._read_scope = trio.CancelScope()
         self._nursery_scope: trio.CancelScope | None = None
         self._said_goodbye = False
@@ -115,13 +103,10 @@ class Connection:
             max_events=config.outbox_events, max_bytes=config.outbox_bytes
         )
         member.add_removal_callback(self._removed)
+        session = self.session = Session(self.hub, member)
         room = self.hub.room()
-        member.notify(
-            f"welcome to triochat, {member.nick}! You are in {room.name} with "
-            f"{len(room)} other{'' if len(room) == 1 else 's'}. /nick NAME sets your nick, "
-            "/help lists the commands, /quit leaves."
-        )
-        room.join(member)
+        session.welcome(room)
+        self.hub.join(member, room.name)
         log.info("connect %s as %s", self.peer, member.nick)
         try:
             async with trio.open_nursery() as nursery:
@@ -153,8 +138,11 @@ class Connection:
     def _goodbye(self) -> bytes:
         reason = self.reason or "closed"
         if reason == SLOW_CONSUMER:
-            return f"*** error: {reason}; disconnecting\n".encode()
-        return f"*** goodbye ({reason})\n".encode()
+            notice = Notice(text=f"error: {reason}; disconnecting", error=True, kind="goodbye")
+        else:
+            notice = Notice(text=f"goodbye ({reason})", kind="goodbye")
+        notice.data["reason"] = reason
+        return RENDERERS[self.format](notice)
 
     async def _send_quietly(self, data: bytes) -> bool:
         self._sending = True
@@ -176,10 +164,14 @@ class Connection:
                 batch = await member.receive_batch()
             except trio.EndOfChannel:
                 break
-            if len(batch) == 1:
-                data = batch[0].encode(TEXT_FORMAT, render_text)
+            session = self.session
+            if session is not None and session.format_switches:
+                data = self._encode_switching(batch, session)
+            elif len(batch) == 1:
+                data = batch[0].encode(self.format, RENDERERS[self.format])
             else:
-                data = b"".join([event.encode(TEXT_FORMAT, render_text) for event in batch])
+                wire_format, render = self.format, RENDERERS[self.format]
+                data = b"".join([event.encode(wire_format, render) for event in batch])
             with trio.move_on_after(timeout) as scope:
                 if not await self._send_quietly(data):
                     self.close(_LOST, abort=True)
@@ -191,6 +183,17 @@ class Connection:
         with trio.move_on_after(min(timeout, self.config.shutdown_grace)):
             self._said_goodbye = await self._send_quietly(self._goodbye())
         self._read_scope.cancel()
+
+    def _encode_switching(self, batch: list[Event], session: Session) -> bytes:
+        # The format changes exactly at the notice that confirms it: what was queued before it
+        # keeps the old format, the notice and everything after it use the new one.
+        parts = []
+        for event in batch:
+            if isinstance(event, Notice) and event.kind == "format":
+                self.format = event.data["format"]
+                session.format_switches -= 1
+            parts.append(event.encode(self.format, RENDERERS[self.format]))
+        return b"".join(parts)
 
     # ------------------------------------------------------------------------------- reader
 
@@ -212,10 +215,8 @@ class Connection:
                     self.close("idle timeout")
                     return
                 pinged = True
-                self._notify(
-                    f"ping: no input for {_seconds(half_idle)}; send any line within "
-                    f"{_seconds(half_idle)} or you will be disconnected"
-                )
+                if self.session is not None:
+                    self.session.ping(half_idle)
                 continue
             pinged = False
             if not data:
@@ -225,53 +226,27 @@ class Connection:
                 if not await self._handle_line(item):
                     return
 
-    def _notify(self, text: str, *, error: bool = False) -> None:
-        if self.member is not None:
-            self.member.notify(f"error: {text}" if error else text, error=error)
-
     async def _handle_line(self, item: bytes | LineTooLong) -> bool:
         """Act on one line; return ``False`` when the connection should end."""
-        member = self.member
-        assert member is not None
+        session = self.session
+        assert session is not None
         if isinstance(item, LineTooLong):
-            self._notify(f"line too long (the limit is {item.limit} bytes); discarded", error=True)
+            session.notify(
+                f"line too long (the limit is {item.limit} bytes); discarded", error=True
+            )
             return True
         try:
             text = sanitize(decode_line(item))
         except DecodeError as exc:
-            self._notify(f"{exc}; discarded", error=True)
+            session.notify(f"{exc}; discarded", error=True)
             return True
-        command = parse_command(text)
+        command = parse_command(text, json_commands=session.format == "json")
         if command is None:
             return True
-        if not member.connected:
+        if not session.member.connected:
             return False
-        match command:
-            case Say(text=text):
-                await member.say(text)
-            case Me(text=text):
-                await member.act(text)
-            case Nick(name=name):
-                try:
-                    self.hub.rename(member, name)
-                except ChatError as exc:
-                    self._notify(str(exc), error=True)
-            case Quit(reason=reason):
-                self.close(f"quit: {reason}" if reason else "quit")
-                return False
-            case Help():
-                self._notify(HELP_TEXT)
-            case Who():
-                room = member.current_room
-                if room is not None:
-                    nicks = room.nicks
-                    shown = ", ".join(nicks[:_WHO_LIMIT])
-                    more = f" and {len(nicks) - _WHO_LIMIT} more" if len(nicks) > _WHO_LIMIT else ""
-                    self._notify(f"{len(nicks)} in {room.name}: {shown}{more}")
-            case Unknown(message=message):
-                self._notify(message, error=True)
-        return member.connected
-
-
-def _seconds(value: float) -> str:
-    return f"{value:g} s" if value < 60 or not math.isfinite(value) else f"{value / 60:g} min"
+        reason = await session.execute(command)
+        if reason is not None:
+            self.close(reason)
+            return False
+        return session.member.connected

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import trio
 
+from ._errors import NotInRoom
 from ._events import Event, Notice
 
 if TYPE_CHECKING:
@@ -126,9 +127,26 @@ class Member:
         self.queued_bytes += size
         return True
 
-    def notify(self, text: str, *, error: bool = False) -> None:
-        """Send a server notice (a welcome, a reply, an error) to this member only."""
-        if not self.deliver(Notice(text=text, error=error)):
+    def notify(
+        self,
+        text: str,
+        *,
+        error: bool = False,
+        kind: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Send a server notice (a welcome, a reply, an error) to this member only.
+
+        *kind* defaults to ``"error"`` for errors and ``"info"`` otherwise; *data* carries
+        structured details for the JSON format.
+        """
+        notice = Notice(
+            text=text,
+            error=error,
+            kind=kind or ("error" if error else "info"),
+            data=data or {},
+        )
+        if not self.deliver(notice):
             self.hub.disconnect(self, SLOW_CONSUMER)
 
     def _taken(self, event: Event) -> Event:
@@ -190,11 +208,17 @@ class Member:
 
     def _target(self, room: Room | None) -> Room:
         target = room if room is not None else self.current_room
-        if target is None or target.name not in self.rooms:
-            from ._hub import NotInRoom
-
-            raise NotInRoom("not in that room" if room is not None else "not in any room")
+        if target is None or self.rooms.get(target.name) is not target:
+            raise NotInRoom(
+                f"you are not in {target.name}"
+                if target is not None
+                else "you are not in any room; /join #ROOM"
+            )
         return target
+
+    def switch(self, room: Room) -> None:
+        """Make *room*, which this member is in, its current room. Raises :exc:`NotInRoom`."""
+        self.current_room = self._target(room)
 
     def add_removal_callback(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(reason)`` once, when the member is removed from the hub."""

@@ -8,18 +8,41 @@ loop runs. Members that cannot take an event are collected and disconnected *aft
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections import deque
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import trio
 
-from ._events import Action, Event, Joined, Left, Message, NickChanged, utc_now
+from ._errors import ChatError, NotInRoom
+from ._events import (
+    Action,
+    Event,
+    Joined,
+    Left,
+    Message,
+    NickChanged,
+    TopicChanged,
+    utc_now,
+)
+from ._member import SLOW_CONSUMER
 
 if TYPE_CHECKING:
     from ._hub import Hub
     from ._member import Member
 
-__all__ = ["Room", "RoomStatistics"]
+__all__ = ["DEFAULT_HISTORY_BYTES", "DEFAULT_HISTORY_EVENTS", "Room", "RoomStatistics"]
+
+#: Events a room keeps for members who join later (and for ``/history``).
+DEFAULT_HISTORY_EVENTS: Final = 100
+#: Bound of a room's history in bytes (an estimate, see :attr:`Event.size`).
+DEFAULT_HISTORY_BYTES: Final = 64 * 1024
+#: Longest topic, in characters.
+MAX_TOPIC_LENGTH: Final = 300
+
+
+# What the history keeps: the conversation, not the comings and goings.
+_KEPT: Final = frozenset({Message, Action, TopicChanged})
 
 
 @attrs.frozen(kw_only=True)
@@ -27,6 +50,8 @@ class RoomStatistics:
     name: str
     members: int
     published: int
+    history_events: int
+    history_bytes: int
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -34,14 +59,22 @@ class Room:
     """A chat room. Get one from :meth:`Hub.room <triochat.Hub.room>`.
 
     The room stamps every event with its name, the next sequence number, the UTC time and the
-    sender's nick.
+    sender's nick. It keeps the last *history_events* messages, actions and topic changes (at
+    most *history_bytes* bytes of them) and replays them, marked as history, to each member that
+    joins, right before that member's own :class:`Joined` event.
     """
 
     hub: Hub
     name: str
+    history_events: int = DEFAULT_HISTORY_EVENTS
+    history_bytes: int = DEFAULT_HISTORY_BYTES
     #: Sequence number of the last event published (0 before the first).
     seq: int = attrs.field(default=0, init=False)
+    #: The topic, ``""`` if none.
+    topic: str = attrs.field(default="", init=False)
     _members: dict[Member, None] = attrs.field(factory=dict, init=False)
+    _history: deque[Event] = attrs.field(factory=deque, init=False)
+    _history_size: int = attrs.field(default=0, init=False)
 
     def __repr__(self) -> str:
         return f"<Room {self.name!r} members={len(self._members)}>"
@@ -64,12 +97,20 @@ class Room:
     # ---------------------------------------------------------------------------- membership
 
     def join(self, member: Member) -> Joined:
-        """Add *member* (which becomes its current room) and announce it to everyone here."""
+        """Add *member* (which becomes its current room) and announce it to everyone here.
+
+        The new member first receives the room's history (copies of the last events, marked
+        ``history=True``), then its own :class:`Joined` event, then live events: no gap, no
+        duplicate, because nothing can be published between the two steps.
+        """
         if member.hub is not self.hub or not member.connected:
             raise ValueError(f"{member!r} is not connected to this room's hub")
         if member in self._members:
             member.current_room = self
             raise ValueError(f"{member.nick} is already in {self.name}")
+        for event in self._history:
+            if not member.deliver(event.as_history()):
+                break  # its outbox is smaller than the history: the live events will tell
         self._members[member] = None
         member.rooms[self.name] = self
         member.current_room = self
@@ -90,6 +131,22 @@ class Room:
 
     def announce_nick(self, old: str, new: str) -> None:
         self._publish(NickChanged, old, new=new)
+
+    def set_topic(self, member: Member, text: str) -> TopicChanged:
+        """Set the topic (``""`` clears it) and announce it. *member* must be in the room."""
+        if member not in self._members:
+            raise NotInRoom(f"you are not in {self.name}")
+        if len(text) > MAX_TOPIC_LENGTH:
+            raise ChatError(f"a topic has at most {MAX_TOPIC_LENGTH} characters")
+        self.topic = text
+        event = self._publish(TopicChanged, member.nick, text=text)
+        assert isinstance(event, TopicChanged)
+        return event
+
+    def recent(self, count: int | None = None) -> list[Event]:
+        """The last *count* events kept in the history (all of them if ``None``), oldest first."""
+        events = list(self._history)
+        return events if count is None else events[-count:] if count > 0 else []
 
     # ---------------------------------------------------------------------------- publishing
 
@@ -119,6 +176,12 @@ class Room:
     def _publish(self, kind: type[Event], sender: str, **fields: Any) -> Event:
         self.seq += 1
         event = kind(room=self.name, seq=self.seq, time=utc_now(), sender=sender, **fields)
+        if kind in _KEPT:
+            history = self._history
+            history.append(event)
+            self._history_size += event.size
+            while len(history) > self.history_events or self._history_size > self.history_bytes:
+                self._history_size -= history.popleft().size
         overflowed: list[Member] | None = None
         for member in self._members:
             if not member.deliver(event):
@@ -126,8 +189,6 @@ class Room:
                     overflowed = []
                 overflowed.append(member)
         if overflowed:
-            from ._member import SLOW_CONSUMER
-
             for member in overflowed:
                 # Each disconnect publishes a Left here, which may overflow others in turn:
                 # that recursion ends, since every step removes a member.
@@ -135,4 +196,10 @@ class Room:
         return event
 
     def statistics(self) -> RoomStatistics:
-        return RoomStatistics(name=self.name, members=len(self._members), published=self.seq)
+        return RoomStatistics(
+            name=self.name,
+            members=len(self._members),
+            published=self.seq,
+            history_events=len(self._history),
+            history_bytes=self._history_size,
+        )

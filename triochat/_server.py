@@ -34,7 +34,7 @@ def format_address(address: Any) -> str:
 
 
 def _default_hub(config: ServerConfig) -> Hub:
-    return Hub(outbox_events=config.outbox_events, outbox_bytes=config.outbox_bytes)
+    return config.make_hub()
 
 
 @attrs.frozen(kw_only=True)
