@@ -25,6 +25,7 @@ from ._errors import (
 from ._events import DEFAULT_ROOM, Private
 from ._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES, SLOW_CONSUMER, Member
 from ._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS, Room
+from ._wire import sanitize
 
 __all__ = [
     "DEFAULT_MAX_ROOMS",
@@ -209,7 +210,7 @@ class Hub:
         target = self.member(nick)
         if target is None or not sender.connected:
             raise NoSuchNick(f"nobody is called {nick}")
-        event = Private(sender=sender.nick, target=target.nick, text=text)
+        event = Private(sender=sender.nick, target=target.nick, text=sanitize(text))
         for member in (target, sender) if target is not sender else (sender,):
             if not member.deliver(event):
                 self.disconnect(member, SLOW_CONSUMER)

@@ -19,6 +19,7 @@ import trio
 
 from ._errors import NotInRoom
 from ._events import Event, Notice
+from ._wire import sanitize
 
 if TYPE_CHECKING:
     from ._hub import Hub
@@ -194,17 +195,18 @@ class Member:
     async def say(self, text: str, room: Room | None = None) -> None:
         """Say *text* in *room* (default: :attr:`current_room`).
 
-        This is the one publishing path for people, bots and network clients alike. It yields
-        to the other tasks when some member's outbox is filling up, so that a burst of lines from
-        one sender lets every writer drain before any healthy outbox can overflow.
+        This is the one publishing path for people, bots and network clients alike. The text is
+        sanitized: it can neither break a line nor carry terminal escapes. It yields to the other
+        tasks when some member's outbox is filling up, so that a burst of lines from one sender
+        lets every writer drain before any healthy outbox can overflow.
         """
         target = self._target(room)
-        await target.publish_message(self, text)
+        await target.publish_message(self, sanitize(text))
 
     async def act(self, text: str, room: Room | None = None) -> None:
         """``/me``: publish an action in *room* (default: :attr:`current_room`)."""
         target = self._target(room)
-        await target.publish_action(self, text)
+        await target.publish_action(self, sanitize(text))
 
     def _target(self, room: Room | None) -> Room:
         target = room if room is not None else self.current_room

@@ -26,6 +26,7 @@ from ._events import (
     utc_now,
 )
 from ._member import SLOW_CONSUMER
+from ._wire import sanitize
 
 if TYPE_CHECKING:
     from ._hub import Hub
@@ -138,6 +139,7 @@ class Room:
             raise NotInRoom(f"you are not in {self.name}")
         if len(text) > MAX_TOPIC_LENGTH:
             raise ChatError(f"a topic has at most {MAX_TOPIC_LENGTH} characters")
+        text = sanitize(text)
         self.topic = text
         event = self._publish(TopicChanged, member.nick, text=text)
         assert isinstance(event, TopicChanged)

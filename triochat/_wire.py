@@ -106,7 +106,7 @@ def decode_line(line: bytes) -> str:
 _ESCAPES: Final = re.compile(
     r"""
       \x1b\[[0-?]*[ -/]*[@-~]?                    # CSI
-    | \x1b[\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\)?    # OSC, DCS, SOS, PM, APC
+    | \x1b[\]PX^_][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?  # OSC, DCS, SOS, PM, APC
     | \x9b[0-?]*[ -/]*[@-~]?                      # 8-bit CSI
     | \x1b[ -~]?                                  # any other escape
     """,
