@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import gc
+import os
+from collections.abc import Callable, Iterator
 
 import attrs
 import pytest
@@ -97,3 +100,26 @@ async def eventually(predicate: Callable[[], bool], timeout: float = WAIT) -> No
     with trio.fail_after(timeout):
         while not predicate():  # noqa: ASYNC110 - the state lives in the server, not an Event
             await trio.sleep(0.005)
+
+
+def _open_fds() -> set[tuple[str, str]]:
+    """(fd, what it points to) for every open file descriptor of this process."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        # OSError: closed meanwhile (it was the listing's own descriptor).
+        with contextlib.suppress(OSError):
+            found.add((fd, os.readlink(f"/proc/self/fd/{fd}")))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_sockets() -> Iterator[None]:
+    """Every test closes what it opened: no file descriptor (socket, pipe) outlives it.
+
+    Runs outside the test's trio.run, so the run's own epoll and wake-up fds are gone by then.
+    """
+    before = _open_fds()
+    yield
+    gc.collect()
+    leaked = _open_fds() - before
+    assert not leaked, f"file descriptors left open: {sorted(leaked)}"
