@@ -49,7 +49,7 @@ async def test_nick_rules(port: int) -> None:
     await other.send("/nick 9lives")
     assert "starts with a letter" in (await other.until("error"))[-1]
     await other.send("/nick")
-    assert "usage: /nick NAME" in (await other.until("error"))[-1]
+    assert "usage: /nick NAME [PASSWORD]" in (await other.until("error"))[-1]
     await other.send("/nick bob")
     assert "is now known as bob" in (await alice.until("bob"))[-1]
     await alice.aclose()

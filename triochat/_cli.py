@@ -10,6 +10,7 @@ import argparse
 import errno
 import logging
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from typing import Final, NoReturn
@@ -17,7 +18,9 @@ from typing import Final, NoReturn
 import trio
 
 from . import __version__
+from ._auth import Secret, read_secret
 from ._config import (
+    DEFAULT_AUTH_TIMEOUT,
     DEFAULT_HOST,
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CLIENTS,
@@ -169,6 +172,44 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="on Ctrl-C/SIGTERM, time given to clients to receive queued messages and the goodbye",
     )
+    trust = serve.add_argument_group(
+        "access",
+        "Secrets are read from a file or an environment variable, never from the command line "
+        "(which every user of the machine can read with ps).",
+    )
+    password = trust.add_mutually_exclusive_group()
+    password.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="require this server password (the file's first line): clients send "
+        "/pass PASSWORD before anything else",
+    )
+    password.add_argument(
+        "--password-env", metavar="VAR", help="the same, from the environment variable VAR"
+    )
+    admin = trust.add_mutually_exclusive_group()
+    admin.add_argument(
+        "--admin-token-file",
+        metavar="FILE",
+        help="clients that send /admin TOKEN (the file's first line) become server admins: "
+        "operators in every room",
+    )
+    admin.add_argument(
+        "--admin-token-env", metavar="VAR", help="the same, from the environment variable VAR"
+    )
+    trust.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="let users register their nicks with a password (/register), kept hashed in "
+        "DIR/nicks.sqlite3",
+    )
+    trust.add_argument(
+        "--auth-timeout",
+        type=_seconds,
+        default=DEFAULT_AUTH_TIMEOUT,
+        metavar="SECONDS",
+        help="with a server password, how long a client has to give it",
+    )
     rooms = serve.add_argument_group("rooms")
     rooms.add_argument(
         "--max-rooms",
@@ -232,6 +273,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 # ------------------------------------------------------------------------------------ serve
 
 
+def _secret(path: str | None, env: str | None, what: str) -> Secret | None:
+    if path is None and env is None:
+        return None
+    return read_secret(path=path, env=env, what=what)
+
+
 def _run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(),
@@ -253,6 +300,10 @@ def _run_serve(args: argparse.Namespace) -> int:
             rooms_per_client=args.rooms_per_client,
             history_events=args.history,
             history_bytes=args.history_bytes,
+            password=_secret(args.password_file, args.password_env, "password"),
+            admin_token=_secret(args.admin_token_file, args.admin_token_env, "admin token"),
+            data_dir=args.data_dir,
+            auth_timeout=args.auth_timeout,
         )
     except ValueError as exc:
         print(f"triochat serve: {exc}", file=sys.stderr)
@@ -265,7 +316,15 @@ async def _serve(config: ServerConfig) -> int:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             try:
-                server: ChatServer = await nursery.start(ChatServer(config=config).serve)
+                chat_server = ChatServer(config=config)
+            except (OSError, sqlite3.Error) as exc:
+                print(
+                    f"triochat serve: cannot use --data-dir {config.data_dir}: {exc}",
+                    file=sys.stderr,
+                )
+                return EXIT_ERROR
+            try:
+                server: ChatServer = await nursery.start(chat_server.serve)
             except OSError as exc:
                 reason = (
                     "address already in use (is another server running?)"

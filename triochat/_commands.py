@@ -16,21 +16,28 @@ from ._wire import sanitize
 
 __all__ = [
     "HELP_TEXT",
+    "Admin",
+    "Ban",
     "Command",
     "Format",
     "Help",
     "History",
     "Join",
+    "Kick",
     "Me",
     "Msg",
     "Nick",
+    "Op",
     "Part",
+    "Pass",
     "Quit",
+    "Register",
     "Rooms",
     "Say",
     "Switch",
     "Topic",
     "Unknown",
+    "Unregister",
     "Who",
     "parse_command",
 ]
@@ -57,9 +64,62 @@ class Me:
 
 @attrs.frozen
 class Nick:
-    """``/nick NAME``."""
+    """``/nick NAME [PASSWORD]``: the password is needed for a registered nick."""
 
     name: str
+    password: str | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen
+class Pass:
+    """``/pass PASSWORD``: the server password, on servers that need one."""
+
+    password: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class Admin:
+    """``/admin TOKEN``: become a server administrator."""
+
+    token: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class Register:
+    """``/register PASSWORD``: protect the current nick with a password."""
+
+    password: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class Unregister:
+    """``/unregister PASSWORD``: remove the protection of the current nick."""
+
+    password: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class Kick:
+    """``/kick NICK [reason]``, in the current room."""
+
+    nick: str
+    reason: str = ""
+
+
+@attrs.frozen
+class Op:
+    """``/op NICK`` (*grant*) or ``/deop NICK``, in the current room."""
+
+    nick: str
+    grant: bool = True
+
+
+@attrs.frozen
+class Ban:
+    """``/ban MASK`` (*add*) or ``/unban MASK``, in the current room; ``/bans`` lists them."""
+
+    mask: str | None
+    add: bool = True
 
 
 @attrs.frozen
@@ -159,15 +219,23 @@ Command = (
     | Msg
     | History
     | Format
+    | Pass
+    | Admin
+    | Register
+    | Unregister
+    | Kick
+    | Op
+    | Ban
     | Unknown
 )
 
 HELP_TEXT: Final = (
     "commands: /join #ROOM, /part [#ROOM] [REASON], /switch #ROOM (where plain lines go), "
     "/rooms, /who [#ROOM], /topic [TEXT], /msg NICK TEXT (private), /me TEXT (an action), "
-    "/history [N], /nick NAME, /format json|text, /help, /quit [REASON] (the bare line 'quit' "
-    "works too). Any other line is said in your current room; start it with '//' to say a line "
-    "that begins with '/'."
+    "/history [N], /nick NAME [PASSWORD], /register PASSWORD, /format json|text, /help, "
+    "/quit [REASON] (the bare line 'quit' works too); room operators: /kick NICK [REASON], "
+    "/op NICK, /deop NICK, /ban MASK, /unban MASK, /bans. Any other line is said in your "
+    "current room; start it with '//' to say a line that begins with '/'."
 )
 
 
@@ -181,9 +249,31 @@ def _parse_slash(text: str) -> Command:
     rest = rest.strip()
     match name.lower():
         case "nick":
+            nick, password = _split(rest)
+            if not nick or " " in password:
+                return Unknown("usage: /nick NAME [PASSWORD]")
+            return Nick(nick, password or None)
+        case "pass":
+            return Pass(rest) if rest else Unknown("usage: /pass PASSWORD")
+        case "admin" | "oper":
+            return Admin(rest) if rest else Unknown("usage: /admin TOKEN")
+        case "register":
+            return Register(rest) if rest else Unknown("usage: /register PASSWORD")
+        case "unregister":
+            return Unregister(rest) if rest else Unknown("usage: /unregister PASSWORD")
+        case "kick":
+            nick, reason = _split(rest)
+            return Kick(nick, reason) if nick else Unknown("usage: /kick NICK [REASON]")
+        case "op" | "deop":
             if not rest or " " in rest:
-                return Unknown("usage: /nick NAME")
-            return Nick(rest)
+                return Unknown(f"usage: /{name.lower()} NICK")
+            return Op(rest, grant=name.lower() == "op")
+        case "ban" | "unban":
+            if not rest or " " in rest:
+                return Unknown(f"usage: /{name.lower()} MASK")
+            return Ban(rest, add=name.lower() == "ban")
+        case "bans":
+            return Ban(None)
         case "me":
             return Me(rest) if rest else Unknown("usage: /me TEXT")
         case "quit":
@@ -271,7 +361,23 @@ def _json_command(cmd: str, obj: dict[str, Any]) -> Command:
         case "me":
             return Me(need("text"), _string(obj, "room"))
         case "nick":
-            return Nick(need("nick"))
+            return Nick(need("nick"), _string(obj, "password"))
+        case "pass":
+            return Pass(need("password"))
+        case "admin":
+            return Admin(need("token"))
+        case "register":
+            return Register(need("password"))
+        case "unregister":
+            return Unregister(need("password"))
+        case "kick":
+            return Kick(need("nick"), _string(obj, "reason") or "")
+        case "op" | "deop":
+            return Op(need("nick"), grant=cmd == "op")
+        case "ban" | "unban":
+            return Ban(need("mask"), add=cmd == "ban")
+        case "bans":
+            return Ban(None)
         case "quit":
             return Quit(_string(obj, "reason") or "")
         case "help":

@@ -6,12 +6,14 @@ from typing import Any, Final
 
 import attrs
 
+from ._auth import Secret
 from ._hub import DEFAULT_MAX_ROOMS, DEFAULT_ROOMS_PER_MEMBER, Hub
 from ._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES
 from ._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
 from ._wire import DEFAULT_MAX_LINE
 
 __all__ = [
+    "DEFAULT_AUTH_TIMEOUT",
     "DEFAULT_HOST",
     "DEFAULT_IDLE_TIMEOUT",
     "DEFAULT_MAX_CLIENTS",
@@ -30,6 +32,8 @@ DEFAULT_WRITE_TIMEOUT: Final = 30.0
 DEFAULT_MAX_CLIENTS: Final = 10_000
 #: Seconds that a graceful shutdown waits for clients to receive what was queued and the goodbye.
 DEFAULT_SHUTDOWN_GRACE: Final = 1.0
+#: Seconds a client has to give the server password, on servers that have one.
+DEFAULT_AUTH_TIMEOUT: Final = 30.0
 
 
 def _positive(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -68,6 +72,11 @@ class ServerConfig:
       max_rooms: rooms that may exist at once; rooms_per_client: rooms one client may be in.
       history_events, history_bytes: how much of its conversation each room keeps, replayed to
         whoever joins; history_events may be at most half of outbox_events.
+      password: if set, clients must send ``/pass PASSWORD`` within *auth_timeout* seconds
+        before anything else.
+      admin_token: if set, ``/admin TOKEN`` makes a client a server administrator.
+      data_dir: if set, nicks can be registered with a password (``/register``); they are kept
+        in ``DATA_DIR/nicks.sqlite3``.
     """
 
     host: str | None = DEFAULT_HOST
@@ -84,6 +93,10 @@ class ServerConfig:
     rooms_per_client: int = attrs.field(default=DEFAULT_ROOMS_PER_MEMBER, validator=_positive)
     history_events: int = attrs.field(default=DEFAULT_HISTORY_EVENTS, validator=_not_negative)
     history_bytes: int = attrs.field(default=DEFAULT_HISTORY_BYTES, validator=_not_negative)
+    password: Secret | None = None
+    admin_token: Secret | None = None
+    data_dir: str | None = None
+    auth_timeout: float = attrs.field(default=DEFAULT_AUTH_TIMEOUT, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
         if self.history_events * 2 > self.outbox_events:

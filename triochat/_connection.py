@@ -9,6 +9,7 @@ records the first reason and removes the member from the hub, so that nothing is
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING, Final
 
 import trio
@@ -21,6 +22,7 @@ from ._session import Session
 from ._wire import DecodeError, LineSplitter, LineTooLong, decode_line, sanitize
 
 if TYPE_CHECKING:
+    from ._auth import Guard
     from ._config import ServerConfig
     from ._hub import Hub
     from ._member import Member
@@ -54,6 +56,7 @@ class Connection:
         "_sending",
         "config",
         "format",
+        "guard",
         "hub",
         "member",
         "peer",
@@ -62,8 +65,16 @@ class Connection:
         "stream",
     )
 
-    def __init__(self, hub: Hub, config: ServerConfig, stream: trio.abc.Stream, peer: str) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        config: ServerConfig,
+        stream: trio.abc.Stream,
+        peer: str,
+        guard: Guard | None = None,
+    ) -> None:
         self.hub = hub
+        self.guard = guard
         self.config = config
         self.stream = stream
         self.peer = peer
@@ -100,13 +111,16 @@ class Connection:
     async def run(self) -> None:
         config = self.config
         member = self.member = self.hub.connect(
-            max_events=config.outbox_events, max_bytes=config.outbox_bytes
+            max_events=config.outbox_events,
+            max_bytes=config.outbox_bytes,
+            address=peer_address(self.peer),
         )
         member.add_removal_callback(self._removed)
-        session = self.session = Session(self.hub, member)
-        room = self.hub.room()
-        session.welcome(room)
-        self.hub.join(member, room.name)
+        session = self.session = Session(self.hub, member, self.guard)
+        session.start()
+        if not session.authenticated:
+            # Whoever has not given the password by then is disconnected.
+            self._read_scope.deadline = trio.current_time() + config.auth_timeout
         log.info("connect %s as %s", self.peer, member.nick)
         try:
             async with trio.open_nursery() as nursery:
@@ -114,6 +128,8 @@ class Connection:
                 nursery.start_soon(self._write_loop)
                 with self._read_scope:
                     await self._read_loop()
+                if self._read_scope.cancelled_caught and self.reason is None:
+                    self.close("authentication timeout")
                 # The reader is done: make sure the writer gets its end of outbox.
                 self.close(self.reason or "closed")
         finally:
@@ -245,8 +261,20 @@ class Connection:
             return True
         if not session.member.connected:
             return False
+        authenticated = session.authenticated
         reason = await session.execute(command)
         if reason is not None:
             self.close(reason)
             return False
+        if session.authenticated and not authenticated:
+            self._read_scope.deadline = math.inf
         return session.member.connected
+
+
+def peer_address(peer: str) -> str:
+    """The address part of a peer name: ``127.0.0.1:5000`` → ``127.0.0.1``, ``[::1]:5000`` →
+    ``::1``; anything else (``unix:...``, test names) is returned as it is."""
+    if peer.startswith("["):
+        return peer[1 : peer.find("]")] if "]" in peer else peer
+    host, sep, port = peer.rpartition(":")
+    return host if sep and port.isdecimal() and ":" not in host else peer

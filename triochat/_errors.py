@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationFailed",
+    "Banned",
     "ChatError",
     "InvalidNick",
     "InvalidRoom",
     "NickInUse",
     "NoSuchNick",
     "NotInRoom",
+    "NotOperator",
     "TooManyRooms",
 ]
 
@@ -39,3 +42,15 @@ class NotInRoom(ChatError):
 
 class TooManyRooms(ChatError):
     """A limit on rooms was reached: rooms per member, or rooms on the server."""
+
+
+class NotOperator(ChatError):
+    """A moderation command from someone who is not an operator of the room (nor an admin)."""
+
+
+class Banned(ChatError):
+    """The member matches one of the room's bans."""
+
+
+class AuthenticationFailed(ChatError):
+    """A wrong password: the server password, a registered nick's, or the admin token."""

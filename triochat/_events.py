@@ -16,12 +16,15 @@ import attrs
 __all__ = [
     "DEFAULT_ROOM",
     "Action",
+    "BanChanged",
     "Event",
     "Joined",
+    "Kicked",
     "Left",
     "Message",
     "NickChanged",
     "Notice",
+    "OperatorChanged",
     "Private",
     "TopicChanged",
     "utc_now",
@@ -137,6 +140,30 @@ class TopicChanged(Event):
     @property
     def size(self) -> int:
         return 64 + len(self.text)
+
+
+@attrs.frozen(kw_only=True)
+class Kicked(Event):
+    """*sender* (an operator) removed *target* from the room, saying *reason*."""
+
+    target: str
+    reason: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class OperatorChanged(Event):
+    """*sender* made *target* an operator of the room (*operator* true) or took it back."""
+
+    target: str
+    operator: bool
+
+
+@attrs.frozen(kw_only=True)
+class BanChanged(Event):
+    """*sender* banned (*banned* true) or unbanned the *mask* in the room."""
+
+    mask: str
+    banned: bool
 
 
 @attrs.frozen(kw_only=True)

@@ -129,8 +129,11 @@ class Hub:
         *,
         max_events: int | None = None,
         max_bytes: int | None = None,
+        address: str = "",
     ) -> Member:
         """Create a member with *nick* (or a fresh guest nick). It is in no room yet.
+
+        *address* is where it connects from, matched by address bans.
 
         Raises :exc:`InvalidNick` or :exc:`NickInUse`.
         """
@@ -143,6 +146,7 @@ class Hub:
             nick=nick,
             max_events=self.outbox_events if max_events is None else max_events,
             max_bytes=self.outbox_bytes if max_bytes is None else max_bytes,
+            address=address,
         )
         self._nicks[nick.casefold()] = member
         return member
@@ -272,6 +276,10 @@ class Hub:
 
     def _leave(self, member: Member, room: Room, reason: str, *, announce: bool) -> None:
         room.part(member, reason, announce=announce)
+        self.forget_if_empty(room)
+
+    def forget_if_empty(self, room: Room) -> None:
+        """Remove *room* if nobody is in it any more (the default room always stays)."""
         if not room and room.name != DEFAULT_ROOM:
             self._rooms.pop(room.name.casefold(), None)
 

@@ -81,6 +81,12 @@ class Member:
     rooms: dict[str, Room] = attrs.field(factory=dict, init=False)
     #: Where :meth:`say` goes when no room is named: the room joined last (or switched to).
     current_room: Room | None = attrs.field(default=None, init=False)
+    #: Where the member connects from (an IP address, ``unix``), for address bans; ``""`` if
+    #: it is not a network client.
+    address: str = ""
+    #: Server administrators are operators in every room and cannot be banned or kicked by
+    #: room operators.
+    is_admin: bool = attrs.field(default=False, init=False)
     #: Why the member was removed from the hub, or ``None`` while it is connected.
     removed_reason: str | None = attrs.field(default=None, init=False)
     queued_bytes: int = attrs.field(default=0, init=False)

@@ -13,12 +13,15 @@ from typing import Any, Final
 from ._events import (
     DEFAULT_ROOM,
     Action,
+    BanChanged,
     Event,
     Joined,
+    Kicked,
     Left,
     Message,
     NickChanged,
     Notice,
+    OperatorChanged,
     Private,
     TopicChanged,
 )
@@ -62,6 +65,18 @@ def render_text(event: Event) -> bytes:
             line = f"{_clock(event)} *** {sender} {what}"
         case Private(sender=sender, target=target, text=text):
             line = f"{_clock(event)} <{sender} -> {target}> {text}"
+        case Kicked(sender=sender, target=target, reason=reason):
+            because = f" ({reason})" if reason else ""
+            line = f"{_clock(event)} *** {target} was kicked from {event.room} by {sender}{because}"
+        case OperatorChanged(sender=sender, target=target, operator=True):
+            line = f"{_clock(event)} *** {sender} made {target} an operator of {event.room}"
+        case OperatorChanged(sender=sender, target=target):
+            line = (
+                f"{_clock(event)} *** {sender} took operator status in {event.room} from {target}"
+            )
+        case BanChanged(sender=sender, mask=mask, banned=banned):
+            what = "banned" if banned else "lifted the ban on"
+            line = f"{_clock(event)} *** {sender} {what} {mask} in {event.room}"
         case Notice(text=text):
             line = f"*** {text}"
         case _:  # pragma: no cover - every event type is handled above
@@ -77,6 +92,9 @@ _JSON_TYPES: Final[dict[type[Event], str]] = {
     NickChanged: "nick",
     TopicChanged: "topic",
     Private: "private",
+    Kicked: "kick",
+    OperatorChanged: "op",
+    BanChanged: "ban",
     Notice: "notice",
 }
 
@@ -108,6 +126,15 @@ def render_json(event: Event) -> bytes:
         case Private(target=target, text=text):
             obj["to"] = target
             obj["text"] = text
+        case Kicked(target=target, reason=reason):
+            obj["target"] = target
+            obj["reason"] = reason
+        case OperatorChanged(target=target, operator=operator):
+            obj["target"] = target
+            obj["operator"] = operator
+        case BanChanged(mask=mask, banned=banned):
+            obj["mask"] = mask
+            obj["banned"] = banned
         case Notice(text=text, error=error, kind=kind, data=data):
             obj["text"] = text
             obj["kind"] = kind

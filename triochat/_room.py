@@ -8,20 +8,26 @@ loop runs. Members that cannot take an event are collected and disconnected *aft
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import trio
 
-from ._errors import ChatError, NotInRoom
+from ._errors import Banned, ChatError, NotInRoom, NotOperator
 from ._events import (
+    DEFAULT_ROOM,
     Action,
+    BanChanged,
     Event,
     Joined,
+    Kicked,
     Left,
     Message,
     NickChanged,
+    OperatorChanged,
     TopicChanged,
     utc_now,
 )
@@ -40,6 +46,9 @@ DEFAULT_HISTORY_EVENTS: Final = 100
 DEFAULT_HISTORY_BYTES: Final = 64 * 1024
 #: Longest topic, in characters.
 MAX_TOPIC_LENGTH: Final = 300
+#: Bans one room may hold.
+MAX_BANS: Final = 100
+_MASK: Final = re.compile(r"[^\s@]{0,40}(?:@[^\s@]{1,64})?")
 
 
 # What the history keeps: the conversation, not the comings and goings.
@@ -73,6 +82,11 @@ class Room:
     seq: int = attrs.field(default=0, init=False)
     #: The topic, ``""`` if none.
     topic: str = attrs.field(default="", init=False)
+    #: Members who may kick, ban and promote here (besides server admins). Whoever creates a
+    #: room (other than the default room) is its first operator.
+    operators: set[Member] = attrs.field(factory=set, init=False)
+    #: Ban masks: ``NICK``, ``@ADDRESS`` or ``NICK@ADDRESS``, with ``*`` and ``?`` wildcards.
+    bans: list[str] = attrs.field(factory=list, init=False)
     _members: dict[Member, None] = attrs.field(factory=dict, init=False)
     _history: deque[Event] = attrs.field(factory=deque, init=False)
     _history_size: int = attrs.field(default=0, init=False)
@@ -109,6 +123,10 @@ class Room:
         if member in self._members:
             member.current_room = self
             raise ValueError(f"{member.nick} is already in {self.name}")
+        if self.is_banned(member):
+            raise Banned(f"you are banned from {self.name}")
+        if self.seq == 0 and not self._members and self.name != DEFAULT_ROOM:
+            self.operators.add(member)  # a new room's creator runs it
         for event in self._history:
             if not member.deliver(event.as_history()):
                 break  # its outbox is smaller than the history: the live events will tell
@@ -124,6 +142,7 @@ class Room:
         if member not in self._members:
             return
         del self._members[member]
+        self.operators.discard(member)
         member.rooms.pop(self.name, None)
         if member.current_room is self:
             member.current_room = next(reversed(member.rooms.values()), None)
@@ -143,6 +162,76 @@ class Room:
         self.topic = text
         event = self._publish(TopicChanged, member.nick, text=text)
         assert isinstance(event, TopicChanged)
+        return event
+
+    # ---------------------------------------------------------------------------- moderation
+
+    def is_operator(self, member: Member) -> bool:
+        return member.is_admin or member in self.operators
+
+    def is_banned(self, member: Member) -> bool:
+        """Whether a ban matches *member* (admins are never banned)."""
+        return not member.is_admin and any(_matches(mask, member) for mask in self.bans)
+
+    def _check_operator(self, actor: Member) -> None:
+        if not self.is_operator(actor):
+            raise NotOperator(f"you are not an operator of {self.name}")
+
+    def _member_named(self, nick: str) -> Member:
+        for member in self._members:
+            if member.nick.casefold() == nick.casefold():
+                return member
+        raise NotInRoom(f"{nick} is not in {self.name}")
+
+    def kick(self, actor: Member, nick: str, reason: str = "") -> Kicked:
+        """Remove the member called *nick*; everyone here, the target included, sees why.
+
+        Raises :exc:`NotOperator` or :exc:`NotInRoom`. Only an admin can kick an admin.
+        """
+        self._check_operator(actor)
+        target = self._member_named(nick)
+        if target.is_admin and not actor.is_admin:
+            raise NotOperator(f"{target.nick} is a server admin")
+        event = self._publish(Kicked, actor.nick, target=target.nick, reason=sanitize(reason))
+        self.part(target, announce=False)
+        assert isinstance(event, Kicked)
+        return event
+
+    def set_operator(self, actor: Member, nick: str, *, operator: bool) -> OperatorChanged:
+        """Make the member called *nick* an operator here, or take that away."""
+        self._check_operator(actor)
+        target = self._member_named(nick)
+        if operator:
+            self.operators.add(target)
+        else:
+            self.operators.discard(target)
+        event = self._publish(OperatorChanged, actor.nick, target=target.nick, operator=operator)
+        assert isinstance(event, OperatorChanged)
+        return event
+
+    def ban(self, actor: Member, mask: str) -> BanChanged:
+        """Ban *mask* and remove the members it matches (except admins)."""
+        self._check_operator(actor)
+        mask = _validate_mask(mask)
+        if mask not in self.bans:
+            if len(self.bans) >= MAX_BANS:
+                raise ChatError(f"{self.name} already has {MAX_BANS} bans; /unban one")
+            self.bans.append(mask)
+        event = self._publish(BanChanged, actor.nick, mask=mask, banned=True)
+        for member in [m for m in self._members if m is not actor and _matches(mask, m)]:
+            if not member.is_admin:
+                self.kick(actor, member.nick, "banned")
+        assert isinstance(event, BanChanged)
+        return event
+
+    def unban(self, actor: Member, mask: str) -> BanChanged:
+        self._check_operator(actor)
+        mask = _validate_mask(mask)
+        if mask not in self.bans:
+            raise ChatError(f"{mask} is not banned in {self.name}")
+        self.bans.remove(mask)
+        event = self._publish(BanChanged, actor.nick, mask=mask, banned=False)
+        assert isinstance(event, BanChanged)
         return event
 
     def recent(self, count: int | None = None) -> list[Event]:
@@ -205,3 +294,17 @@ class Room:
             history_events=len(self._history),
             history_bytes=self._history_size,
         )
+
+
+def _validate_mask(mask: str) -> str:
+    mask = mask.strip().casefold()
+    if not mask or mask == "@" or not _MASK.fullmatch(mask):
+        raise ChatError("a ban mask is NICK, @ADDRESS or NICK@ADDRESS, with * and ? wildcards")
+    return mask
+
+
+def _matches(mask: str, member: Member) -> bool:
+    nick_pattern, _, address_pattern = mask.partition("@")
+    if nick_pattern and not fnmatch.fnmatchcase(member.nick.casefold(), nick_pattern):
+        return False
+    return not address_pattern or fnmatch.fnmatchcase(member.address.casefold(), address_pattern)

@@ -10,6 +10,7 @@ from typing import Any, Final
 import attrs
 import trio
 
+from ._auth import FailureThrottle, Guard, NickStore
 from ._config import ServerConfig
 from ._connection import SHUTTING_DOWN, Connection
 from ._hub import Hub
@@ -31,6 +32,15 @@ def format_address(address: Any) -> str:
         host, port = address[0], address[1]
         return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
     return str(address)
+
+
+def _guard(config: ServerConfig) -> Guard:
+    return Guard(
+        password=config.password,
+        admin_token=config.admin_token,
+        nick_store=NickStore(config.data_dir) if config.data_dir is not None else None,
+        throttle=FailureThrottle(clock=trio.current_time),
+    )
 
 
 def _default_hub(config: ServerConfig) -> Hub:
@@ -67,6 +77,10 @@ class ChatServer:
     )
     #: Addresses the server listens on, as (host, port, ...) tuples; set once serving.
     addresses: list[tuple[Any, ...]] = attrs.field(factory=list, init=False)
+    #: The password, admin token, registered nicks and failure throttle of this server.
+    guard: Guard = attrs.field(
+        init=False, default=attrs.Factory(lambda self: _guard(self.config), takes_self=True)
+    )
     _connections: set[Connection] = attrs.field(factory=set, init=False)
     _accepted: int = attrs.field(default=0, init=False)
     _refused_full: int = attrs.field(default=0, init=False)
@@ -152,7 +166,7 @@ class ChatServer:
                     await stream.send_all(b"*** error: server full, try again later\n")
             await trio.aclose_forcefully(stream)
             return
-        connection = Connection(self.hub, self.config, stream, peer)
+        connection = Connection(self.hub, self.config, stream, peer, self.guard)
         self._connections.add(connection)
         self._idle = self._idle if not self._idle.is_set() else trio.Event()
         try:

@@ -7,29 +7,42 @@ order as the room events around it.
 
 from __future__ import annotations
 
+import logging
 import math
+import re
 from typing import TYPE_CHECKING, Any, Final
 
+import trio
+
+from ._auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Guard, NickStore
 from ._commands import (
     HELP_TEXT,
+    Admin,
+    Ban,
     Command,
     Format,
     Help,
     History,
     Join,
+    Kick,
     Me,
     Msg,
     Nick,
+    Op,
     Part,
+    Pass,
     Quit,
+    Register,
     Rooms,
     Say,
     Switch,
     Topic,
     Unknown,
+    Unregister,
     Who,
 )
-from ._errors import ChatError, NotInRoom
+from ._errors import AuthenticationFailed, ChatError, NotInRoom
+from ._hub import validate_nick
 
 if TYPE_CHECKING:
     from ._hub import Hub
@@ -38,6 +51,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Session"]
 
+moderation_log = logging.getLogger("triochat.moderation")
+auth_log = logging.getLogger("triochat.auth")
+
 # Longest list of names that one text reply shows (the JSON reply has them all).
 _LIST_LIMIT: Final = 100
 
@@ -45,11 +61,14 @@ _LIST_LIMIT: Final = 100
 class Session:
     """One client's commands, carried out on the hub on behalf of *member*."""
 
-    __slots__ = ("format", "format_switches", "hub", "member")
+    __slots__ = ("authenticated", "format", "format_switches", "guard", "hub", "member")
 
-    def __init__(self, hub: Hub, member: Member) -> None:
+    def __init__(self, hub: Hub, member: Member, guard: Guard | None = None) -> None:
         self.hub = hub
         self.member = member
+        self.guard = guard or Guard()
+        #: False until the client gives the server password, on servers that have one.
+        self.authenticated = self.guard.password is None
         #: The format asked for last: JSON commands are accepted from then on.
         self.format = "text"
         #: Format switches queued but not yet seen by the writer (it only looks when non-zero).
@@ -59,6 +78,26 @@ class Session:
         self, text: str, *, error: bool = False, kind: str | None = None, **data: Any
     ) -> None:
         self.member.notify(f"error: {text}" if error else text, error=error, kind=kind, data=data)
+
+    def start(self) -> None:
+        """Greet the client: welcome it into the default room, or ask for the password."""
+        if self.authenticated:
+            self._enter()
+        else:
+            self.notify(
+                f"welcome to triochat, {self.member.nick}! This server needs a password: "
+                "send /pass PASSWORD (/quit leaves).",
+                kind="password",
+                nick=self.member.nick,
+            )
+
+    def _enter(self) -> None:
+        room = self.hub.room()
+        self.welcome(room)
+        try:
+            self.hub.join(self.member, room.name)
+        except ChatError as exc:  # banned from the default room: still connected, in no room
+            self.notify(str(exc), error=True)
 
     def welcome(self, room: Room) -> None:
         others = len(room)
@@ -84,6 +123,8 @@ class Session:
         User errors (a bad nick, an unknown room...) become error notices, never exceptions.
         """
         try:
+            if not self.authenticated and not isinstance(command, Pass | Quit | Help | Format):
+                raise AuthenticationFailed("this server needs a password first: /pass PASSWORD")
             return await self._execute(command)
         except ChatError as exc:
             self.notify(str(exc), error=True)
@@ -96,8 +137,48 @@ class Session:
                 await member.say(text, self._room(room_name))
             case Me(text=text, room=room_name):
                 await member.act(text, self._room(room_name))
-            case Nick(name=name):
-                hub.rename(member, name)
+            case Nick(name=name, password=password):
+                await self._rename(name, password)
+            case Pass(password=password):
+                return await self._pass(password)
+            case Admin(token=token):
+                await self._admin(token)
+            case Register(password=password):
+                await self._register(password)
+            case Unregister(password=password):
+                await self._unregister(password)
+            case Kick(nick=nick, reason=reason):
+                room = self._current()
+                room.kick(member, nick, reason)
+                hub.forget_if_empty(room)
+                moderation_log.info(
+                    "%s kicked %s from %s (%s)", member.nick, nick, room.name, reason
+                )
+            case Op(nick=nick, grant=grant):
+                room = self._current()
+                room.set_operator(member, nick, operator=grant)
+                moderation_log.info(
+                    "%s %s %s in %s", member.nick, "opped" if grant else "deopped", nick, room.name
+                )
+            case Ban(mask=None):
+                room = self._current()
+                self.notify(
+                    f"bans in {room.name}: {', '.join(room.bans) or 'none'}",
+                    kind="bans",
+                    room=room.name,
+                    bans=list(room.bans),
+                )
+            case Ban(mask=mask, add=add):
+                assert mask is not None
+                room = self._current()
+                if add:
+                    room.ban(member, mask)
+                    hub.forget_if_empty(room)
+                else:
+                    room.unban(member, mask)
+                moderation_log.info(
+                    "%s %s %s in %s", member.nick, "banned" if add else "unbanned", mask, room.name
+                )
             case Quit(reason=reason):
                 return f"quit: {reason}" if reason else "quit"
             case Help():
@@ -157,6 +238,91 @@ class Session:
             case Unknown(message=message):
                 self.notify(message, error=True)
         return None
+
+    # ---------------------------------------------------------------------------- passwords
+
+    def _check_throttle(self) -> None:
+        if not self.guard.throttle.allowed(self.member.address):
+            raise AuthenticationFailed(
+                "too many failed attempts from your address; wait a minute and try again"
+            )
+
+    def _failed(self, what: str) -> AuthenticationFailed:
+        self.guard.throttle.failed(self.member.address)
+        auth_log.warning("failed %s from %s (%s)", what, self.member.address, self.member.nick)
+        return AuthenticationFailed(f"wrong {what}")
+
+    async def _pass(self, password: str) -> str | None:
+        if self.authenticated:
+            raise ChatError("you are already in")
+        if not self.guard.throttle.allowed(self.member.address):
+            self.notify("too many failed attempts from your address; try again later", error=True)
+            return "too many failed attempts"
+        assert self.guard.password is not None
+        if not self.guard.password.matches(password):
+            raise self._failed("password")
+        self.authenticated = True
+        self._enter()
+        return None
+
+    async def _admin(self, token: str) -> None:
+        if self.guard.admin_token is None:
+            raise ChatError("this server has no admin token")
+        self._check_throttle()
+        if not self.guard.admin_token.matches(token):
+            raise self._failed("admin token")
+        self.member.is_admin = True
+        auth_log.warning("%s (%s) is now a server admin", self.member.nick, self.member.address)
+        self.notify("you are now a server admin: an operator in every room", kind="admin")
+
+    def _store(self) -> NickStore:
+        if self.guard.nick_store is None:
+            raise ChatError("this server does not keep registered nicks")
+        return self.guard.nick_store
+
+    async def _rename(self, name: str, password: str | None) -> None:
+        store = self.guard.nick_store
+        if password is not None and store is None:
+            # No registered nicks here: "/nick two words" is a typo, not a password.
+            raise ChatError("usage: /nick NAME (a nick has no spaces)")
+        if store is not None and name.casefold() != self.member.nick.casefold():
+            validate_nick(name)
+            if await trio.to_thread.run_sync(store.is_registered, name):
+                if password is None:
+                    raise AuthenticationFailed(
+                        f"the nick {name} is registered; /nick {name} PASSWORD"
+                    )
+                self._check_throttle()
+                if not await trio.to_thread.run_sync(store.verify, name, password):
+                    raise self._failed(f"password for {name}")
+        self.hub.rename(self.member, name)
+
+    async def _register(self, password: str) -> None:
+        store = self._store()
+        nick = self.member.nick
+        if re.fullmatch(rf"{re.escape(self.hub.guest_prefix)}-\d+", nick):
+            raise ChatError("choose a nick with /nick NAME before registering it")
+        if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+            raise ChatError(
+                f"a password has {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
+            )
+        if not await trio.to_thread.run_sync(store.register, nick, password):
+            raise ChatError(f"the nick {nick} is registered already")
+        auth_log.info("%s registered by %s", nick, self.member.address)
+        self.notify(
+            f"the nick {nick} is now registered: nobody else can take it without the password",
+            kind="registered",
+            nick=nick,
+        )
+
+    async def _unregister(self, password: str) -> None:
+        store = self._store()
+        nick = self.member.nick
+        self._check_throttle()
+        if not await trio.to_thread.run_sync(store.verify, nick, password):
+            raise self._failed(f"password for {nick}")
+        await trio.to_thread.run_sync(store.unregister, nick)
+        self.notify(f"the nick {nick} is no longer registered", kind="registered", nick=None)
 
     # ---------------------------------------------------------------------------- helpers
 
