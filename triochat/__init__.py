@@ -13,6 +13,8 @@ from ._client import WireFormat as WireFormat
 from ._client import connect as connect
 from ._client_events import parse_event as parse_event
 from ._config import ServerConfig as ServerConfig
+from ._endpoints import Endpoint as Endpoint
+from ._endpoints import parse_endpoint as parse_endpoint
 from ._errors import AuthenticationFailed as AuthenticationFailed
 from ._errors import Banned as Banned
 from ._errors import ChatError as ChatError
