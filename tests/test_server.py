@@ -136,7 +136,7 @@ async def test_reset_client_does_not_break_broadcast(port: int, server: ChatServ
     # ORIGIN flaw 3: a send to a dead socket raised mid-loop and later clients missed the message.
     clients = [await (await LineClient.open(port)).registered(f"c{i}") for i in range(6)]
     dead = clients[2]
-    dead.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    dead.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     await dead.aclose()  # RST, not FIN
     await clients[0].send("after the reset")
     for client in clients[:2] + clients[3:]:
@@ -166,7 +166,7 @@ async def test_never_reading_client_does_not_stall_the_room(nursery: trio.Nurser
     server: ChatServer = await nursery.start(ChatServer(config=config).serve)
     port = server.addresses[0][1]
     sloth = await LineClient.open(port)
-    sloth.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sloth.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     await sloth.registered("sloth")
     talker = await (await LineClient.open(port)).registered("talker")
     listener = await (await LineClient.open(port)).registered("listener")

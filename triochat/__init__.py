@@ -1,4 +1,4 @@
-"""triochat: group chat on Trio — an embeddable chat-room library, a TCP server and a client.
+"""triochat: group chat on Trio — an embeddable chat-room library, a server and a client.
 
 The public API is re-exported here; the ``_modules`` behind it are private.
 """
@@ -40,6 +40,7 @@ from ._events import Private as Private
 from ._events import TopicChanged as TopicChanged
 from ._hub import Hub as Hub
 from ._hub import HubStatistics as HubStatistics
+from ._listeners import ListenFailed as ListenFailed
 from ._member import SLOW_CONSUMER as SLOW_CONSUMER
 from ._member import Member as Member
 from ._member import MemberStatistics as MemberStatistics
@@ -48,5 +49,6 @@ from ._room import RoomStatistics as RoomStatistics
 from ._server import ChatServer as ChatServer
 from ._server import ServerStatistics as ServerStatistics
 from ._server import serve_tcp as serve_tcp
+from ._tls import TLSConfigError as TLSConfigError
 
 __version__ = "0.1.0"

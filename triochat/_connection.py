@@ -8,6 +8,7 @@ records the first reason and removes the member from the hub, so that nothing is
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from typing import TYPE_CHECKING, Final
@@ -148,6 +149,14 @@ class Connection:
                         goodbye = b"\n" + goodbye
                     with trio.move_on_after(_LAST_WORD_TIMEOUT):
                         await self._send_quietly(goodbye)
+                if self.reason not in (_LOST, _WRITE_TIMEOUT, SLOW_CONSUMER):
+                    # A polite close: over TLS it sends close_notify, without which the client
+                    # cannot tell our goodbye from a connection cut by someone in between.
+                    with trio.move_on_after(_LAST_WORD_TIMEOUT):
+                        with contextlib.suppress(
+                            trio.BrokenResourceError, trio.ClosedResourceError
+                        ):
+                            await self.stream.aclose()
                 await trio.aclose_forcefully(self.stream)
             log.info("disconnect %s (%s): %s", self.peer, member.nick, self.reason)
 
