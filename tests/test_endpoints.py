@@ -24,6 +24,7 @@ from triochat._endpoints import DEFAULT_PORT, MAX_UNIX_PATH
         ("tls://chat.example.org:6697", Endpoint.tcp("chat.example.org", 6697, tls=True)),
         ("TLS://[fe80::1%eth0]:1", Endpoint(scheme="tls", host="fe80::1%eth0", port=1)),
         ("tcp://localhost", Endpoint(scheme="tcp", host="localhost", port=DEFAULT_PORT)),
+        ("tcp://chat_server:1", Endpoint(scheme="tcp", host="chat_server", port=1)),
         ("tcp://[::1]", Endpoint(scheme="tcp", host="::1", port=DEFAULT_PORT)),
         ("unix:/run/triochat.sock", Endpoint.unix("/run/triochat.sock")),
         ("unix:///run/triochat.sock", Endpoint.unix("/run/triochat.sock")),
@@ -50,7 +51,8 @@ def test_parse_valid(text: str, expected: Endpoint) -> None:
         ("tcp://[::g]:1", "'::g' is not a valid IPv6 address"),
         ("tcp://256.0.0.1:1", "'256.0.0.1' is not a valid IPv4 address"),
         ("tcp://1.2.3:1", "'1.2.3' is not a valid IPv4 address"),
-        ("tcp://under_score:1", "is not a valid host name"),
+        ("tcp://two words:1", "is not a valid host name"),
+        ("tcp://caf\u00e9:1", "is not a valid host name"),
         ("tcp://-dash:1", "is not a valid host name"),
         ("tcp://a..b:1", "is not a valid host name"),
         ("tcp://h:", "'' is not a port number"),
@@ -96,7 +98,7 @@ def test_address_is_how_logs_show_it(endpoint: Endpoint, address: str) -> None:
     assert endpoint.address == address
 
 
-_labels = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9-]{0,10}[A-Za-z0-9])?", fullmatch=True)
+_labels = st.from_regex(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,10}[A-Za-z0-9_])?", fullmatch=True)
 _host_names = (
     st.lists(_labels, min_size=1, max_size=4)
     .map(".".join)

@@ -7,6 +7,7 @@ The grammar, shared by ``triochat serve --listen`` and ``triochat connect --serv
     tls       = "tls://" host [ ":" port ]
     unix      = "unix:" path
     host      = ipv4-address | "[" ipv6-address "]" | host-name | ""   ("" = every interface)
+    host-name = labels of letters, digits, "-" and "_", joined by "."
     port      = 1*5DIGIT, 0 to 65535; 9999 when left out; 0 asks the kernel for a free port
     path      = any text without control characters, not starting with "//", at most
                 107 bytes once encoded (the size of ``sun_path`` on Linux)
@@ -38,7 +39,9 @@ MAX_UNIX_PATH: Final = 103 if sys.platform == "darwin" or "bsd" in sys.platform 
 
 _STREAM_SCHEMES: Final[dict[str, Scheme]] = {"tcp": "tcp", "tls": "tls"}
 _FORMS: Final = "expected tcp://HOST:PORT, tls://HOST:PORT or unix:PATH"
-_LABEL: Final = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+# Underscores are not in RFC 1123, but container and /etc/hosts names use them and resolvers
+# accept them, so refusing them would only get in the way.
+_LABEL: Final = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\Z")
 _DIGITS_AND_DOTS: Final = re.compile(r"[0-9.]+\Z")
 _PORT: Final = re.compile(r"[0-9]{1,5}\Z")
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
