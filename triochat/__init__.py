@@ -3,6 +3,7 @@
 The public API is re-exported here; the ``_modules`` behind it are private.
 """
 
+from ._client import CertificateVerificationFailed as CertificateVerificationFailed
 from ._client import ChatClientError as ChatClientError
 from ._client import ChatConnection as ChatConnection
 from ._client import ConnectionFailed as ConnectionFailed

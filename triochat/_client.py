@@ -1,7 +1,8 @@
 """A small client for the triochat line protocol.
 
 The protocol is plain text: every message is one UTF-8 line ending in ``\\n``, in both directions.
-:func:`connect` opens a TCP connection and hands you a :class:`ChatConnection`, which sends lines
+:func:`connect` opens a connection (TCP, TLS or a Unix socket) and hands you a
+:class:`ChatConnection`, which sends lines
 with :meth:`~ChatConnection.send` and yields the lines the server sends when you iterate it::
 
     async with connect("127.0.0.1", 9999, nick="alice") as chat:
@@ -26,9 +27,12 @@ same classes an in-process :class:`~triochat.Hub` hands out::
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
 import json
+import os
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final, Literal
@@ -37,12 +41,21 @@ import attrs
 import trio
 
 from ._client_events import parse_event_line
+from ._client_transport import (
+    DEFAULT_HOST,
+    TLSHandshakeFailed,
+    client_endpoint,
+    client_tls_context,
+    open_client_stream,
+)
+from ._endpoints import DEFAULT_PORT, Endpoint
 from ._events import Event, Joined, NickChanged, Notice
 
 __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PORT",
     "MAX_LINE_BYTES",
+    "CertificateVerificationFailed",
     "ChatClientError",
     "ChatConnection",
     "ConnectionFailed",
@@ -55,16 +68,13 @@ __all__ = [
 
 #: The two wire formats a connection can use: ``"text"`` for people, ``"json"`` for programs.
 WireFormat = Literal["text", "json"]
-
-#: Where :func:`connect` goes when no host is given: this machine, over IPv4.
-DEFAULT_HOST: Final = "127.0.0.1"
-#: The port a triochat server listens on unless told otherwise.
-DEFAULT_PORT: Final = 9999
 #: Longest line, in bytes and without its newline, accepted from the server. Nothing longer is
 #: ever buffered, so a misbehaving server cannot make the client use unbounded memory.
 MAX_LINE_BYTES: Final = 1024 * 1024
 #: How much to ask the kernel for per read. Large reads mean few wakeups when lines arrive in bulk.
 _RECEIVE_SIZE: Final = 65536
+#: Seconds a closing connection may take to say so (over TLS, to send its close_notify).
+_CLOSE_TIMEOUT: Final = 0.5
 
 
 class ChatClientError(Exception):
@@ -72,21 +82,35 @@ class ChatClientError(Exception):
 
 
 class ConnectionFailed(ChatClientError):
-    """The TCP connection could not be opened.
+    """The connection could not be opened (or its TLS handshake failed).
 
     ``str(exc)`` is a complete sentence for a person, such as
     ``cannot connect to 127.0.0.1:9999: connection refused``; the parts are kept in
-    :attr:`host`, :attr:`port` and :attr:`reason` for programs.
+    :attr:`host`, :attr:`port` (for a Unix socket: its path and 0), :attr:`reason` and
+    :attr:`endpoint` for programs.
     """
 
-    def __init__(self, host: str, port: int, reason: str) -> None:
+    def __init__(
+        self, host: str, port: int, reason: str, *, endpoint: Endpoint | None = None
+    ) -> None:
         super().__init__(host, port, reason)
         self.host = host
         self.port = port
         self.reason = reason
+        self.endpoint = endpoint
 
     def __str__(self) -> str:
-        return f"cannot connect to {_format_address(self.host, self.port)}: {self.reason}"
+        if self.endpoint is None:
+            where = _format_address(self.host, self.port)
+        else:
+            where = self.endpoint.address
+        return f"cannot connect to {where}: {self.reason}"
+
+
+class CertificateVerificationFailed(ConnectionFailed):
+    """The server's TLS certificate could not be verified: not signed by a trusted CA (give the
+    CA with ``cafile``), expired, or not naming the host connected to.
+    """
 
 
 class ConnectionLost(ChatClientError):
@@ -485,12 +509,17 @@ class _EventIterator:
 
 @asynccontextmanager
 async def connect(
-    host: str = DEFAULT_HOST,
-    port: int = DEFAULT_PORT,
+    host: str | None = None,
+    port: int | None = None,
     *,
     nick: str | None = None,
     connect_timeout: float = 10.0,
     wire_format: WireFormat = "text",
+    url: str | None = None,
+    tls: bool = False,
+    cafile: str | os.PathLike[str] | None = None,
+    insecure: bool = False,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[ChatConnection]:
     """Connect to a chat server and give a :class:`ChatConnection` for the ``async with`` body.
 
@@ -507,60 +536,92 @@ async def connect(
     :meth:`ChatConnection.quit` first for a polite goodbye.
 
     Args:
-      host: A host name or IP address.
-      port: The TCP port the server listens on.
+      host: A host name or IP address (default ``127.0.0.1``).
+      port: The TCP port the server listens on (default 9999).
       nick: The nickname to ask for, or ``None`` to keep the one the server assigns.
-      connect_timeout: Seconds to wait for the connection to be established; for the JSON
-          format, the same again for each of the two answers awaited.
+      connect_timeout: Seconds to wait for the connection, and its TLS handshake, to be
+          established; for the JSON format, the same again for each of the two answers awaited.
       wire_format: ``"text"`` (lines for people; the default) or ``"json"`` (typed events).
+      url: Instead of *host* and *port*, an endpoint URL: ``tcp://HOST:PORT``,
+          ``tls://HOST:PORT`` or ``unix:PATH`` (see :func:`~triochat.parse_endpoint`).
+      tls: Use TLS to *host* and *port* (implied by a ``tls://`` URL or an *ssl_context*).
+      cafile: Trust the CA certificates in this PEM file instead of the system's store.
+      insecure: Do not verify the server's certificate at all. Still encrypted, but anyone on
+          the network path can impersonate the server; only for testing.
+      ssl_context: A client SSL context of your own, used as it is.
 
     Error handling:
       ConnectionFailed: the connection could not be opened: refused, unreachable, the host
-          name does not resolve, or *connect_timeout* passed. The underlying OSError is not
-          chained, because the message already says what happened. For the JSON format, also
-          when the server does not confirm it (a full server, or one that is not triochat).
+          name does not resolve, the TLS handshake failed, or *connect_timeout* passed. The
+          underlying error is not chained, because the message already says what happened.
+          :exc:`CertificateVerificationFailed` (a subclass) when the server's certificate is
+          not trusted or does not name the host. For the JSON format, also when the server
+          does not confirm it (a full server, or one that is not triochat).
       NickRefused: for the JSON format, the server refused *nick* (taken, or not valid).
-      ValueError: *nick* contains a line break, or *wire_format* is unknown; nothing is opened.
+      ValueError: *nick* contains a line break, *wire_format* is unknown, the arguments
+          contradict each other (a *url* and a *host*, TLS options without TLS), or *cafile*
+          cannot be used (:exc:`~triochat.TLSConfigError`); nothing is opened.
       Anything raised in the body propagates unchanged, after the connection is closed.
     """
     if nick is not None:
         _check_line(nick)
     if wire_format not in ("text", "json"):
         raise ValueError(f'wire_format is "text" or "json", not {wire_format!r}')
+    endpoint = client_endpoint(host, port, url=url, tls=tls or ssl_context is not None)
+    context = client_tls_context(
+        endpoint, cafile=cafile, insecure=insecure, ssl_context=ssl_context
+    )
+    failed_host, failed_port = endpoint.path or endpoint.host, endpoint.port
     try:
         with trio.fail_after(connect_timeout):
-            stream = await trio.open_tcp_stream(host, port)
+            stream = await open_client_stream(endpoint, context)
     except trio.TooSlowError:
         reason = f"no answer within {connect_timeout:g} seconds"
-        raise ConnectionFailed(host, port, reason) from None
+        raise ConnectionFailed(failed_host, failed_port, reason, endpoint=endpoint) from None
     except OSError as exc:
-        raise ConnectionFailed(host, port, _describe_connect_error(exc)) from None
+        reason = _describe_connect_error(exc)
+        raise ConnectionFailed(failed_host, failed_port, reason, endpoint=endpoint) from None
+    except TLSHandshakeFailed as exc:
+        if exc.verification:
+            raise CertificateVerificationFailed(
+                failed_host, failed_port, f"TLS {exc.reason}", endpoint=endpoint
+            ) from None
+        reason = f"TLS handshake failed: {exc.reason}"
+        raise ConnectionFailed(failed_host, failed_port, reason, endpoint=endpoint) from None
     try:
         connection = ChatConnection(stream)
         if wire_format == "json":
-            await _start_json(connection, host, port, nick, connect_timeout)
+            await _start_json(connection, endpoint, nick, connect_timeout)
         elif nick is not None:
             await connection.send(f"/nick {nick}")
         yield connection
     finally:
-        # Closing a socket does not wait for the peer, but aclose is a checkpoint and could be
-        # cancelled; aclose_forcefully closes the stream even then.
+        # A polite close first: over TLS it sends close_notify, so the server can tell that we
+        # left on purpose. aclose is a checkpoint and could be cancelled, hence the shield and
+        # the deadline; aclose_forcefully then closes the stream whatever happened.
+        with (
+            trio.CancelScope(shield=True),
+            trio.move_on_after(_CLOSE_TIMEOUT),
+            contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError),
+        ):
+            await stream.aclose()
         await trio.aclose_forcefully(stream)
 
 
 async def _start_json(
-    connection: ChatConnection, host: str, port: int, nick: str | None, timeout: float
+    connection: ChatConnection, endpoint: Endpoint, nick: str | None, timeout: float
 ) -> None:
     """The JSON handshake of :func:`connect`: the format first, then the nick."""
+    host, port = endpoint.path or endpoint.host, endpoint.port
     try:
         await connection.send("/format json")
         if nick is not None:
             await connection.send(f"/nick {nick}")
         await connection._await_json(timeout)
     except (ProtocolError, ConnectionLost) as exc:
-        raise ConnectionFailed(host, port, str(exc)) from None
+        raise ConnectionFailed(host, port, str(exc), endpoint=endpoint) from None
     if nick is not None and nick != connection.nick:
         try:
             await connection._await_nick(nick, timeout)
         except ProtocolError as exc:
-            raise ConnectionFailed(host, port, str(exc)) from None
+            raise ConnectionFailed(host, port, str(exc), endpoint=endpoint) from None

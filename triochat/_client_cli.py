@@ -45,6 +45,7 @@ from ._client import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     MAX_LINE_BYTES,
+    CertificateVerificationFailed,
     ChatClientError,
     ChatConnection,
     ConnectionFailed,
@@ -57,6 +58,8 @@ from ._client import (
     connect,
 )
 from ._client_render import Display, color_enabled
+from ._client_transport import client_endpoint
+from ._endpoints import Endpoint, parse_endpoint
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -80,6 +83,11 @@ _WELCOME: Final = "*** welcome to triochat"
 #: Written before incoming lines at a terminal: back to the start of the line, and clear it (the
 #: prompt, and whatever was typed after it; the terminal still has the typed text).
 _CLEAR_LINE: Final = "\r\x1b[K"
+#: Printed on stderr every time --insecure is used.
+INSECURE_WARNING: Final = (
+    "WARNING: --insecure: the server's certificate is not verified; anyone on the network path "
+    "can read and change this conversation"
+)
 
 # Characters that would let a server drive the terminal (colours, cursor moves, clearing the
 # screen, changing the window title): C0 controls except tab, DEL, and C1 controls.
@@ -100,22 +108,57 @@ def _port_number(text: str) -> int:
     return port
 
 
+def _endpoint(text: str) -> Endpoint:
+    try:
+        return parse_endpoint(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_connect_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``triochat connect`` (``--host``, ``--port``, ``--nick``, ``--raw``)
-    to *parser*."""
+    """Add the options of ``triochat connect`` (``--server``, ``--host``, ``--port``, ``--tls``,
+    ``--cafile``, ``--insecure``, ``--nick``, ``--raw``) to *parser*."""
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        type=_endpoint,
+        default=None,
+        help=(
+            "the server as an endpoint URL, instead of --host/--port: tcp://HOST:PORT, "
+            "tls://HOST:PORT (IPv6 addresses in brackets: tls://[::1]:6697) or unix:PATH"
+        ),
+    )
     parser.add_argument(
         "--host",
-        default=DEFAULT_HOST,
+        default=None,
         help=(
             "the machine the chat server runs on, as a host name or IP address "
-            "(default: %(default)s, which is this machine)"
+            f"(default: {DEFAULT_HOST}, which is this machine)"
         ),
     )
     parser.add_argument(
         "--port",
         type=_port_number,
-        default=DEFAULT_PORT,
-        help="the TCP port the chat server listens on, as given to it (default: %(default)s)",
+        default=None,
+        help=f"the TCP port the chat server listens on, as given to it (default: {DEFAULT_PORT})",
+    )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="use TLS to --host/--port (with --server, write tls://HOST:PORT instead)",
+    )
+    parser.add_argument(
+        "--cafile",
+        metavar="FILE",
+        default=None,
+        help="trust the CA certificates in this PEM file instead of the system's (for a private "
+        "CA or a self-signed server certificate)",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not verify the server's certificate: encrypted, but anyone on the network path "
+        "can impersonate the server. Only for testing",
     )
     parser.add_argument(
         "--nick",
@@ -146,8 +189,6 @@ def run_connect(args: argparse.Namespace) -> int:
     be opened or that breaks is reported as one ``triochat: ...`` line on stderr and status 1;
     Ctrl-C gives status 130 without a traceback.
     """
-    host: str = args.host
-    port: int = args.port
     nick: str | None = args.nick
     raw = bool(getattr(args, "raw", False))
     if nick is not None:
@@ -156,8 +197,33 @@ def run_connect(args: argparse.Namespace) -> int:
         except ValueError:
             _report("a nickname cannot contain a line break")
             return 2
+    server: Endpoint | None = args.server
+    if server is not None and (args.host is not None or args.port is not None):
+        _report("--server replaces --host and --port: give one or the other")
+        return 2
+    if args.tls and server is not None and not server.is_tls:
+        _report(
+            f"--tls goes with --host/--port; with --server, write tls://HOST:PORT, not {server}"
+        )
+        return 2
     try:
-        return trio.run(_main, host, port, nick, raw)
+        endpoint = client_endpoint(
+            args.host, args.port, url=None if server is None else str(server), tls=args.tls
+        )
+    except ValueError as exc:
+        _report(str(exc))
+        return 2
+    if (args.cafile is not None or args.insecure) and not endpoint.is_tls:
+        _report("--cafile and --insecure are for TLS: add --tls, or use a tls:// URL")
+        return 2
+    if args.cafile is not None and args.insecure:
+        _report("--cafile and --insecure contradict each other: choose one")
+        return 2
+    if args.insecure:
+        _report(INSECURE_WARNING)
+    target = _Target(endpoint, args.cafile, args.insecure)
+    try:
+        return trio.run(_main, target, nick, raw)
     except KeyboardInterrupt:
         # Ctrl-C outside the window where _main listens for SIGINT itself (during start-up or
         # shutdown of the run): nothing was left half done.
@@ -166,6 +232,15 @@ def run_connect(args: argparse.Namespace) -> int:
 
 def _report(message: str) -> None:
     print(f"triochat: {message}", file=sys.stderr, flush=True)
+
+
+@attrs.frozen
+class _Target:
+    """Where to connect, and how."""
+
+    endpoint: Endpoint
+    cafile: str | None
+    insecure: bool
 
 
 @attrs.define(eq=False)
@@ -200,13 +275,13 @@ def _sigint_receiver() -> AbstractContextManager[AsyncIterator[int] | None]:
     return contextlib.nullcontext()
 
 
-async def _main(host: str, port: int, nick: str | None, raw: bool = False) -> int:
+async def _main(target: _Target, nick: str | None, raw: bool = False) -> int:
     with _sigint_receiver() as sigint:
         async with trio.open_nursery() as nursery:
             outcome = _Outcome(nursery.cancel_scope)
             if sigint is not None:
                 nursery.start_soon(_watch_for_interrupt, sigint, outcome)
-            nursery.start_soon(_run_session, host, port, nick, raw, outcome)
+            nursery.start_soon(_run_session, target, nick, raw, outcome)
     if outcome.error is not None and not outcome.interrupted:
         _report(outcome.error)
     return outcome.exit_status
@@ -219,11 +294,14 @@ async def _watch_for_interrupt(sigint: AsyncIterator[int], outcome: _Outcome) ->
         return
 
 
-async def _run_session(
-    host: str, port: int, nick: str | None, raw: bool, outcome: _Outcome
-) -> None:
+async def _run_session(target: _Target, nick: str | None, raw: bool, outcome: _Outcome) -> None:
     try:
-        async with connect(host, port, nick=nick if raw else None) as connection:
+        async with connect(
+            url=str(target.endpoint),
+            nick=nick if raw else None,
+            cafile=target.cafile,
+            insecure=target.insecure,
+        ) as connection:
             rendering: _Rendering | None = None
             if not raw:
                 display = Display(color=color_enabled(sys.stdout, os.environ))
@@ -237,7 +315,11 @@ async def _run_session(
                     with trio.move_on_after(_QUIT_TIMEOUT, shield=True):
                         with contextlib.suppress(ConnectionLost):
                             await connection.quit()
+    except CertificateVerificationFailed as exc:
+        outcome.fail(f"{exc} (use --cafile FILE for a private CA)")
     except ConnectionFailed as exc:
+        outcome.fail(str(exc))
+    except ValueError as exc:  # TLSConfigError: the CA file cannot be used
         outcome.fail(str(exc))
     # Done, one way or another: stop watching for Ctrl-C.
     outcome.scope.cancel()
