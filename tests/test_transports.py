@@ -236,9 +236,24 @@ async def test_ipv4_client_of_a_dual_stack_socket_is_named_by_its_ipv4_address(
     # is exercised with the IPv4-mapped loopback address, which needs it cleared too.
     config = ServerConfig(listen=["tcp://[::ffff:127.0.0.1]:0"])
     server: ChatServer = await nursery.start(ChatServer(config=config).serve)
-    client = await (await LineClient.open(server.endpoints[0].port, "127.0.0.1")).registered()
+    client = await (await LineClient.open(server.endpoints[0].port, "127.0.0.1")).registered("v4")
+    member = server.hub.member("v4")
+    assert member is not None
+    assert member.address == "127.0.0.1"  # the key of address bans and per-address limits
     await client.aclose()
     assert any(m.startswith("connect 127.0.0.1:") for m in caplog.messages), caplog.messages
+
+
+async def test_unix_clients_share_one_address(nursery: trio.Nursery, short_tmp: Path) -> None:
+    path = short_tmp / "chat.sock"
+    server: ChatServer = await nursery.start(
+        ChatServer(config=ServerConfig(listen=[f"unix:{path}"])).serve
+    )
+    clients = [await (await LineClient.open_unix(path)).registered(f"u{i}") for i in range(2)]
+    addresses = {member.address for member in map(server.hub.member, ["u0", "u1"]) if member}
+    assert addresses == {f"unix:{path}"}
+    for client in clients:
+        await client.aclose()
 
 
 @pytest.mark.parametrize(

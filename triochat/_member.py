@@ -81,8 +81,8 @@ class Member:
     rooms: dict[str, Room] = attrs.field(factory=dict, init=False)
     #: Where :meth:`say` goes when no room is named: the room joined last (or switched to).
     current_room: Room | None = attrs.field(default=None, init=False)
-    #: Where the member connects from (an IP address, ``unix``), for address bans; ``""`` if
-    #: it is not a network client.
+    #: Where the member connects from (an IP address, or ``unix:PATH``, shared by every client
+    #: of that Unix socket), for address bans; ``""`` if it is not a network client.
     address: str = ""
     #: Server administrators are operators in every room and cannot be banned or kicked by
     #: room operators.
