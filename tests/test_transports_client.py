@@ -94,8 +94,9 @@ async def test_tls_connection_says_goodbye_with_close_notify_both_ways(
 
 
 async def test_untrusted_certificate_is_refused_with_a_clear_error(
-    nursery: trio.Nursery, certs: CertFiles, short_tmp: Path
+    nursery: trio.Nursery, certs: CertFiles, short_tmp: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="triochat")
     server = await start_server(nursery, certs, "tls://127.0.0.1:0")
     url = str(server.endpoints[0])
     stranger = short_tmp / "other-ca.pem"
@@ -109,6 +110,15 @@ async def test_untrusted_certificate_is_refused_with_a_clear_error(
             "failed: unable to get local issuer certificate"
         )
         assert isinstance(caught.value, ConnectionFailed)
+    # The server cannot know why the client hung up, but it says what is most likely.
+    await eventually(lambda: server.statistics().handshake_failures == 2)
+    assert any(
+        m.endswith(
+            "failed: the client closed the connection (does it trust the certificate?); "
+            "disconnected"
+        )
+        for m in caplog.messages
+    ), caplog.messages
     # insecure=True does connect (and is for testing only).
     async with connect(url=url, insecure=True, nick="tester") as chat:
         await until(chat, "is now known as tester")

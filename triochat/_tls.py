@@ -40,6 +40,8 @@ NOT_TLS_REPLY: Final = (
 )
 # OpenSSL reasons that mean "the first bytes were not a TLS record at all".
 _NOT_TLS_REASONS: Final = frozenset({"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL"})
+# OpenSSL reasons for a connection closed in the middle of the handshake.
+_EOF: Final = frozenset({"UNEXPECTED_EOF_WHILE_READING", "EOF_OCCURRED_IN_VIOLATION_OF_PROTOCOL"})
 # How long the plain-text reply above may take to be sent.
 _NOT_TLS_REPLY_TIMEOUT: Final = 0.5
 # How much of a certificate or key file is read to check what it is; real ones are a few KiB.
@@ -136,10 +138,18 @@ def client_ssl_context(
     return context
 
 
+def _closed_during_handshake(exc: BaseException | None) -> bool:
+    return isinstance(exc, ssl.SSLEOFError) or (
+        isinstance(exc, ssl.SSLError) and exc.reason in _EOF
+    )
+
+
 def describe_tls_error(exc: BaseException | None) -> str:
     """A short lower-case explanation of why a TLS handshake failed."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"certificate verification failed: {exc.verify_message}"
+    if _closed_during_handshake(exc):
+        return "the other side closed the connection during the handshake"
     if isinstance(exc, ssl.SSLError) and exc.reason:
         if exc.reason in _NOT_TLS_REASONS:
             return f"not TLS ({exc.reason.lower().replace('_', ' ')})"
@@ -172,7 +182,11 @@ async def server_handshake(
         log.info("TLS handshake with %s timed out after %g s; disconnected", peer, timeout)
     except trio.BrokenResourceError as exc:
         cause = exc.__cause__
-        log.info("TLS handshake with %s failed: %s; disconnected", peer, describe_tls_error(cause))
+        reason = describe_tls_error(cause)
+        if _closed_during_handshake(cause):
+            # What a client that does not trust our certificate does: it tells only its user.
+            reason = "the client closed the connection (does it trust the certificate?)"
+        log.info("TLS handshake with %s failed: %s; disconnected", peer, reason)
         if isinstance(cause, ssl.SSLError) and cause.reason in _NOT_TLS_REASONS:
             # Nothing was sent yet: the raw stream is clean for one line a person can read.
             with trio.move_on_after(_NOT_TLS_REPLY_TIMEOUT):
