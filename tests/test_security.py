@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -271,3 +272,51 @@ async def test_spoofed_prefixes_stay_inside_the_senders_line(
     assert seen.startswith("[")
     assert seen.split("] ", 1)[1] == f"<mallory> {line}"
     nursery.cancel_scope.cancel()
+
+
+async def test_cli_client_sends_the_password_from_a_file(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("open sesame\n")
+    async with trio.open_nursery() as nursery:
+        server: ChatServer = await nursery.start(
+            ChatServer(config=ServerConfig(port=0, password=Secret.from_text("open sesame"))).serve
+        )
+        port = server.addresses[0][1]
+        result = await trio.run_process(
+            [
+                sys.executable,
+                "-m",
+                "triochat",
+                "connect",
+                "--port",
+                str(port),
+                "--raw",
+                "--password-file",
+                str(secret),
+            ],
+            stdin=b"inside\n",
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert b"<guest-1> inside" in result.stdout
+        empty = tmp_path / "empty"
+        empty.write_text("")
+        refused = await trio.run_process(
+            [
+                sys.executable,
+                "-m",
+                "triochat",
+                "connect",
+                "--port",
+                str(port),
+                "--password-file",
+                str(empty),
+            ],
+            capture_stderr=True,
+            check=False,
+        )
+        assert refused.returncode == 2
+        assert refused.stderr.decode().strip().endswith("is empty")
+        nursery.cancel_scope.cancel()

@@ -520,11 +520,13 @@ async def connect(
     cafile: str | os.PathLike[str] | None = None,
     insecure: bool = False,
     ssl_context: ssl.SSLContext | None = None,
+    password: str | None = None,
 ) -> AsyncIterator[ChatConnection]:
     """Connect to a chat server and give a :class:`ChatConnection` for the ``async with`` body.
 
-    If *nick* is given, ``/nick NICK`` is sent before the body runs, so it is the first thing the
-    server hears (after ``/format json``, for the JSON format).
+    If *password* is given, ``/pass PASSWORD`` is the very first line sent (for servers started
+    with a password). If *nick* is given, ``/nick NICK`` is sent before the body runs (after
+    ``/format json``, for the JSON format).
 
     With ``wire_format="json"`` the connection is switched to the JSON format before the body
     runs: ``/format json`` is sent and its confirmation awaited (the server's text lines before
@@ -565,6 +567,8 @@ async def connect(
     """
     if nick is not None:
         _check_line(nick)
+    if password is not None:
+        _check_line(password)
     if wire_format not in ("text", "json"):
         raise ValueError(f'wire_format is "text" or "json", not {wire_format!r}')
     endpoint = client_endpoint(host, port, url=url, tls=tls or ssl_context is not None)
@@ -590,6 +594,8 @@ async def connect(
         raise ConnectionFailed(failed_host, failed_port, reason, endpoint=endpoint) from None
     try:
         connection = ChatConnection(stream)
+        if password is not None:
+            await connection.send(f"/pass {password}")
         if wire_format == "json":
             await _start_json(connection, endpoint, nick, connect_timeout)
         elif nick is not None:

@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import attrs
@@ -115,6 +116,23 @@ def _endpoint(text: str) -> Endpoint:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _read_password(path: str | None, env: str | None) -> str | None:
+    """The server password from a file (its first line) or an environment variable."""
+    if path is not None:
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ValueError(f"cannot read the password file {path}: {exc.strerror}") from None
+        value, where = (lines[0].strip() if lines else ""), f"the file {path}"
+    elif env is not None:
+        value, where = os.environ.get(env, "").strip(), f"the environment variable {env}"
+    else:
+        return None
+    if not value:
+        raise ValueError(f"the password in {where} is empty")
+    return value
+
+
 def add_connect_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``triochat connect`` (``--server``, ``--host``, ``--port``, ``--tls``,
     ``--cafile``, ``--insecure``, ``--nick``, ``--raw``) to *parser*."""
@@ -169,6 +187,18 @@ def add_connect_arguments(parser: argparse.ArgumentParser) -> None:
             "you (guest-1, guest-2, ...). You can change it later by typing /nick NAME"
         ),
     )
+    password = parser.add_mutually_exclusive_group()
+    password.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="for a server that needs a password: send the first line of FILE with /pass "
+        "as soon as you are connected (never give a password on the command line: ps shows it)",
+    )
+    password.add_argument(
+        "--password-env",
+        metavar="VAR",
+        help="the same, from the environment variable VAR",
+    )
     parser.add_argument(
         "--raw",
         action="store_true",
@@ -221,7 +251,14 @@ def run_connect(args: argparse.Namespace) -> int:
         return 2
     if args.insecure:
         _report(INSECURE_WARNING)
-    target = _Target(endpoint, args.cafile, args.insecure)
+    try:
+        password = _read_password(
+            getattr(args, "password_file", None), getattr(args, "password_env", None)
+        )
+    except ValueError as exc:
+        _report(str(exc))
+        return 2
+    target = _Target(endpoint, args.cafile, args.insecure, password)
     try:
         return trio.run(_main, target, nick, raw)
     except KeyboardInterrupt:
@@ -241,6 +278,7 @@ class _Target:
     endpoint: Endpoint
     cafile: str | None
     insecure: bool
+    password: str | None = None
 
 
 @attrs.define(eq=False)
@@ -301,6 +339,7 @@ async def _run_session(target: _Target, nick: str | None, raw: bool, outcome: _O
             nick=nick if raw else None,
             cafile=target.cafile,
             insecure=target.insecure,
+            password=target.password,
         ) as connection:
             rendering: _Rendering | None = None
             if not raw:
