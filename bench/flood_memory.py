@@ -35,7 +35,7 @@ def rss_kib(pid: int, field: str = "VmRSS") -> int:
 
 async def open_client(port: int) -> trio.SocketStream:
     stream = await trio.open_tcp_stream("127.0.0.1", port)
-    await wait_for(stream, b"joined lobby")
+    await wait_for(stream, b"joined #lobby")
     return stream
 
 

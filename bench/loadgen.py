@@ -295,7 +295,7 @@ def received(client: Client, data: bytes, latencies: array.array[int] | None) ->
     client.tail = data[cut + 1 :]
     client.total += chunk.count(b"\n")
     client.chat += chunk.count(CHAT_MARK)
-    if not client.registered and b"joined lobby" in chunk:
+    if not client.registered and b"joined #lobby" in chunk:
         client.registered = True
     if latencies is not None and CHAT_MARK in chunk:
         latencies.extend([now - int(stamp) for stamp in STAMP.findall(chunk)])

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import gc
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import attrs
 import pytest
 import trio
 
 from triochat import ChatServer, ServerConfig
+
+from .transport_helpers import CertFiles, make_cert_files
 
 #: Upper bound for any single wait in a real-socket test. Tests never sleep for a fixed time: they
 #: wait for a line, and this only turns a hang into a failure.
@@ -17,15 +24,25 @@ WAIT: float = 10.0
 
 @attrs.define
 class LineClient:
-    """A raw TCP client that reads whole lines, for asserting on what the server sends."""
+    """A raw client (TCP, or any stream) that reads whole lines, to check what the server sends."""
 
-    stream: trio.SocketStream
+    stream: trio.abc.Stream
     _buffer: bytes = b""
     eof: bool = False
 
     @classmethod
     async def open(cls, port: int, host: str = "127.0.0.1") -> LineClient:
         return cls(await trio.open_tcp_stream(host, port))
+
+    @classmethod
+    async def open_unix(cls, path: str | Path) -> LineClient:
+        return cls(await trio.open_unix_socket(str(path)))
+
+    @property
+    def socket(self) -> trio.socket.SocketType:
+        """The socket under a TCP or Unix client (for socket options)."""
+        assert isinstance(self.stream, trio.SocketStream), self.stream
+        return self.stream.socket
 
     async def send(self, data: bytes | str) -> None:
         if isinstance(data, str):
@@ -64,7 +81,7 @@ class LineClient:
 
     async def registered(self, nick: str | None = None) -> LineClient:
         """Wait for the welcome and our own join; set *nick* if given."""
-        await self.until("joined lobby")
+        await self.until("joined #lobby")
         if nick is not None:
             await self.send(f"/nick {nick}")
             await self.until(f"is now known as {nick}")
@@ -97,3 +114,40 @@ async def eventually(predicate: Callable[[], bool], timeout: float = WAIT) -> No
     with trio.fail_after(timeout):
         while not predicate():  # noqa: ASYNC110 - the state lives in the server, not an Event
             await trio.sleep(0.005)
+
+
+def _open_fds() -> set[tuple[str, str]]:
+    """(fd, what it points to) for every open file descriptor of this process."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        # OSError: closed meanwhile (it was the listing's own descriptor).
+        with contextlib.suppress(OSError):
+            found.add((fd, os.readlink(f"/proc/self/fd/{fd}")))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_sockets() -> Iterator[None]:
+    """Every test closes what it opened: no file descriptor (socket, pipe) outlives it.
+
+    Runs outside the test's trio.run, so the run's own epoll and wake-up fds are gone by then.
+    """
+    before = _open_fds()
+    yield
+    gc.collect()
+    leaked = _open_fds() - before
+    assert not leaked, f"file descriptors left open: {sorted(leaked)}"
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
+    """A trustme CA and a server certificate for 127.0.0.1, ::1 and localhost."""
+    return make_cert_files(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A directory with a short path, for Unix sockets (whose paths must fit in 107 bytes;
+    pytest's tmp_path can be longer)."""
+    with tempfile.TemporaryDirectory(prefix="tc-") as name:
+        yield Path(name)

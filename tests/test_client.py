@@ -9,8 +9,11 @@ command against the real server.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
+import json
 import os
+import re
 import signal
 import socket
 import struct
@@ -28,16 +31,36 @@ import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
 
+import triochat
+from triochat import (
+    Action,
+    ChatServer,
+    Event,
+    Joined,
+    Left,
+    Message,
+    NickChanged,
+    Notice,
+    Private,
+    ServerConfig,
+    TopicChanged,
+)
 from triochat._client import (
     MAX_LINE_BYTES,
     ChatClientError,
     ChatConnection,
     ConnectionFailed,
     ConnectionLost,
+    NickRefused,
+    ProtocolError,
     _LineBuffer,
     _LineTooLong,
     connect,
 )
+from triochat._client_events import parse_event, parse_event_line, parse_time
+from triochat._render import render_json
+
+from .conftest import LineClient
 
 #: Generous for one test on a slow CI machine, and still short enough to notice a hang.
 TEST_TIMEOUT: Final = 10
@@ -317,6 +340,248 @@ def test_line_buffer_limit() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Typed events over the JSON format
+
+MOMENT: Final = dt.datetime(2026, 11, 27, 12, 0, 1, 123000, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        Message(room="#lobby", seq=4, time=MOMENT, sender="alice", text="hi"),
+        Action(room="#lobby", seq=5, time=MOMENT, sender="alice", text="waves", history=True),
+        Joined(room="#bots", seq=1, time=MOMENT, sender="bob"),
+        Left(room="#bots", seq=2, time=MOMENT, sender="bob", reason="quit: bye"),
+        NickChanged(room="#lobby", seq=6, time=MOMENT, sender="guest-1", new="carol"),
+        TopicChanged(room="#lobby", seq=7, time=MOMENT, sender="alice", text="news"),
+        Private(time=MOMENT, sender="alice", target="bob", text="psst"),
+        Notice(time=MOMENT, text="error: no", error=True, kind="error"),
+        Notice(time=MOMENT, text="3 in #lobby: a, b, c", kind="who", data={"members": ["a"]}),
+    ],
+    ids=lambda event: type(event).__name__,
+)
+def test_parse_event_reads_back_what_the_server_renders(event: Event) -> None:
+    parsed = parse_event_line(render_json(event).decode())
+    assert parsed == event  # attrs equality: same class, same fields
+    assert parsed.time.tzinfo is dt.UTC
+    if isinstance(event, Notice):
+        assert isinstance(parsed, Notice)
+        assert parsed.data == event.data
+
+
+def test_parse_time() -> None:
+    assert parse_time("2026-11-27T12:00:01.123Z") == MOMENT
+    assert parse_time("2026-11-27T13:00:01.123+01:00") == MOMENT
+    assert parse_time("2026-11-27T12:00:01.123") == MOMENT  # no offset: UTC
+    for bad in ["noon", 12, None]:
+        with pytest.raises(ValueError, match="time"):
+            parse_time(bad)
+
+
+@pytest.mark.parametrize(
+    ("obj", "complaint"),
+    [
+        ({"type": "message", "time": "2026-11-27T12:00:01Z"}, '"text" must be a string'),
+        ({"time": "2026-11-27T12:00:01Z"}, '"type" must name'),
+        ({"type": "join"}, '"time" must be a string'),
+        ({"type": "join", "time": "2026-11-27T12:00:01Z", "seq": "1"}, '"seq" must be'),
+        ({"type": "join", "time": "2026-11-27T12:00:01Z", "history": 1}, '"history" must be'),
+        ({"type": "notice", "time": "2026-11-27T12:00:01Z", "data": []}, '"data" must be'),
+    ],
+)
+def test_parse_event_rejects_what_is_not_an_event(obj: dict[str, object], complaint: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(complaint)):
+        parse_event(obj)
+
+
+def test_parse_event_ignores_what_it_does_not_know() -> None:
+    event = parse_event(
+        {"type": "join", "time": "2026-11-27T12:00:01.123Z", "room": "#x", "mood": "happy"}
+    )
+    assert event == Joined(room="#x", time=MOMENT)
+    # A type from a newer server: the common fields, in the base class.
+    newer = parse_event(
+        {"type": "sparkle", "time": "2026-11-27T12:00:01.123Z", "room": "#x", "seq": 9}
+    )
+    assert type(newer) is Event
+    assert (newer.room, newer.seq, newer.time) == ("#x", 9, MOMENT)
+
+
+async def test_json_connection_yields_typed_events(port: int) -> None:
+    with trio.fail_after(TEST_TIMEOUT):
+        async with connect(port=port, nick="alice", wire_format="json") as alice:
+            assert (alice.wire_format, alice.nick, alice.room) == ("json", "alice", "#lobby")
+            events = alice.events()
+            # The nick change that connect waited for is still there to read.
+            renamed = await anext(events)
+            assert isinstance(renamed, NickChanged)
+            assert (renamed.room, renamed.new) == ("#lobby", "alice")
+            await alice.send_command("say", text="hello, ünïcode ✓")
+            said = await anext(events)
+            assert isinstance(said, Message)
+            assert (said.room, said.sender, said.text) == ("#lobby", "alice", "hello, ünïcode ✓")
+            assert said.time.tzinfo is dt.UTC
+            assert abs(dt.datetime.now(dt.UTC) - said.time) < dt.timedelta(seconds=TEST_TIMEOUT)
+
+            await alice.send_command("join", room="#bots")
+            joined = await anext(events)
+            assert isinstance(joined, Joined)
+            assert (joined.room, joined.sender) == ("#bots", "alice")
+            switched = await anext(events)
+            assert isinstance(switched, Notice)
+            assert switched.kind == "switch"
+            assert alice.room == "#bots"
+            # Text commands still work on a JSON connection.
+            await alice.send("/me waves")
+            await alice.send_command("msg", to="alice", text="note to self")
+            await alice.send_command("topic", text="bots only")
+            await alice.send("/nosuchcommand")
+            kinds = [await anext(events) for _ in range(4)]
+            assert [type(event) for event in kinds] == [Action, Private, TopicChanged, Notice]
+            assert [event.room for event in kinds] == ["#bots", "", "#bots", ""]
+            assert isinstance(kinds[3], Notice)
+            assert kinds[3].error
+            await alice.quit("done")
+            rest = [event async for event in events]
+        goodbye = rest[-1]
+        assert isinstance(goodbye, Notice)
+        assert goodbye.kind == "goodbye"
+        assert goodbye.data == {"reason": "quit: done"}
+
+
+async def test_json_events_from_others(port: int) -> None:
+    with trio.fail_after(TEST_TIMEOUT):
+        async with connect(port=port, nick="alice", wire_format="json") as alice:
+            bob = await (await LineClient.open(port)).registered("bob")
+            await bob.send("hi alice")
+            await bob.send("/quit later")
+            seen: list[Event] = []
+            async for event in alice.events():
+                seen.append(event)
+                if isinstance(event, Left):
+                    break
+            await bob.aclose()
+        said = [e for e in seen if isinstance(e, Message)]
+        assert [(e.sender, e.text) for e in said] == [("bob", "hi alice")]
+        assert seen[-1] == Left(
+            room="#lobby", seq=seen[-1].seq, time=seen[-1].time, sender="bob", reason="quit: later"
+        )
+        # Joins and the nick change of bob came first, in the room's order.
+        seqs = [e.seq for e in seen if e.room == "#lobby"]
+        assert seqs == sorted(seqs)
+        assert any(isinstance(e, Joined) for e in seen)
+
+
+async def test_json_history_is_marked(port: int) -> None:
+    with trio.fail_after(TEST_TIMEOUT):
+        bob = await (await LineClient.open(port)).registered("bob")
+        await bob.send("earlier")
+        await bob.until("<bob> earlier")
+        async with connect(port=port, wire_format="json") as alice:
+            await alice.send("/history")
+            events = alice.events()
+            start = await anext(events)
+            assert isinstance(start, Notice)
+            assert start.kind == "history"
+            old = await anext(events)
+            assert isinstance(old, Message)
+            assert (old.text, old.history) == ("earlier", True)
+            end = await anext(events)
+            assert isinstance(end, Notice)
+            assert end.kind == "history-end"
+        await bob.aclose()
+
+
+async def test_json_connect_refused_nick(port: int) -> None:
+    with trio.fail_after(TEST_TIMEOUT):
+        bob = await (await LineClient.open(port)).registered("bob")
+        with pytest.raises(NickRefused) as info:
+            async with connect(port=port, nick="BOB", wire_format="json"):
+                pytest.fail("the body should not run")
+        assert info.value.nick == "BOB"
+        assert "taken" in info.value.reason
+        assert str(info.value).startswith("the server refused the nick BOB: ")
+        with pytest.raises(NickRefused):
+            async with connect(port=port, nick="1digit-first", wire_format="json"):
+                pytest.fail("the body should not run")
+        await bob.aclose()
+
+
+async def test_json_connect_to_a_server_that_does_not_speak_json(
+    fake_server: FakeServer,
+) -> None:
+    # The fake server echoes "/format json" as a message and never confirms.
+    with trio.fail_after(TEST_TIMEOUT):
+        with pytest.raises(ConnectionFailed, match=r"did not confirm the JSON format within 0\.5"):
+            async with connect(port=fake_server.port, wire_format="json", connect_timeout=0.5):
+                pytest.fail("the body should not run")
+    assert fake_server.heard == ["/format json"]
+
+
+async def test_json_connect_to_a_full_server(nursery: trio.Nursery) -> None:
+    server: ChatServer = await nursery.start(
+        ChatServer(config=ServerConfig(port=0, max_clients=1)).serve
+    )
+    port = server.addresses[0][1]
+    with trio.fail_after(TEST_TIMEOUT):
+        first = await (await LineClient.open(port)).registered()
+        with pytest.raises(ConnectionFailed) as info:
+            async with connect(port=port, wire_format="json"):
+                pytest.fail("the body should not run")
+        # Either the error line arrived, or the server's close reset the connection first.
+        assert "server full" in str(info.value) or "closed the connection" in str(info.value)
+        await first.aclose()
+
+
+async def test_send_command_needs_a_json_connection(fake_server: FakeServer) -> None:
+    with trio.fail_after(TEST_TIMEOUT):
+        async with connect(port=fake_server.port) as chat:
+            with pytest.raises(ChatClientError, match="JSON format"):
+                await chat.send_command("say", text="hi")
+            await chat.send("ok")
+            assert await anext(chat) == "[00:00:00] <guest-1> ok"
+        assert fake_server.heard == ["ok"]
+    with pytest.raises(ValueError, match="wire_format"):
+        async with connect(port=fake_server.port, wire_format="xml"):  # type: ignore[arg-type]
+            pytest.fail("the body should not run")
+
+
+async def test_events_over_a_stream_and_switch_to_json() -> None:
+    client_end, server_end = trio.testing.memory_stream_pair()
+    chat = ChatConnection(client_end)
+    server = ChatConnection(server_end)
+    confirmation = Notice(time=MOMENT, text="format is now json", kind="format")
+    confirmation.data.update(format="json", nick="zed", room="#lobby")
+    said = Message(room="#lobby", seq=3, time=MOMENT, sender="zed", text="{not a command}")
+    with trio.fail_after(TEST_TIMEOUT):
+        await server_end.send_all(
+            b"*** welcome, in text\n"
+            + render_json(confirmation)
+            + b"this line is not JSON\n"
+            + render_json(said)
+        )
+        notice = await chat.switch_to_json(timeout=TEST_TIMEOUT)
+        assert await anext(server) == "/format json"
+        assert notice.kind == "format"
+        assert (chat.wire_format, chat.nick, chat.room) == ("json", "zed", "#lobby")
+        events = chat.events()
+        with pytest.raises(ProtocolError, match="not an event"):
+            await anext(events)
+        # The bad line is skipped; the next one is read as usual.
+        assert await anext(events) == said
+        await chat.send_command("say", text="a\nb", room=None)
+        assert json.loads(await anext(server)) == {"cmd": "say", "text": "a\nb"}
+        await server_end.aclose()
+        assert [event async for event in events] == []
+
+
+def test_public_names() -> None:
+    assert triochat.NickRefused is NickRefused
+    assert triochat.ProtocolError is ProtocolError
+    assert triochat.parse_event is parse_event
+
+
+# ---------------------------------------------------------------------------------------------
 # The ``triochat connect`` command, run as a real process.
 
 # `python -m triochat connect` needs triochat/__main__.py and triochat/_cli.py, which were written
@@ -357,7 +622,8 @@ async def run_cli(args: list[str], stdin: bytes) -> subprocess.CompletedProcess[
 
 async def test_cli_sends_stdin_and_prints_until_goodbye(fake_server: FakeServer) -> None:
     with trio.fail_after(TEST_TIMEOUT):
-        result = await run_cli(cli_command("--port", str(fake_server.port)), b"hi\n\nsecond line")
+        args = cli_command("--raw", "--port", str(fake_server.port))
+        result = await run_cli(args, b"hi\n\nsecond line")
     assert result.stderr == b""
     assert result.returncode == 0
     assert result.stdout.decode().splitlines() == [
@@ -371,7 +637,9 @@ async def test_cli_sends_stdin_and_prints_until_goodbye(fake_server: FakeServer)
 
 async def test_cli_nick_option(fake_server: FakeServer) -> None:
     with trio.fail_after(TEST_TIMEOUT):
-        args = cli_command("--host", "127.0.0.1", "--port", str(fake_server.port), "--nick", "bob")
+        args = cli_command(
+            "--raw", "--host", "127.0.0.1", "--port", str(fake_server.port), "--nick", "bob"
+        )
         result = await run_cli(args, b"hi\r\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode().splitlines() == [
@@ -385,7 +653,7 @@ async def test_cli_nick_option(fake_server: FakeServer) -> None:
 async def test_cli_typed_quit_is_just_sent(fake_server: FakeServer) -> None:
     with trio.fail_after(TEST_TIMEOUT):
         result = await run_cli(
-            cli_command("--port", str(fake_server.port)), b"/QUIT see you\nlost\n"
+            cli_command("--raw", "--port", str(fake_server.port)), b"/QUIT see you\nlost\n"
         )
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode().splitlines() == ["*** goodbye"]
@@ -416,7 +684,7 @@ async def test_cli_connection_lost(nursery: trio.Nursery) -> None:
             process: trio.Process = await inner.start(
                 partial(
                     trio.run_process,
-                    cli_command("--port", str(port)),
+                    cli_command("--raw", "--port", str(port)),
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
@@ -471,7 +739,7 @@ async def test_cli_ctrl_c_says_goodbye_and_exits_130(fake_server: FakeServer) ->
             process: trio.Process = await inner.start(
                 partial(
                     trio.run_process,
-                    cli_command("--port", str(fake_server.port)),
+                    cli_command("--raw", "--port", str(fake_server.port)),
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
@@ -503,7 +771,8 @@ async def test_cli_ctrl_c_says_goodbye_and_exits_130(fake_server: FakeServer) ->
 )
 async def test_python_m_triochat_connect(fake_server: FakeServer) -> None:
     with trio.fail_after(TEST_TIMEOUT):
-        args = [sys.executable, "-m", "triochat", "connect", "--port", str(fake_server.port)]
+        port = str(fake_server.port)
+        args = [sys.executable, "-m", "triochat", "connect", "--raw", "--port", port]
         result = await run_cli(args, b"hi\n")
     assert result.returncode == 0, result.stderr
     assert b"<guest-1> hi" in result.stdout
@@ -521,3 +790,150 @@ async def test_cli_against_the_real_server(port: int) -> None:
     lines = result.stdout.decode().splitlines()
     assert any(line.endswith("<ann> hi") for line in lines), lines
     assert lines[-1].startswith("*** ")
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendered output (the default): JSON on the wire, lines for people on stdout.
+
+CLOCK = r"\d\d:\d\d"
+ESCAPE = re.compile(rb"\x1b")
+
+
+def real_cli(port: int, *args: str) -> list[str]:
+    return [sys.executable, "-m", "triochat", "connect", "--port", str(port), *args]
+
+
+async def test_cli_renders_events_in_a_pipe(port: int) -> None:
+    with trio.fail_after(TEST_TIMEOUT):
+        bob = await (await LineClient.open(port)).registered("bob")
+        await bob.send("said before you came")
+        await bob.until("said before you came")
+        stdin = b"hi\n{braces are text}\n/me waves\n/msg bob psst\n/nosuch\n"
+        result = await run_cli(real_cli(port), stdin)
+        await bob.aclose()
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == b""
+    # Piped: not one escape sequence, whatever the environment says about colour.
+    assert not ESCAPE.search(result.stdout)
+    lines = result.stdout.decode().splitlines()
+    # The server's text lines are replaced by one welcome; its history comes again, as events.
+    assert lines[:4] == [
+        "*** you are guest-2, talking in #lobby. /help lists the commands, /quit leaves.",
+        "*** history of #lobby: 1 event",
+        lines[2],
+        "*** end of history of #lobby",
+    ]
+    assert re.fullmatch(rf"{CLOCK} <bob> said before you came", lines[2])
+    patterns = [
+        rf"{CLOCK} <guest-2> hi",
+        rf"{CLOCK} <guest-2> {{braces are text}}",
+        rf"{CLOCK} \* guest-2 waves",
+        rf"{CLOCK} \[private\] <guest-2 -> bob> psst",
+        r"\*\*\* error: unknown command /nosuch; /help lists the commands",
+        r"\*\*\* goodbye \(quit\)",
+    ]
+    assert len(lines) == 4 + len(patterns), lines
+    for pattern, text in zip(patterns, lines[4:], strict=True):
+        assert re.fullmatch(pattern, text), (pattern, text)
+
+
+async def test_cli_renders_without_colour_even_at_no_color_unset(port: int) -> None:
+    # NO_COLOR empty means "not set" for no-color.org; a pipe still gets no colour.
+    with trio.fail_after(TEST_TIMEOUT):
+        result = await trio.run_process(
+            real_cli(port),
+            stdin=b"hi\n",
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+            cwd=PROJECT_ROOT,
+            env={**cli_environment(), "NO_COLOR": "", "TERM": "xterm-256color"},
+        )
+    assert result.returncode == 0, result.stderr
+    assert not ESCAPE.search(result.stdout)
+    assert re.search(rf"^{CLOCK} <guest-1> hi$", result.stdout.decode(), re.MULTILINE)
+
+
+async def test_cli_nick_is_asked_for_after_the_switch(port: int) -> None:
+    with trio.fail_after(TEST_TIMEOUT):
+        result = await run_cli(real_cli(port, "--nick", "ann"), b"hi\n/nick ann2\n")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert lines[0].startswith("*** you are guest-1, talking in #lobby.")
+    assert re.fullmatch(rf"{CLOCK} --- guest-1 is now known as ann", lines[1])
+    assert re.fullmatch(rf"{CLOCK} <ann> hi", lines[2])
+    assert re.fullmatch(rf"{CLOCK} --- ann is now known as ann2", lines[3])
+    assert lines[4:] == ["*** goodbye (quit)"]
+
+
+async def test_cli_raw_keeps_the_text_format(port: int) -> None:
+    with trio.fail_after(TEST_TIMEOUT):
+        result = await run_cli(real_cli(port, "--raw", "--nick", "ann"), b"hi\n")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert lines[0].startswith("*** welcome to triochat, guest-1!")
+    assert re.fullmatch(r"\[\d\d:\d\d:\d\d\] <ann> hi", lines[-2])
+    assert lines[-1] == "*** goodbye (quit)"
+    assert not any(line.startswith("{") for line in lines)
+
+
+async def test_cli_rendered_mode_sends_the_switch_first(nursery: trio.Nursery) -> None:
+    # A server that greets like triochat but never confirms: what the client sends, in order,
+    # and the text lines it printed anyway at the end, since no switch came.
+    heard: list[str] = []
+
+    async def greeter(stream: trio.SocketStream) -> None:
+        async with stream:
+            await stream.send_all(b"*** welcome to triochat, guest-1! (a fake)\n")
+            chat = ChatConnection(stream)
+            async for line in chat:
+                heard.append(line)
+                if line == "/quit":
+                    await stream.send_all(b"*** goodbye (quit)\n")
+                    return
+
+    port = await serve(nursery, greeter)
+    with trio.fail_after(TEST_TIMEOUT):
+        result = await run_cli(cli_command("--port", str(port), "--nick", "bob"), b"{hi}\n")
+    assert result.returncode == 0, result.stderr
+    assert heard == [
+        "/format json",
+        "/nick bob",
+        "/history",
+        '{"cmd": "say", "text": "{hi}"}',
+        "/quit",
+    ]
+    assert result.stdout.decode().splitlines() == [
+        "*** welcome to triochat, guest-1! (a fake)",
+        "*** goodbye (quit)",
+    ]
+
+
+async def test_cli_full_server_output(nursery: trio.Nursery) -> None:
+    server: ChatServer = await nursery.start(
+        ChatServer(config=ServerConfig(port=0, max_clients=1)).serve
+    )
+    port = server.addresses[0][1]
+    with trio.fail_after(TEST_TIMEOUT):
+        first = await (await LineClient.open(port)).registered()
+        async with trio.open_nursery() as inner:
+            process: trio.Process = await inner.start(
+                partial(
+                    trio.run_process,
+                    real_cli(port),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    check=False,
+                    env=cli_environment(),
+                )
+            )
+            assert process.stdout is not None
+            output = b""
+            while chunk := await process.stdout.receive_some(1000):
+                output += chunk
+            assert process.stdin is not None
+            await process.stdin.aclose()
+        await first.aclose()
+    assert output == b"*** error: server full, try again later\n"
+    assert process.returncode == 0

@@ -107,7 +107,7 @@ async def test_a_member_without_doorbell_wakes_its_waiting_task() -> None:
 
 
 async def test_outbox_bounds_hold_with_a_doorbell_nobody_answers() -> None:
-    hub = Hub(outbox_events=4)
+    hub = Hub(outbox_events=4, history_events=0)
     room = hub.room()
     stuck, talker = hub.connect("stuck"), hub.connect("talker")
     stuck.set_doorbell(lambda _: None, None)  # rung, never answered: a socket that never drains
@@ -153,7 +153,7 @@ async def test_flusher_writes_everything_published_in_one_round_with_one_send(
     await trio.testing.wait_all_tasks_blocked()
     assert len(writes) == 1  # one send for the join and all 50 lines, in order
     lines = (await client.until("<bot> line 49"))[-51:]
-    assert lines[0].endswith("bot joined lobby")
+    assert lines[0].endswith("bot joined #lobby")
     assert [line.split("> ")[1] for line in lines[1:]] == [f"line {i}" for i in range(50)]
     assert writes[0].decode().splitlines()[1:] == lines[1:]
     # Idle again: no writer task is kept for it.
@@ -170,6 +170,7 @@ async def test_what_the_kernel_does_not_take_goes_to_a_writer_in_order(
     server: ChatServer = await nursery.start(ChatServer(config=config).serve)
     port = server.addresses[0][1]
     slow = await LineClient.open(port)
+    assert isinstance(slow.stream, trio.SocketStream)
     slow.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     await slow.registered("slow")
     talker = await (await LineClient.open(port)).registered("talker")

@@ -49,7 +49,7 @@ async def test_nick_rules(port: int) -> None:
     await other.send("/nick 9lives")
     assert "starts with a letter" in (await other.until("error"))[-1]
     await other.send("/nick")
-    assert "usage: /nick NAME" in (await other.until("error"))[-1]
+    assert "usage: /nick NAME [PASSWORD]" in (await other.until("error"))[-1]
     await other.send("/nick bob")
     assert "is now known as bob" in (await alice.until("bob"))[-1]
     await alice.aclose()
@@ -66,8 +66,8 @@ async def test_quit_says_goodbye_and_closes(port: int, quit_line: str) -> None:
     # Everything said before quitting is delivered before the goodbye.
     assert any(line.endswith("<leaver> last words") for line in rest)
     assert rest[-1].startswith("*** goodbye (quit")
-    left = (await watcher.until("left lobby"))[-1]
-    assert "leaver left lobby (quit" in left
+    left = (await watcher.until("left #lobby"))[-1]
+    assert "leaver left #lobby (quit" in left
     await watcher.aclose()
     await leaver.aclose()
 
@@ -77,7 +77,7 @@ async def test_help_who_and_unknown_commands(port: int) -> None:
     await client.send("/help")
     assert "/nick NAME" in (await client.until("commands:"))[-1]
     await client.send("/who")
-    assert (await client.until(" in lobby:"))[-1] == "*** 1 in lobby: solo"
+    assert (await client.until(" in #lobby:"))[-1] == "*** 1 in #lobby: solo"
     await client.send("/frobnicate")
     assert "unknown command /frobnicate" in (await client.until("error"))[-1]
     await client.send("//not a command")
@@ -136,7 +136,7 @@ async def test_reset_client_does_not_break_broadcast(port: int, server: ChatServ
     # ORIGIN flaw 3: a send to a dead socket raised mid-loop and later clients missed the message.
     clients = [await (await LineClient.open(port)).registered(f"c{i}") for i in range(6)]
     dead = clients[2]
-    dead.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    dead.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     await dead.aclose()  # RST, not FIN
     await clients[0].send("after the reset")
     for client in clients[:2] + clients[3:]:
@@ -152,7 +152,7 @@ async def test_vanished_client_is_removed(port: int, server: ChatServer) -> None
     ghost = await (await LineClient.open(port)).registered("ghost")
     await ghost.aclose()
     assert (
-        "ghost left lobby (client closed the connection)" in (await stayer.until("ghost left"))[-1]
+        "ghost left #lobby (client closed the connection)" in (await stayer.until("ghost left"))[-1]
     )
     assert server.hub.member("ghost") is None
     await eventually(lambda: server.statistics().connections == 1)
@@ -162,11 +162,11 @@ async def test_vanished_client_is_removed(port: int, server: ChatServer) -> None
 async def test_never_reading_client_does_not_stall_the_room(nursery: trio.Nursery) -> None:
     # ORIGIN flaw 4: one slow client blocked the broadcast. Here it is cut off once its outbox
     # overflows, with a reason, and the others keep receiving everything.
-    config = ServerConfig(port=0, outbox_events=64, outbox_bytes=64 * 1024)
+    config = ServerConfig(port=0, outbox_events=64, outbox_bytes=64 * 1024, history_events=16)
     server: ChatServer = await nursery.start(ChatServer(config=config).serve)
     port = server.addresses[0][1]
     sloth = await LineClient.open(port)
-    sloth.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sloth.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     await sloth.registered("sloth")
     talker = await (await LineClient.open(port)).registered("talker")
     listener = await (await LineClient.open(port)).registered("listener")
@@ -240,7 +240,7 @@ async def test_graceful_shutdown_delivers_queued_then_goodbye(nursery: trio.Nurs
     for client in clients:
         rest = await client.rest()
         assert rest[-1] == "*** goodbye (server shutting down)"
-        assert all("left lobby" not in line for line in rest)  # no leave spam on shutdown
+        assert all("left #lobby" not in line for line in rest)  # no leave spam on shutdown
     # New connections are refused once the server has stopped.
     with pytest.raises(OSError, match="all attempts to connect"):
         await trio.open_tcp_stream("127.0.0.1", port)

@@ -15,16 +15,19 @@ from triochat import ChatServer, ServerConfig
 class FakeClient:
     """The client end of an in-memory connection to ``server.handle_stream``."""
 
-    def __init__(self, stream: trio.abc.Stream) -> None:
+    def __init__(self, stream: trio.abc.Stream, timeout: float = 30) -> None:
         self.stream = stream
         self.buffer = b""
+        #: Bound on each wait (virtual seconds under autojump_clock, real ones otherwise).
+        self.timeout = timeout
 
     async def line(self) -> str | None:
-        while b"\n" not in self.buffer:
-            data = await self.stream.receive_some(65536)
-            if not data:
-                return None
-            self.buffer += data
+        with trio.fail_after(self.timeout):
+            while b"\n" not in self.buffer:
+                data = await self.stream.receive_some(65536)
+                if not data:
+                    return None
+                self.buffer += data
         line, _, self.buffer = self.buffer.partition(b"\n")
         return line.decode()
 
@@ -59,8 +62,8 @@ class StuckStream(trio.abc.Stream):
 async def _connect(nursery: trio.Nursery, server: ChatServer, peer: str = "fake:1") -> FakeClient:
     client_end, server_end = trio.testing.memory_stream_pair()
     nursery.start_soon(server.handle_stream, server_end, peer)
-    client = FakeClient(client_end)
-    await client.until("joined lobby")
+    client = FakeClient(client_end, timeout=10_000)
+    await client.until("joined #lobby")
     return client
 
 
@@ -106,8 +109,8 @@ async def test_idle_timeout_is_announced_to_the_room(
         for n in range(3):
             await trio.sleep(20)
             await awake.send(f"tick {n}")
-        left = await awake.until("left lobby")
-        assert left.endswith("guest-1 left lobby (idle timeout)")
+        left = await awake.until("left #lobby")
+        assert left.endswith("guest-1 left #lobby (idle timeout)")
         assert await sleeper.until("goodbye") == "*** goodbye (idle timeout)"
         nursery.cancel_scope.cancel()
 

@@ -10,6 +10,7 @@ import argparse
 import errno
 import logging
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from typing import Final, NoReturn
@@ -17,17 +18,25 @@ from typing import Final, NoReturn
 import trio
 
 from . import __version__
+from ._auth import Secret, read_secret
 from ._config import (
+    DEFAULT_AUTH_TIMEOUT,
     DEFAULT_HOST,
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CLIENTS,
     DEFAULT_PORT,
     DEFAULT_SHUTDOWN_GRACE,
+    DEFAULT_TLS_HANDSHAKE_TIMEOUT,
     DEFAULT_WRITE_TIMEOUT,
     ServerConfig,
 )
+from ._endpoints import Endpoint, parse_endpoint
+from ._hub import DEFAULT_MAX_ROOMS, DEFAULT_ROOMS_PER_MEMBER
+from ._listeners import ListenFailed
 from ._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES
-from ._server import ChatServer, format_address
+from ._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
+from ._server import ChatServer
+from ._tls import TLSConfigError
 from ._wire import DEFAULT_MAX_LINE
 
 __all__ = ["build_parser", "main"]
@@ -40,8 +49,9 @@ EXIT_ERROR: Final = 1
 EXIT_USAGE: Final = 2
 
 _DESCRIPTION: Final = """\
-Group chat over TCP, built on Trio. One server, many clients; every line a client sends is
-broadcast to the room with the sender's nick and the time. Plain `nc` works as a client:
+Group chat over TCP, TLS and Unix sockets, built on Trio. One server, many clients; every line
+a client sends is broadcast to the room with the sender's nick and the time. Plain `nc` works as
+a client:
 
   triochat serve                 # listen on 127.0.0.1:9999
   nc 127.0.0.1 9999              # or: triochat connect
@@ -63,6 +73,7 @@ def _number(kind: Callable[[str], float], *, minimum: float, what: str) -> Calla
 
 _port = _number(int, minimum=0, what="a port number")
 _count = _number(int, minimum=1, what="a whole number")
+_count_or_zero = _number(int, minimum=0, what="a whole number")
 _seconds = _number(float, minimum=0.001, what="a number of seconds")
 
 
@@ -71,6 +82,13 @@ def _port_in_range(text: str) -> int:
     if value > 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
     return value
+
+
+def _endpoint(text: str) -> Endpoint:
+    try:
+        return parse_endpoint(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -107,14 +125,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--host",
-        default=DEFAULT_HOST,
-        help="address to listen on ('' or 0.0.0.0 for every IPv4 interface, :: for IPv6)",
+        default=None,
+        help="address to listen on: 0.0.0.0 for every IPv4 interface, :: for IPv6 and IPv4, "
+        f"'' for every interface (default: {DEFAULT_HOST})",
     )
     serve.add_argument(
         "--port",
         type=_port_in_range,
-        default=DEFAULT_PORT,
-        help="TCP port to listen on (0 picks a free port and logs it)",
+        default=None,
+        help=f"TCP port to listen on; 0 picks a free port and logs it (default: {DEFAULT_PORT})",
+    )
+    serve.add_argument(
+        "--listen",
+        action="append",
+        type=_endpoint,
+        default=None,
+        metavar="URL",
+        help="an endpoint to listen on, instead of --host/--port; repeat it for several: "
+        "tcp://127.0.0.1:9999, tcp://[::1]:9999, tcp://[::]:9999 (IPv6 and IPv4), "
+        "tls://0.0.0.0:6697, unix:/run/triochat.sock",
+    )
+    tls = serve.add_argument_group("TLS (for tls:// endpoints)")
+    tls.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        default=None,
+        help="PEM file with the server's certificate chain (its own certificate first)",
+    )
+    tls.add_argument(
+        "--tls-key",
+        metavar="FILE",
+        default=None,
+        help="PEM file with the certificate's private key, unencrypted; keep it readable only "
+        "by the server's user",
+    )
+    tls.add_argument(
+        "--tls-handshake-timeout",
+        type=_seconds,
+        default=DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+        metavar="SECONDS",
+        help="disconnect a client that has not completed its TLS handshake in this time",
     )
     limits = serve.add_argument_group("limits")
     limits.add_argument(
@@ -174,6 +224,74 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="on Ctrl-C/SIGTERM, time given to clients to receive queued messages and the goodbye",
     )
+    trust = serve.add_argument_group(
+        "access",
+        "Secrets are read from a file or an environment variable, never from the command line "
+        "(which every user of the machine can read with ps).",
+    )
+    password = trust.add_mutually_exclusive_group()
+    password.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="require this server password (the file's first line): clients send "
+        "/pass PASSWORD before anything else",
+    )
+    password.add_argument(
+        "--password-env", metavar="VAR", help="the same, from the environment variable VAR"
+    )
+    admin = trust.add_mutually_exclusive_group()
+    admin.add_argument(
+        "--admin-token-file",
+        metavar="FILE",
+        help="clients that send /admin TOKEN (the file's first line) become server admins: "
+        "operators in every room",
+    )
+    admin.add_argument(
+        "--admin-token-env", metavar="VAR", help="the same, from the environment variable VAR"
+    )
+    trust.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="let users register their nicks with a password (/register), kept hashed in "
+        "DIR/nicks.sqlite3",
+    )
+    trust.add_argument(
+        "--auth-timeout",
+        type=_seconds,
+        default=DEFAULT_AUTH_TIMEOUT,
+        metavar="SECONDS",
+        help="with a server password, how long a client has to give it",
+    )
+    rooms = serve.add_argument_group("rooms")
+    rooms.add_argument(
+        "--max-rooms",
+        type=_count,
+        default=DEFAULT_MAX_ROOMS,
+        metavar="N",
+        help="rooms that may exist at once; /join of one more is refused",
+    )
+    rooms.add_argument(
+        "--rooms-per-client",
+        type=_count,
+        default=DEFAULT_ROOMS_PER_MEMBER,
+        metavar="N",
+        help="rooms one client may be in at once",
+    )
+    rooms.add_argument(
+        "--history",
+        type=_count_or_zero,
+        default=DEFAULT_HISTORY_EVENTS,
+        metavar="EVENTS",
+        help="messages each room keeps and replays to whoever joins (0: none; at most half "
+        "of --outbox)",
+    )
+    rooms.add_argument(
+        "--history-bytes",
+        type=_count_or_zero,
+        default=DEFAULT_HISTORY_BYTES,
+        metavar="BYTES",
+        help="the same bound in bytes",
+    )
     serve.add_argument(
         "--log-level",
         default="info",
@@ -207,16 +325,44 @@ def main(argv: Sequence[str] | None = None) -> int:
 # ------------------------------------------------------------------------------------ serve
 
 
+def _secret(path: str | None, env: str | None, what: str) -> Secret | None:
+    if path is None and env is None:
+        return None
+    return read_secret(path=path, env=env, what=what)
+
+
+def _usage_error(message: str) -> int:
+    print(f"triochat serve: error: {message} (see triochat serve --help)", file=sys.stderr)
+    return EXIT_USAGE
+
+
 def _run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    listen: list[Endpoint] = args.listen or []
+    if listen and (args.host is not None or args.port is not None):
+        return _usage_error("--listen replaces --host/--port: give every endpoint with --listen")
+    has_tls_endpoint = any(e.is_tls for e in listen)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        return _usage_error("--tls-cert and --tls-key go together: give both")
+    if has_tls_endpoint and args.tls_cert is None:
+        return _usage_error("a tls:// endpoint needs --tls-cert FILE and --tls-key FILE")
+    if args.tls_cert is not None and not has_tls_endpoint:
+        return _usage_error(
+            "--tls-cert and --tls-key are used by tls:// endpoints only: "
+            "add one, as in --listen tls://0.0.0.0:6697"
+        )
     try:
         config = ServerConfig(
-            host=args.host,
-            port=args.port,
+            host=DEFAULT_HOST if args.host is None else args.host,
+            port=DEFAULT_PORT if args.port is None else args.port,
+            listen=listen,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            tls_handshake_timeout=args.tls_handshake_timeout,
             max_line=args.max_line,
             outbox_events=args.outbox,
             outbox_bytes=args.outbox_bytes,
@@ -225,6 +371,14 @@ def _run_serve(args: argparse.Namespace) -> int:
             max_clients=args.max_clients,
             shutdown_grace=args.shutdown_grace,
             announce_limit=args.announce_limit,
+            max_rooms=args.max_rooms,
+            rooms_per_client=args.rooms_per_client,
+            history_events=args.history,
+            history_bytes=args.history_bytes,
+            password=_secret(args.password_file, args.password_env, "password"),
+            admin_token=_secret(args.admin_token_file, args.admin_token_env, "admin token"),
+            data_dir=args.data_dir,
+            auth_timeout=args.auth_timeout,
         )
     except ValueError as exc:
         print(f"triochat serve: {exc}", file=sys.stderr)
@@ -233,20 +387,33 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 async def _serve(config: ServerConfig) -> int:
-    where = format_address((config.host or "*", config.port))
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             try:
-                server: ChatServer = await nursery.start(ChatServer(config=config).serve)
-            except OSError as exc:
+                chat_server = ChatServer(config=config)
+            except (OSError, sqlite3.Error) as exc:
+                print(
+                    f"triochat serve: cannot use --data-dir {config.data_dir}: {exc}",
+                    file=sys.stderr,
+                )
+                return EXIT_ERROR
+            try:
+                server: ChatServer = await nursery.start(chat_server.serve)
+            except TLSConfigError as exc:
+                print(f"triochat serve: {exc}", file=sys.stderr)
+                return EXIT_ERROR
+            except ListenFailed as exc:
                 reason = (
                     "address already in use (is another server running?)"
                     if exc.errno == errno.EADDRINUSE
                     else exc.strerror or str(exc)
                 )
-                print(f"triochat serve: cannot listen on {where}: {reason}", file=sys.stderr)
+                print(
+                    f"triochat serve: cannot listen on {exc.endpoint.address}: {reason}",
+                    file=sys.stderr,
+                )
                 return EXIT_ERROR
-            addresses = ", ".join(format_address(a) for a in server.addresses)
+            addresses = ", ".join(e.address for e in server.endpoints)
             print(f"triochat: serving on {addresses}; Ctrl-C stops", file=sys.stderr, flush=True)
             async for signum in signals:
                 log.info("%s received: shutting down", signal.Signals(signum).name)

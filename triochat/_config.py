@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import os
+import ssl
+from collections.abc import Iterable
 from typing import Any, Final
 
 import attrs
 
+from ._auth import Secret
+from ._endpoints import Endpoint, parse_endpoint
+from ._hub import DEFAULT_MAX_ROOMS, DEFAULT_ROOMS_PER_MEMBER, Hub
 from ._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES
+from ._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
+from ._tls import DEFAULT_TLS_HANDSHAKE_TIMEOUT
 from ._wire import DEFAULT_MAX_LINE
 
 __all__ = [
+    "DEFAULT_AUTH_TIMEOUT",
     "DEFAULT_HOST",
     "DEFAULT_IDLE_TIMEOUT",
     "DEFAULT_MAX_CLIENTS",
     "DEFAULT_PORT",
     "DEFAULT_SHUTDOWN_GRACE",
+    "DEFAULT_TLS_HANDSHAKE_TIMEOUT",
     "DEFAULT_WRITE_TIMEOUT",
     "ServerConfig",
 ]
@@ -28,6 +38,8 @@ DEFAULT_WRITE_TIMEOUT: Final = 30.0
 DEFAULT_MAX_CLIENTS: Final = 10_000
 #: Seconds that a graceful shutdown waits for clients to receive what was queued and the goodbye.
 DEFAULT_SHUTDOWN_GRACE: Final = 1.0
+#: Seconds a client has to give the server password, on servers that have one.
+DEFAULT_AUTH_TIMEOUT: Final = 30.0
 
 
 def _positive(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -35,9 +47,24 @@ def _positive(instance: Any, attribute: attrs.Attribute[Any], value: float) -> N
         raise ValueError(f"{attribute.name} must be greater than 0, not {value!r}")
 
 
+def _not_negative(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} cannot be negative, not {value!r}")
+
+
 def _port(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
     if not 0 <= value <= 65535:
         raise ValueError(f"port must be between 0 and 65535, not {value!r}")
+
+
+def _endpoints(value: Iterable[Endpoint | str]) -> tuple[Endpoint, ...]:
+    if isinstance(value, str):  # a lone URL, not an iterable of its characters
+        value = [value]
+    return tuple(parse_endpoint(item) if isinstance(item, str) else item for item in value)
+
+
+def _optional_path(value: str | os.PathLike[str] | None) -> str | None:
+    return None if value is None else os.fspath(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -47,6 +74,14 @@ class ServerConfig:
     Attributes:
       host: address to listen on; ``None`` or ``""`` listens on every interface.
       port: TCP port; 0 picks a free one (see :attr:`ChatServer.addresses`).
+      listen: endpoints to listen on, as :class:`Endpoint` objects or URLs
+        (``"tcp://[::1]:9999"``, ``"tls://0.0.0.0:6697"``, ``"unix:/run/triochat.sock"``); when
+        given, *host* and *port* are not used. :attr:`endpoints` is what the server opens.
+      tls_cert, tls_key: PEM files of the certificate chain and of its unencrypted private key,
+        needed by ``tls://`` endpoints; checked when the server starts, before it listens.
+      ssl_context: a ready server-side :class:`ssl.SSLContext` for ``tls://`` endpoints, used
+        instead of *tls_cert* and *tls_key* (for client certificates, say).
+      tls_handshake_timeout: seconds a TLS client gets to finish its handshake.
       max_line: longest line a client may send, in bytes; longer lines get an error reply and are
         discarded without being buffered whole.
       outbox_events, outbox_bytes: bounds of each client's outbox; a client whose outbox would
@@ -60,10 +95,25 @@ class ServerConfig:
       read_size: bytes asked of the socket per read.
       announce_limit: rooms with more members than this do not announce joins, leaves and nick
         changes (see :class:`Hub`); ``None`` announces them always.
+      max_rooms: rooms that may exist at once; rooms_per_client: rooms one client may be in.
+      history_events, history_bytes: how much of its conversation each room keeps, replayed to
+        whoever joins; history_events may be at most half of outbox_events.
+      password: if set, clients must send ``/pass PASSWORD`` within *auth_timeout* seconds
+        before anything else.
+      admin_token: if set, ``/admin TOKEN`` makes a client a server administrator.
+      data_dir: if set, nicks can be registered with a password (``/register``); they are kept
+        in ``DATA_DIR/nicks.sqlite3``.
     """
 
     host: str | None = DEFAULT_HOST
     port: int = attrs.field(default=DEFAULT_PORT, validator=_port)
+    listen: tuple[Endpoint, ...] = attrs.field(default=(), converter=_endpoints)
+    tls_cert: str | None = attrs.field(default=None, converter=_optional_path)
+    tls_key: str | None = attrs.field(default=None, converter=_optional_path)
+    ssl_context: ssl.SSLContext | None = attrs.field(default=None, eq=False, repr=False)
+    tls_handshake_timeout: float = attrs.field(
+        default=DEFAULT_TLS_HANDSHAKE_TIMEOUT, validator=_positive
+    )
     max_line: int = attrs.field(default=DEFAULT_MAX_LINE, validator=_positive)
     outbox_events: int = attrs.field(default=DEFAULT_OUTBOX_MESSAGES, validator=_positive)
     outbox_bytes: int = attrs.field(default=DEFAULT_OUTBOX_BYTES, validator=_positive)
@@ -75,3 +125,44 @@ class ServerConfig:
     announce_limit: int | None = attrs.field(
         default=None, validator=attrs.validators.optional(_positive)
     )
+    max_rooms: int = attrs.field(default=DEFAULT_MAX_ROOMS, validator=_positive)
+    rooms_per_client: int = attrs.field(default=DEFAULT_ROOMS_PER_MEMBER, validator=_positive)
+    history_events: int = attrs.field(default=DEFAULT_HISTORY_EVENTS, validator=_not_negative)
+    history_bytes: int = attrs.field(default=DEFAULT_HISTORY_BYTES, validator=_not_negative)
+    password: Secret | None = None
+    admin_token: Secret | None = None
+    data_dir: str | None = None
+    auth_timeout: float = attrs.field(default=DEFAULT_AUTH_TIMEOUT, validator=_positive)
+
+    def __attrs_post_init__(self) -> None:
+        if self.history_events * 2 > self.outbox_events:
+            raise ValueError(
+                f"the history ({self.history_events} events) must be at most half of the "
+                f"outbox ({self.outbox_events} events): a newcomer receives it all at once"
+            )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both or neither")
+        has_tls = self.ssl_context is not None or self.tls_cert is not None
+        tls_endpoints = [str(e) for e in self.endpoints if e.is_tls]
+        if tls_endpoints and not has_tls:
+            raise ValueError(
+                f"{tls_endpoints[0]} needs a certificate: give tls_cert and tls_key "
+                "(or ssl_context)"
+            )
+
+    @property
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        """What the server listens on: *listen*, or else one TCP endpoint from *host* and *port*."""
+        return self.listen or (Endpoint.tcp(self.host or "", self.port),)
+
+    def make_hub(self) -> Hub:
+        """A new hub with this configuration's limits."""
+        return Hub(
+            outbox_events=self.outbox_events,
+            outbox_bytes=self.outbox_bytes,
+            max_rooms=self.max_rooms,
+            rooms_per_member=self.rooms_per_client,
+            history_events=self.history_events,
+            history_bytes=self.history_bytes,
+            announce_limit=self.announce_limit,
+        )

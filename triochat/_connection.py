@@ -1,13 +1,16 @@
-"""One client connection: a reader and a writer around a hub member.
+"""One client connection: a reader, and a writer while output is backlogged, around a member.
 
-The connection's own task runs the reader; a child task runs the writer. They share no buffer: the
-reader turns bytes into commands and publishes through the hub, the writer drains the member's
-outbox into the socket. Every way a connection can end goes through :meth:`Connection.close`, which
-records the first reason and removes the member from the hub, so that nothing is left behind.
+The connection's own task runs the reader. Output normally needs no task at all: the member's
+doorbell puts the connection on the server's flusher, which writes everything queued with one
+non-blocking send (see :mod:`triochat._flusher`); only when the kernel does not take it all does a
+writer task exist, until the backlog is sent. Every way a connection can end goes through
+:meth:`Connection.close`, which records the first reason and removes the member from the hub, so
+that nothing is left behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -16,29 +19,16 @@ from typing import TYPE_CHECKING, ClassVar, Final
 
 import trio
 
-from ._hub import ChatError
+from ._commands import parse_command
+from ._events import Event, Notice
 from ._member import SLOW_CONSUMER
-from ._wire import (
-    HELP_TEXT,
-    DecodeError,
-    Help,
-    LineSplitter,
-    LineTooLong,
-    Me,
-    Nick,
-    Quit,
-    Say,
-    Unknown,
-    Who,
-    decode_line,
-    parse_command,
-    render_text,
-    sanitize,
-)
+from ._render import RENDERERS
+from ._session import Session
+from ._wire import DecodeError, LineSplitter, LineTooLong, decode_line, sanitize
 
 if TYPE_CHECKING:
+    from ._auth import Guard
     from ._config import ServerConfig
-    from ._events import Event
     from ._flusher import Flusher
     from ._hub import Hub
     from ._member import Member
@@ -47,13 +37,10 @@ __all__ = ["Connection"]
 
 log = logging.getLogger("triochat.server")
 
-TEXT_FORMAT: Final = "text"
 #: Reason used when the server stops.
 SHUTTING_DOWN: Final = "server shutting down"
 _LOST: Final = "connection lost"
 _WRITE_TIMEOUT: Final = "write timeout"
-# Longest list of nicks that /who prints in one reply.
-_WHO_LIMIT: Final = 100
 # Seconds to spend on a goodbye line after a hard stop or a slow-consumer disconnect.
 _LAST_WORD_TIMEOUT: Final = 0.5
 
@@ -62,7 +49,8 @@ class Connection:
     """Serve one client over *stream* until it quits, times out, fails, or the server stops.
 
     Resource handling: :meth:`run` always closes *stream* and removes the member from the hub
-    before it returns, whatever ended the connection.
+    before it returns, whatever ended the connection; a writer task it started (in the nursery
+    given to :meth:`run`) has ended by then.
 
     Error handling: I/O errors of this client (resets, broken pipes) end this connection only and
     are logged as a disconnect reason, never raised. Bad input gets an error line.
@@ -70,6 +58,7 @@ class Connection:
 
     __slots__ = (
         "_aborted",
+        "_auth_deadline",
         "_fd",
         "_flusher",
         "_nursery",
@@ -81,10 +70,13 @@ class Connection:
         "_writer",
         "_writer_done",
         "config",
+        "format",
+        "guard",
         "hub",
         "member",
         "peer",
         "reason",
+        "session",
         "stream",
     )
 
@@ -94,21 +86,28 @@ class Connection:
         config: ServerConfig,
         stream: trio.abc.Stream,
         peer: str,
-        flusher: Flusher | None = None,
+        guard: Guard | None = None,
         *,
+        flusher: Flusher | None = None,
         on_closed: Callable[[Connection], None] | None = None,
     ) -> None:
         self.hub = hub
+        self.guard = guard
         self.config = config
         self.stream = stream
         self.peer = peer
         self.reason: str | None = None
         self.member: Member | None = None
+        self.session: Session | None = None
+        #: The wire format the writer renders with: "text" until the client asks for "json".
+        self.format = "text"
         self._read_scope = trio.CancelScope()
+        # Until the client gives the server password (if there is one): then it is cut off.
+        self._auth_deadline = math.inf
         self._said_goodbye = False
         self._aborted = False  # output is stuck or gone: send nothing more but the last word
         self._sending = False  # True while a send_all is in progress
-        # With a flusher and a real socket, output for an idle connection is written by the
+        # With a flusher and a plain socket, output for an idle connection is written by the
         # flusher straight to this descriptor (-1: never, or no more); what the kernel does not
         # take waits in _pending for a writer task.
         usable = flusher is not None and flusher.running and isinstance(stream, trio.SocketStream)
@@ -146,11 +145,7 @@ class Connection:
         self.close(reason, abort=reason == SLOW_CONSUMER)
 
     async def run(self, nursery: trio.Nursery) -> None:
-        """Serve the client; a writer task, when output is backlogged, runs in *nursery*.
-
-        Resource handling: the writer never outlives :meth:`run`, which waits for it (and
-        cancels it if the connection is aborted or cancelled) before closing the stream.
-        """
+        """Serve the client; a writer task, when output is backlogged, runs in *nursery*."""
         self._open(nursery)
         # The reader is inline here, not a coroutine of its own: an idle connection keeps this
         # frame and trio's wait for readability, and nothing else. The idle timer is the
@@ -168,7 +163,7 @@ class Connection:
         try:
             while True:
                 scope = self._read_scope
-                scope.deadline = trio.current_time() + half_idle
+                scope.deadline = min(trio.current_time() + half_idle, self._auth_deadline)
                 with scope:
                     while True:
                         data: bytes | bytearray | None
@@ -195,7 +190,7 @@ class Connection:
                         if not data:
                             self.close("client closed the connection")
                             break
-                        scope.deadline = trio.current_time() + half_idle
+                        scope.deadline = min(trio.current_time() + half_idle, self._auth_deadline)
                         pinged = False
                         for item in splitter.feed(data):
                             if not await self._handle_line(item):
@@ -205,15 +200,16 @@ class Connection:
                         break  # a line ended the connection
                 if self.reason is not None or not scope.cancelled_caught:
                     break  # closed, or the client is done
+                if trio.current_time() >= self._auth_deadline:
+                    self.close("authentication timeout")
+                    break
+                self._read_scope = trio.CancelScope()
                 if pinged:
                     self.close("idle timeout")
                     break
                 pinged = True
-                self._read_scope = trio.CancelScope()
-                self._notify(
-                    f"ping: no input for {_seconds(half_idle)}; send any line within "
-                    f"{_seconds(half_idle)} or you will be disconnected"
-                )
+                if self.session is not None:
+                    self.session.ping(half_idle)
             # The reader is done: send what is queued and the goodbye (unless aborted).
             self.close(self.reason or "closed")
             if self._writer is not None:
@@ -227,7 +223,9 @@ class Connection:
         self._nursery = nursery
         config = self.config
         member = self.member = self.hub.connect(
-            max_events=config.outbox_events, max_bytes=config.outbox_bytes
+            max_events=config.outbox_events,
+            max_bytes=config.outbox_bytes,
+            address=peer_address(self.peer),
         )
         member.add_removal_callback(self._removed)
         if self._flusher is not None:
@@ -236,48 +234,59 @@ class Connection:
             member.set_doorbell(self._flusher.ring, self)
         else:
             member.set_doorbell(Connection.flush, self)
-        room = self.hub.room()
-        member.notify(
-            f"welcome to triochat, {member.nick}! You are in {room.name} with "
-            f"{len(room)} other{'' if len(room) == 1 else 's'}. /nick NAME sets your nick, "
-            "/help lists the commands, /quit leaves."
-        )
-        room.join(member)
+        session = self.session = Session(self.hub, member, self.guard)
+        session.start()
+        if not session.authenticated:
+            # Whoever has not given the password by then is disconnected.
+            self._auth_deadline = trio.current_time() + config.auth_timeout
         log.info("connect %s as %s", self.peer, member.nick)
 
     async def _teardown(self) -> None:
         member = self.member
         assert member is not None
-        if self.reason is None:
-            # Cancelled from outside (the server stopped without a graceful shutdown).
-            self.reason = SHUTTING_DOWN
-        self.hub.disconnect(member, self.reason)
-        member.close_outbox()
-        self._fd = -1
-        with trio.CancelScope(shield=True):
-            if self._writer is not None:
-                self._writer.cancel()
-                with trio.move_on_after(_LAST_WORD_TIMEOUT):
-                    await self._wait_for_writer()
-            if not self._said_goodbye and self.reason not in (_LOST, _WRITE_TIMEOUT):
-                # The writer was stopped before it could say goodbye; one short try. If it
-                # was stopped in the middle of a send, part of a line may be on the wire:
-                # end that line first so that the goodbye is a line of its own.
-                goodbye = self._goodbye()
-                if self._sending:
-                    goodbye = b"\n" + goodbye
-                with trio.move_on_after(_LAST_WORD_TIMEOUT):
-                    await self._send_quietly(goodbye)
-            await trio.aclose_forcefully(self.stream)
-        log.info("disconnect %s (%s): %s", self.peer, member.nick, self.reason)
-        if self._on_closed is not None:
-            self._on_closed(self)
+        try:
+            if self.reason is None:
+                # Cancelled from outside (the server stopped without a graceful shutdown).
+                self.reason = SHUTTING_DOWN
+            self.hub.disconnect(member, self.reason)
+            member.close_outbox()
+            self._fd = -1
+            with trio.CancelScope(shield=True):
+                if self._writer is not None:
+                    self._writer.cancel()
+                    with trio.move_on_after(_LAST_WORD_TIMEOUT):
+                        await self._wait_for_writer()
+                if not self._said_goodbye and self.reason not in (_LOST, _WRITE_TIMEOUT):
+                    # The writer was stopped before it could say goodbye; one short try. If it
+                    # was stopped in the middle of a send, part of a line may be on the wire:
+                    # end that line first so that the goodbye is a line of its own.
+                    goodbye = self._goodbye()
+                    if self._sending:
+                        goodbye = b"\n" + goodbye
+                    with trio.move_on_after(_LAST_WORD_TIMEOUT):
+                        await self._send_quietly(goodbye)
+                if self.reason not in (_LOST, _WRITE_TIMEOUT, SLOW_CONSUMER):
+                    # A polite close: over TLS it sends close_notify, without which the client
+                    # cannot tell our goodbye from a connection cut by someone in between.
+                    with trio.move_on_after(_LAST_WORD_TIMEOUT):
+                        with contextlib.suppress(
+                            trio.BrokenResourceError, trio.ClosedResourceError
+                        ):
+                            await self.stream.aclose()
+                await trio.aclose_forcefully(self.stream)
+            log.info("disconnect %s (%s): %s", self.peer, member.nick, self.reason)
+        finally:
+            if self._on_closed is not None:
+                self._on_closed(self)
 
     def _goodbye(self) -> bytes:
         reason = self.reason or "closed"
         if reason == SLOW_CONSUMER:
-            return f"*** error: {reason}; disconnecting\n".encode()
-        return f"*** goodbye ({reason})\n".encode()
+            notice = Notice(text=f"error: {reason}; disconnecting", error=True, kind="goodbye")
+        else:
+            notice = Notice(text=f"goodbye ({reason})", kind="goodbye")
+        notice.data["reason"] = reason
+        return RENDERERS[self.format](notice)
 
     async def _send_quietly(self, data: bytes) -> bool:
         self._sending = True
@@ -290,6 +299,15 @@ class Connection:
 
     # ------------------------------------------------------------------------------- writer
 
+    def _encode(self, events: list[Event]) -> bytes:
+        """The events in this connection's format, each rendered once per format for everyone."""
+        session = self.session
+        if session is not None and session.format_switches:
+            return self._encode_switching(events, session)
+        if len(events) == 1:
+            return events[0].encode(self.format, RENDERERS[self.format])
+        return _encode_batch(events, self.format)
+
     def flush(self) -> None:
         """Answer the member's doorbell: write everything queued with one non-blocking send, and
         start a writer task only for what the kernel did not take (or if this connection cannot
@@ -301,13 +319,9 @@ class Connection:
         if fd >= 0:
             # Armed again at once: if the kernel takes it all, we are idle again; if not, the
             # writer started below makes the next ring a no-op, and re-arms when it is done.
-            events = member.take_all(arm=True)
-            if len(events) == 1:
-                data = events[0].encode(TEXT_FORMAT, render_text)
-            else:
-                data = _encode(events)
-                if not data:
-                    return
+            data = self._encode(member.take_all(arm=True))
+            if not data:
+                return
             try:
                 sent = os.write(fd, data)
             except BlockingIOError:
@@ -354,7 +368,7 @@ class Connection:
             if data:
                 self._pending = b""
             else:
-                data = _encode(member.take_all())
+                data = self._encode(member.take_all())
                 if not data:
                     if not member.connected:
                         break
@@ -373,58 +387,60 @@ class Connection:
             self._said_goodbye = await self._send_quietly(self._goodbye())
         self._read_scope.cancel()
 
-    # ------------------------------------------------------------------------------- reader
+    def _encode_switching(self, batch: list[Event], session: Session) -> bytes:
+        # The format changes exactly at the notice that confirms it: what was queued before it
+        # keeps the old format, the notice and everything after it use the new one.
+        parts = []
+        for event in batch:
+            if isinstance(event, Notice) and event.kind == "format":
+                self.format = event.data["format"]
+                session.format_switches -= 1
+            parts.append(event.encode(self.format, RENDERERS[self.format]))
+        return b"".join(parts)
 
-    def _notify(self, text: str, *, error: bool = False) -> None:
-        if self.member is not None:
-            self.member.notify(f"error: {text}" if error else text, error=error)
+    # ------------------------------------------------------------------------------- reader
 
     async def _handle_line(self, item: bytes | LineTooLong) -> bool:
         """Act on one line; return ``False`` when the connection should end."""
-        member = self.member
-        assert member is not None
+        session = self.session
+        assert session is not None
         if isinstance(item, LineTooLong):
-            self._notify(f"line too long (the limit is {item.limit} bytes); discarded", error=True)
+            session.notify(
+                f"line too long (the limit is {item.limit} bytes); discarded", error=True
+            )
             return True
         try:
             text = sanitize(decode_line(item))
         except DecodeError as exc:
-            self._notify(f"{exc}; discarded", error=True)
+            session.notify(f"{exc}; discarded", error=True)
             return True
-        command = parse_command(text)
+        command = parse_command(text, json_commands=session.format == "json")
         if command is None:
             return True
-        if not member.connected:
+        if not session.member.connected:
             return False
-        match command:
-            case Say(text=text):
-                await member.say(text)
-            case Me(text=text):
-                await member.act(text)
-            case Nick(name=name):
-                try:
-                    self.hub.rename(member, name)
-                except ChatError as exc:
-                    self._notify(str(exc), error=True)
-            case Quit(reason=reason):
-                self.close(f"quit: {reason}" if reason else "quit")
-                return False
-            case Help():
-                self._notify(HELP_TEXT)
-            case Who():
-                room = member.current_room
-                if room is not None:
-                    nicks = room.nicks
-                    shown = ", ".join(nicks[:_WHO_LIMIT])
-                    more = f" and {len(nicks) - _WHO_LIMIT} more" if len(nicks) > _WHO_LIMIT else ""
-                    self._notify(f"{len(nicks)} in {room.name}: {shown}{more}")
-            case Unknown(message=message):
-                self._notify(message, error=True)
-        return member.connected
+        authenticated = session.authenticated
+        reason = await session.execute(command)
+        if reason is not None:
+            self.close(reason)
+            return False
+        if session.authenticated and not authenticated:
+            self._auth_deadline = math.inf
+            self._read_scope.deadline = trio.current_time() + self.config.idle_timeout / 2
+        return session.member.connected
+
+
+def peer_address(peer: str) -> str:
+    """The address part of a peer name: ``127.0.0.1:5000`` → ``127.0.0.1``, ``[::1]:5000`` →
+    ``::1``; anything else (``unix:...``, test names) is returned as it is."""
+    if peer.startswith("["):
+        return peer[1 : peer.find("]")] if "]" in peer else peer
+    host, sep, port = peer.rpartition(":")
+    return host if sep and port.isdecimal() and ":" not in host else peer
 
 
 class _LastBatch:
-    """The last batch of events encoded, and its bytes.
+    """The last batch of events encoded, its format and its bytes.
 
     Under load the members of a room hold the same batch (every event of the room since their
     last write), so the flusher and the writers meet the same list again and again: comparing
@@ -433,22 +449,16 @@ class _LastBatch:
     """
 
     events: ClassVar[list[Event]] = []
+    wire_format: ClassVar[str] = ""
     data: ClassVar[bytes] = b""
 
 
-def _encode(events: list[Event]) -> bytes:
-    """The events in the text format: each rendered once per format and shared by all members."""
-    if len(events) == 1:
-        return events[0].encode(TEXT_FORMAT, render_text)
+def _encode_batch(events: list[Event], wire_format: str) -> bytes:
     if not events:
         return b""
-    if events == _LastBatch.events:
+    if wire_format == _LastBatch.wire_format and events == _LastBatch.events:
         return _LastBatch.data
-    data = b"".join([event.encode(TEXT_FORMAT, render_text) for event in events])
-    _LastBatch.events = events
-    _LastBatch.data = data
+    render = RENDERERS[wire_format]
+    data = b"".join([event.encode(wire_format, render) for event in events])
+    _LastBatch.events, _LastBatch.wire_format, _LastBatch.data = events, wire_format, data
     return data
-
-
-def _seconds(value: float) -> str:
-    return f"{value:g} s" if value < 60 or not math.isfinite(value) else f"{value / 60:g} min"

@@ -9,19 +9,30 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any, Final
 
 import attrs
 
 __all__ = [
+    "DEFAULT_ROOM",
     "Action",
+    "BanChanged",
     "Event",
     "Joined",
+    "Kicked",
     "Left",
     "Message",
     "NickChanged",
     "Notice",
+    "OperatorChanged",
+    "Private",
+    "TopicChanged",
     "utc_now",
 ]
+
+
+#: The room every network client starts in. Room names start with "#".
+DEFAULT_ROOM: Final = "#lobby"
 
 
 def utc_now() -> dt.datetime:
@@ -39,25 +50,39 @@ class Event:
         (``0`` for notices, which are not part of any room's order).
       time: when the room published the event (aware, UTC).
       sender: the nickname of the member who caused it (``""`` for the server).
+      history: ``True`` for a copy replayed from the room's history (on joining, or on
+        request), ``False`` for a live event.
     """
 
     room: str = ""
     seq: int = 0
     time: dt.datetime = attrs.field(factory=utc_now)
     sender: str = ""
+    history: bool = False
     # Rendered bytes, per wire format. Filled on first use so that an event going to a thousand
     # members is encoded once per format, and every member's writer sends the same bytes object.
-    _encoded: dict[str, bytes] = attrs.field(
+    _encoded: dict[str, Any] = attrs.field(
         factory=dict, init=False, eq=False, repr=False, hash=False
     )
 
     def encode(self, wire_format: str, render: Callable[[Event], bytes]) -> bytes:
         """Return this event rendered by *render*, rendering it only the first time per format."""
         try:
-            return self._encoded[wire_format]
+            cached: bytes = self._encoded[wire_format]
+            return cached
         except KeyError:
             data = self._encoded[wire_format] = render(self)
             return data
+
+    def as_history(self) -> Event:
+        """A copy of this event marked ``history=True`` (made once, then reused)."""
+        if self.history:
+            return self
+        copy = self._encoded.get("history-copy")
+        if copy is None:
+            copy = attrs.evolve(self, history=True)
+            self._encoded["history-copy"] = copy
+        return copy
 
     @property
     def size(self) -> int:
@@ -107,15 +132,75 @@ class NickChanged(Event):
 
 
 @attrs.frozen(kw_only=True)
-class Notice(Event):
-    """A line from the server to one member: a welcome, a reply, an error or a goodbye.
-
-    *error* marks replies to bad input. Notices are not part of a room's order (``seq`` is 0).
-    """
+class TopicChanged(Event):
+    """*sender* set the room's topic to *text* (``""`` clears it)."""
 
     text: str
-    error: bool = False
 
     @property
     def size(self) -> int:
         return 64 + len(self.text)
+
+
+@attrs.frozen(kw_only=True)
+class Kicked(Event):
+    """*sender* (an operator) removed *target* from the room, saying *reason*."""
+
+    target: str
+    reason: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class OperatorChanged(Event):
+    """*sender* made *target* an operator of the room (*operator* true) or took it back."""
+
+    target: str
+    operator: bool
+
+
+@attrs.frozen(kw_only=True)
+class BanChanged(Event):
+    """*sender* banned (*banned* true) or unbanned the *mask* in the room."""
+
+    mask: str
+    banned: bool
+
+
+@attrs.frozen(kw_only=True)
+class Private(Event):
+    """A private message from *sender* to *target*; both receive it (the sender as its echo).
+
+    Private messages are not part of any room (``room`` is ``""``, ``seq`` is 0).
+    """
+
+    target: str
+    text: str
+
+    @property
+    def size(self) -> int:
+        return 64 + len(self.text)
+
+
+@attrs.frozen(kw_only=True)
+class Notice(Event):
+    """A line from the server to one member: a welcome, a reply, an error or a goodbye.
+
+    Attributes:
+      text: the line for people.
+      error: marks replies to bad input.
+      kind: what the notice is, for programs: ``welcome``, ``help``, ``who``, ``rooms``,
+        ``error``, ``ping``, ``goodbye``, ``nick``, ``switch``, ``history``, ``info``...
+      data: structured details for programs (for ``who``, the list of members; for ``rooms``,
+        each room's name, member count and topic), rendered into the JSON format.
+
+    Notices are not part of a room's order (``seq`` is 0).
+    """
+
+    text: str
+    error: bool = False
+    kind: str = "info"
+    data: dict[str, Any] = attrs.field(factory=dict, eq=False, hash=False)
+
+    @property
+    def size(self) -> int:
+        return 64 + len(self.text) + (len(repr(self.data)) if self.data else 0)

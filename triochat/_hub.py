@@ -13,42 +13,57 @@ from typing import Final
 
 import attrs
 
-from ._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES, Member
-from ._room import Room
+from ._errors import (
+    ChatError,
+    InvalidNick,
+    InvalidRoom,
+    NickInUse,
+    NoSuchNick,
+    NotInRoom,
+    TooManyRooms,
+)
+from ._events import DEFAULT_ROOM, Private
+from ._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES, SLOW_CONSUMER, Member
+from ._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS, Room
+from ._wire import sanitize
 
 __all__ = [
+    "DEFAULT_MAX_ROOMS",
     "DEFAULT_ROOM",
+    "DEFAULT_ROOMS_PER_MEMBER",
     "MAX_NICK_LENGTH",
-    "ChatError",
+    "MAX_ROOM_NAME_LENGTH",
     "Hub",
     "HubStatistics",
-    "InvalidNick",
-    "NickInUse",
-    "NotInRoom",
+    "normalize_room_name",
     "validate_nick",
 ]
 
-#: The room every network client starts in.
-DEFAULT_ROOM: Final = "lobby"
 MAX_NICK_LENGTH: Final = 24
+#: Longest room name, without its leading "#".
+MAX_ROOM_NAME_LENGTH: Final = 32
+#: Rooms that may exist at once.
+DEFAULT_MAX_ROOMS: Final = 1000
+#: Rooms one member may be in at once.
+DEFAULT_ROOMS_PER_MEMBER: Final = 20
+_ROOM: Final = re.compile(r"#[\w\-]+")
 # A letter or underscore, then letters, digits and a few punctuation marks IRC users expect.
 _NICK: Final = re.compile(r"[^\W\d][\w\-\[\]{}|^`]*")
 
 
-class ChatError(Exception):
-    """Base class of errors a user can cause and be told about (a bad nick, a bad room...)."""
+def normalize_room_name(name: str) -> str:
+    """Return *name* as a room name: ``#`` added if missing; raise :exc:`InvalidRoom` if bad.
 
-
-class InvalidNick(ChatError):
-    pass
-
-
-class NickInUse(ChatError):
-    pass
-
-
-class NotInRoom(ChatError):
-    pass
+    A room name is ``#`` and then 1 to 32 letters, digits, ``_`` or ``-``.
+    """
+    name = name.strip()
+    if not name.startswith("#"):
+        name = "#" + name
+    if not 2 <= len(name) <= MAX_ROOM_NAME_LENGTH + 1 or not _ROOM.fullmatch(name):
+        raise InvalidRoom(
+            f"a room name is '#' and then 1 to {MAX_ROOM_NAME_LENGTH} letters, digits, _ or -"
+        )
+    return name
 
 
 def validate_nick(nick: str) -> str:
@@ -80,19 +95,36 @@ class Hub:
         are told only to the member concerned, not announced to the room (as large IRC and
         Twitch channels do: announcing each of *n* joins to everyone present is *n*²/2 lines).
         ``None`` (the default): always announce.
+      max_rooms: rooms that may exist at once (the default room included).
+      rooms_per_member: rooms one member may be in at once.
+      history_events, history_bytes: how much history each room keeps and replays to newcomers.
 
-    Nicknames are unique, compared case-insensitively.
+    Nicknames are unique and room names are unique, both compared ignoring case.
     """
 
     outbox_events: int = DEFAULT_OUTBOX_MESSAGES
     outbox_bytes: int = DEFAULT_OUTBOX_BYTES
     guest_prefix: str = "guest"
     announce_limit: int | None = None
+    max_rooms: int = DEFAULT_MAX_ROOMS
+    rooms_per_member: int = DEFAULT_ROOMS_PER_MEMBER
+    history_events: int = DEFAULT_HISTORY_EVENTS
+    history_bytes: int = DEFAULT_HISTORY_BYTES
     _rooms: dict[str, Room] = attrs.field(factory=dict, init=False)
     _nicks: dict[str, Member] = attrs.field(factory=dict, init=False)
     _guest_numbers: itertools.count[int] = attrs.field(
         factory=lambda: itertools.count(1), init=False
     )
+
+    def __attrs_post_init__(self) -> None:
+        if self.history_events < 0 or self.history_bytes < 0:
+            raise ValueError("history bounds cannot be negative")
+        # A newcomer gets the whole history at once; it must fit in an outbox with room to spare.
+        if self.history_events * 2 > self.outbox_events:
+            raise ValueError(
+                f"history_events ({self.history_events}) must be at most half of "
+                f"outbox_events ({self.outbox_events})"
+            )
 
     # ---------------------------------------------------------------------------- members
 
@@ -102,8 +134,11 @@ class Hub:
         *,
         max_events: int | None = None,
         max_bytes: int | None = None,
+        address: str = "",
     ) -> Member:
         """Create a member with *nick* (or a fresh guest nick). It is in no room yet.
+
+        *address* is where it connects from, matched by address bans.
 
         Raises :exc:`InvalidNick` or :exc:`NickInUse`.
         """
@@ -116,6 +151,7 @@ class Hub:
             nick=nick,
             max_events=self.outbox_events if max_events is None else max_events,
             max_bytes=self.outbox_bytes if max_bytes is None else max_bytes,
+            address=address,
         )
         self._nicks[nick.casefold()] = member
         return member
@@ -142,8 +178,8 @@ class Hub:
     def rename(self, member: Member, nick: str) -> None:
         """Change *member*'s nick and announce it in every room it is in.
 
-        Raises :exc:`InvalidNick`, :exc:`NickInUse`, or :exc:`ChatError` if *member* has been
-        disconnected.
+        A member in no room is told with a notice instead. Raises :exc:`InvalidNick`,
+        :exc:`NickInUse`, or :exc:`ChatError` if *member* has been disconnected.
         """
         if not member.connected or self._nicks.get(member.nick.casefold()) is not member:
             raise ChatError(f"{member.nick} is not connected")
@@ -156,6 +192,8 @@ class Hub:
         member.nick = nick
         for room in list(member.rooms.values()):
             room.announce_nick(old, nick)
+        if not member.rooms:
+            member.notify(f"you are now known as {nick}", kind="nick", data={"nick": nick})
 
     def disconnect(self, member: Member, reason: str, *, announce: bool = True) -> None:
         """Remove *member* from every room (announcing *reason*, if *announce*) and the hub.
@@ -165,26 +203,90 @@ class Hub:
         """
         if not member.connected:
             return
-        from ._member import SLOW_CONSUMER
-
         # Mark it gone first, so that the Left events below are not delivered to it.
         member.removed_reason = reason
         if self._nicks.get(member.nick.casefold()) is member:
             del self._nicks[member.nick.casefold()]
         for room in list(member.rooms.values()):
-            room.part(member, reason, announce=announce)
-            if not room and room.name != DEFAULT_ROOM:
-                self._rooms.pop(room.name, None)
+            self._leave(member, room, reason, announce=announce)
         member._close(reason, discard=reason == SLOW_CONSUMER)
+
+    def send_private(self, sender: Member, nick: str, text: str) -> Private:
+        """Deliver a private message to the member called *nick*, and its echo to *sender*.
+
+        Raises :exc:`NoSuchNick`. A recipient whose outbox is full is disconnected as too slow.
+        """
+        target = self.member(nick)
+        if target is None or not sender.connected:
+            raise NoSuchNick(f"nobody is called {nick}")
+        event = Private(sender=sender.nick, target=target.nick, text=sanitize(text))
+        for member in (target, sender) if target is not sender else (sender,):
+            if not member.deliver(event):
+                self.disconnect(member, SLOW_CONSUMER)
+        return event
 
     # ---------------------------------------------------------------------------- rooms
 
     def room(self, name: str = DEFAULT_ROOM) -> Room:
-        """The room called *name*, created if it does not exist yet."""
-        room = self._rooms.get(name)
+        """The room called *name* (``#`` optional, any case), created if it does not exist.
+
+        Raises :exc:`InvalidRoom`, or :exc:`TooManyRooms` if it would be one room too many.
+        """
+        name = normalize_room_name(name)
+        room = self._rooms.get(name.casefold())
         if room is None:
-            room = self._rooms[name] = Room(hub=self, name=name)
+            if len(self._rooms) >= self.max_rooms:
+                raise TooManyRooms(f"the server has its maximum of {self.max_rooms} rooms")
+            room = self._rooms[name.casefold()] = Room(
+                hub=self,
+                name=name,
+                history_events=self.history_events,
+                history_bytes=self.history_bytes,
+            )
         return room
+
+    def find_room(self, name: str) -> Room | None:
+        """The room called *name* (``#`` optional, any case), if it exists."""
+        try:
+            return self._rooms.get(normalize_room_name(name).casefold())
+        except InvalidRoom:
+            return None
+
+    def join(self, member: Member, name: str) -> Room:
+        """Put *member* in the room *name* (created on demand) and make it its current room.
+
+        Joining a room the member is already in only makes it current. Raises
+        :exc:`InvalidRoom` or :exc:`TooManyRooms`.
+        """
+        existing = self.find_room(name)
+        if existing is not None and existing in member.rooms.values():
+            member.current_room = existing
+            return existing
+        if len(member.rooms) >= self.rooms_per_member:
+            raise TooManyRooms(f"you are already in {self.rooms_per_member} rooms; /part one")
+        room = self.room(name)
+        room.join(member)
+        return room
+
+    def part(self, member: Member, name: str | None = None, reason: str = "") -> Room:
+        """Take *member* out of room *name* (default: its current room), announcing *reason*.
+
+        An empty room other than the default room is removed. Raises :exc:`NotInRoom`.
+        """
+        room = member.current_room if name is None else self.find_room(name)
+        if room is None or room.name not in member.rooms:
+            raise NotInRoom("you are not in any room" if name is None else f"you are not in {name}")
+        self._leave(member, room, reason, announce=True)
+        return room
+
+    def _leave(self, member: Member, room: Room, reason: str, *, announce: bool) -> None:
+        room.part(member, reason, announce=announce)
+        self.forget_if_empty(room)
+
+    def forget_if_empty(self, room: Room) -> None:
+        """Remove *room* if nobody is in it any more (the default room always stays)."""
+        if not room and room.name != DEFAULT_ROOM:
+            self._rooms.pop(room.name.casefold(), None)
 
     @property
     def rooms(self) -> list[Room]:

@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import attrs
 import trio
 
+from ._errors import NotInRoom
 from ._events import Event, Notice
+from ._wire import sanitize
 
 if TYPE_CHECKING:
     from ._hub import Hub
@@ -85,6 +87,12 @@ class Member:
     rooms: dict[str, Room] = attrs.field(factory=dict, init=False)
     #: Where :meth:`say` goes when no room is named: the room joined last (or switched to).
     current_room: Room | None = attrs.field(default=None, init=False)
+    #: Where the member connects from (an IP address, or ``unix:PATH``, shared by every client
+    #: of that Unix socket), for address bans; ``""`` if it is not a network client.
+    address: str = ""
+    #: Server administrators are operators in every room and cannot be banned or kicked by
+    #: room operators.
+    is_admin: bool = attrs.field(default=False, init=False)
     #: Why the member was removed from the hub, or ``None`` while it is connected.
     removed_reason: str | None = attrs.field(default=None, init=False)
     queued_bytes: int = attrs.field(default=0, init=False)
@@ -187,9 +195,26 @@ class Member:
         self._armed = True
         return True
 
-    def notify(self, text: str, *, error: bool = False) -> None:
-        """Send a server notice (a welcome, a reply, an error) to this member only."""
-        if not self.deliver(Notice(text=text, error=error)):
+    def notify(
+        self,
+        text: str,
+        *,
+        error: bool = False,
+        kind: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Send a server notice (a welcome, a reply, an error) to this member only.
+
+        *kind* defaults to ``"error"`` for errors and ``"info"`` otherwise; *data* carries
+        structured details for the JSON format.
+        """
+        notice = Notice(
+            text=text,
+            error=error,
+            kind=kind or ("error" if error else "info"),
+            data=data or {},
+        )
+        if not self.deliver(notice):
             self.hub.disconnect(self, SLOW_CONSUMER)
 
     def take_all(self, *, arm: bool = False) -> list[Event]:
@@ -284,25 +309,32 @@ class Member:
     async def say(self, text: str, room: Room | None = None) -> None:
         """Say *text* in *room* (default: :attr:`current_room`).
 
-        This is the one publishing path for people, bots and network clients alike. It yields
-        to the other tasks when some member's outbox is filling up, so that a burst of lines from
-        one sender lets every writer drain before any healthy outbox can overflow.
+        This is the one publishing path for people, bots and network clients alike. The text is
+        sanitized: it can neither break a line nor carry terminal escapes. It yields to the other
+        tasks when some member's outbox is filling up, so that a burst of lines from one sender
+        lets every writer drain before any healthy outbox can overflow.
         """
         target = self._target(room)
-        await target.publish_message(self, text)
+        await target.publish_message(self, sanitize(text))
 
     async def act(self, text: str, room: Room | None = None) -> None:
         """``/me``: publish an action in *room* (default: :attr:`current_room`)."""
         target = self._target(room)
-        await target.publish_action(self, text)
+        await target.publish_action(self, sanitize(text))
 
     def _target(self, room: Room | None) -> Room:
         target = room if room is not None else self.current_room
-        if target is None or target.name not in self.rooms:
-            from ._hub import NotInRoom
-
-            raise NotInRoom("not in that room" if room is not None else "not in any room")
+        if target is None or self.rooms.get(target.name) is not target:
+            raise NotInRoom(
+                f"you are not in {target.name}"
+                if target is not None
+                else "you are not in any room; /join #ROOM"
+            )
         return target
+
+    def switch(self, room: Room) -> None:
+        """Make *room*, which this member is in, its current room. Raises :exc:`NotInRoom`."""
+        self.current_room = self._target(room)
 
     def add_removal_callback(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(reason)`` once, when the member is removed from the hub."""

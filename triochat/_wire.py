@@ -1,9 +1,9 @@
-"""The line protocol, without any I/O (sans-IO, in the manner of h11 and wsproto).
+"""Line framing, decoding and sanitizing, without any I/O (sans-IO, like h11 and wsproto).
 
 Everything here is a pure function or a small state machine over ``bytes`` and ``str``; nothing
 imports trio. The server feeds received bytes into a :class:`LineSplitter`, decodes and sanitizes
-each line, parses it into a command, and renders events back into bytes with :func:`render_text`.
-Because nothing here waits or touches a socket, it is trivial to test and to fuzz.
+each line, then parses it into a command (:mod:`._commands`) and renders events back into bytes
+(:mod:`._render`). Because nothing here waits or touches a socket, it is trivial to test and fuzz.
 """
 
 from __future__ import annotations
@@ -14,23 +14,12 @@ from typing import Final
 
 import attrs
 
-from ._events import Action, Event, Joined, Left, Message, NickChanged, Notice
-
 __all__ = [
     "DEFAULT_MAX_LINE",
-    "Command",
-    "Help",
+    "DecodeError",
     "LineSplitter",
     "LineTooLong",
-    "Me",
-    "Nick",
-    "Quit",
-    "Say",
-    "Unknown",
-    "Who",
     "decode_line",
-    "parse_command",
-    "render_text",
     "sanitize",
 ]
 
@@ -117,7 +106,7 @@ def decode_line(line: bytes) -> str:
 _ESCAPES: Final = re.compile(
     r"""
       \x1b\[[0-?]*[ -/]*[@-~]?                    # CSI
-    | \x1b[\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\)?    # OSC, DCS, SOS, PM, APC
+    | \x1b[\]PX^_][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?  # OSC, DCS, SOS, PM, APC
     | \x9b[0-?]*[ -/]*[@-~]?                      # 8-bit CSI
     | \x1b[ -~]?                                  # any other escape
     """,
@@ -141,121 +130,3 @@ def sanitize(text: str) -> str:
         for ch in text
         if ch not in _INVISIBLE_TRICKS and unicodedata.category(ch) not in ("Cc", "Cs")
     )
-
-
-# ----------------------------------------------------------------------------------- commands
-
-
-@attrs.frozen
-class Say:
-    """A plain chat line."""
-
-    text: str
-
-
-@attrs.frozen
-class Me:
-    """``/me waves``: an action."""
-
-    text: str
-
-
-@attrs.frozen
-class Nick:
-    """``/nick NAME``."""
-
-    name: str
-
-
-@attrs.frozen
-class Quit:
-    """``/quit [reason]`` or the bare line ``quit``."""
-
-    reason: str = ""
-
-
-@attrs.frozen
-class Help:
-    """``/help``."""
-
-
-@attrs.frozen
-class Who:
-    """``/who``: list the members of the room."""
-
-
-@attrs.frozen
-class Unknown:
-    """A line that starts with ``/`` but names no command, or a command used wrongly."""
-
-    message: str
-
-
-Command = Say | Me | Nick | Quit | Help | Who | Unknown
-
-HELP_TEXT: Final = (
-    "commands: /nick NAME (change your nick), /me TEXT (an action), /who (who is here), "
-    "/help (this text), /quit [REASON] (leave; the bare line 'quit' works too). "
-    "Any other line is sent to the room; start it with '//' to send a line beginning with '/'."
-)
-
-
-def parse_command(text: str) -> Command | None:
-    """Turn one decoded, sanitized line into a command; ``None`` for a blank line."""
-    if not text.strip():
-        return None
-    if text == "quit":
-        return Quit()
-    if not text.startswith("/"):
-        return Say(text)
-    if text.startswith("//"):
-        return Say(text[1:])
-    name, _, rest = text[1:].partition(" ")
-    rest = rest.strip()
-    match name.lower():
-        case "nick":
-            if not rest or " " in rest:
-                return Unknown("usage: /nick NAME")
-            return Nick(rest)
-        case "me":
-            return Me(rest) if rest else Unknown("usage: /me TEXT")
-        case "quit":
-            return Quit(rest)
-        case "help":
-            return Help()
-        case "who" | "names":
-            return Who()
-        case _:
-            return Unknown(f"unknown command /{name}; /help lists the commands")
-
-
-# ---------------------------------------------------------------------------------- rendering
-
-
-def _clock(event: Event) -> str:
-    return event.time.strftime("[%H:%M:%S]")
-
-
-def render_text(event: Event) -> bytes:
-    """Render *event* as one line (with its newline) of the human text format.
-
-    Chat lines start with the time in brackets; lines from the server start with ``***``.
-    """
-    match event:
-        case Message(sender=sender, text=text):
-            line = f"{_clock(event)} <{sender}> {text}"
-        case Action(sender=sender, text=text):
-            line = f"{_clock(event)} * {sender} {text}"
-        case Joined(sender=sender):
-            line = f"{_clock(event)} *** {sender} joined {event.room}"
-        case Left(sender=sender, reason=reason):
-            line = f"{_clock(event)} *** {sender} left {event.room}" + (
-                f" ({reason})" if reason else ""
-            )
-        case NickChanged(sender=old, new=new):
-            line = f"{_clock(event)} *** {old} is now known as {new}"
-        case Notice(text=text):
-            line = f"*** {text}"
-        case _:  # pragma: no cover - every event type is handled above
-            raise TypeError(f"cannot render {event!r}")
-    return (line + "\n").encode("utf-8")

@@ -1,6 +1,6 @@
 """What the baseline servers share: the parts of the wire protocol the benchmark exercises.
 
-Same lines as triochat (docs/protocol.md): a welcome notice, ``[HH:MM:SS] *** NICK joined lobby``
+Same lines as triochat (docs/protocol.md): a welcome notice, ``[HH:MM:SS] *** NICK joined #lobby``
 to everyone, ``[HH:MM:SS] <NICK> text`` for chat, ``/nick``, ``/quit``, leave lines, and a
 ``SendQ exceeded`` cut-off for clients whose output backlog passes 1 MiB (where the server can
 see its backlog). Each line is encoded once and the same bytes go to every client.
@@ -45,7 +45,7 @@ def valid_nick(name: str) -> bool:
 
 def welcome(nick: str, others: int) -> bytes:
     return (
-        f"*** welcome to triochat, {nick}! You are in lobby with {others} "
+        f"*** welcome to triochat, {nick}! You are in #lobby with {others} "
         f"other{'' if others == 1 else 's'}.\n"
     ).encode()
 
@@ -59,11 +59,11 @@ def action_line(nick: str, text: str) -> bytes:
 
 
 def joined_line(nick: str) -> bytes:
-    return f"{clock()} *** {nick} joined lobby\n".encode()
+    return f"{clock()} *** {nick} joined #lobby\n".encode()
 
 
 def left_line(nick: str, reason: str) -> bytes:
-    return f"{clock()} *** {nick} left lobby ({reason})\n".encode()
+    return f"{clock()} *** {nick} left #lobby ({reason})\n".encode()
 
 
 def nick_line(old: str, new: str) -> bytes:

@@ -17,7 +17,7 @@ async def bot(member: triochat.Member) -> None:
 
 async def main() -> None:
     hub = triochat.Hub()
-    lobby = hub.room("lobby")
+    lobby = hub.room("#lobby")
     async with trio.open_nursery() as nursery:
         pingbot = hub.connect("pingbot")
         lobby.join(pingbot)
