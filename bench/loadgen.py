@@ -115,6 +115,8 @@ class Load:
         self.on_chunk: Callable[[Client, bytes], None] | None = None
         self.workers: list[Worker] = []
         self.shared: memoryview | None = None
+        #: Receivers the server closed (known once the workers are collected).
+        self.receivers_closed = 0
 
     # ------------------------------------------------------------------ connections
 
@@ -221,13 +223,16 @@ class Load:
         """Stop the workers and return the latencies (ns) they recorded while measuring."""
         self.phase(STOP)
         samples = array.array("q")
+        self.receivers_closed = 0
         for worker in self.workers:
             data = bytearray()
             while chunk := os.read(worker.pipe, 1 << 20):
                 data += chunk
             os.close(worker.pipe)
             os.waitpid(worker.pid, 0)
-            samples.frombytes(bytes(data))
+            if len(data) >= 8:
+                self.receivers_closed += int.from_bytes(data[:8], "little", signed=True)
+                samples.frombytes(bytes(data[8:]))
         self.workers = []
         return samples.tolist()
 
@@ -352,7 +357,9 @@ def _work(
                 samples.extend([now - int(stamp) for stamp in find_stamps(buffer, 0, cut)])
         if pause:
             time.sleep(pause)
-    data = samples.tobytes()
+    # First the number of this worker's clients the server closed, then the samples.
+    data = array.array("q", [sum(client.closed for client in clients)]).tobytes()
+    data += samples.tobytes()
     while data:
         written = os.write(result, data)
         data = data[written:]
@@ -452,7 +459,7 @@ def fanout(load: Load, args: argparse.Namespace) -> dict[str, Any]:
         "deliveries_per_second": delivered / result["seconds"],
         "sent": sum(sent.values()),
         "latency": percentiles(latencies),
-        "disconnected": sum(client.closed for client in senders),
+        "disconnected": sum(client.closed for client in senders) + load.receivers_closed,
     }
 
 
@@ -534,7 +541,7 @@ def paced(load: Load, args: argparse.Namespace) -> dict[str, Any]:
         "sent": sent - before_sent,
         "delivered_fraction": delivered / expected if expected else 0.0,
         "sloth_cut_off": None if sloth is None else _was_cut_off(sloth),
-        "disconnected": sum(client.closed for client in senders),
+        "disconnected": sum(client.closed for client in senders) + load.receivers_closed,
     }
 
 

@@ -217,9 +217,9 @@ def _scenario_tables(results: dict[str, Any]) -> list[str]:
         out += [f"### {scenarios[name]['title']}", ""]
         out += [
             "| server | p50 | p99 | max | p99: triochat ÷ this | server CPU | load gen CPU "
-            "| delivered | never-reader cut off |"
+            "| delivered | healthy clients cut off | never-reader cut off |"
         ]
-        out += ["| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+        out += ["| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
         ours = _get(results, name, "triochat")
         for server in LABELS:
             entry = _get(results, name, server)
@@ -232,7 +232,7 @@ def _scenario_tables(results: dict[str, Any]) -> list[str]:
                 f"| {LABELS[server]} | {_ms(lat['p50_ms'])} | {_ms(lat['p99_ms'])} | "
                 f"{_ms(lat['max_ms'])} | {ratio} | {_pct(entry['server_cpu'])} | "
                 f"{_pct(entry['loadgen_cpu'])} | {entry['delivered_fraction']:.1%} | "
-                f"{'—' if cut is None else ('yes' if cut else 'no')} |"
+                f"{entry['disconnected']} | {'—' if cut is None else ('yes' if cut else 'no')} |"
             )
         out.append("")
     if "idle" in scenarios:

@@ -307,7 +307,11 @@ def best(name: str, tries: list[dict[str, Any]]) -> dict[str, Any]:
         return max(good, key=lambda t: float(t["deliveries_per_second"]))
     if name == "idle":
         return min(good, key=lambda t: float(max(t["reach_all_ms"])))
-    return min(good, key=lambda t: float(t["latency"]["p99_ms"]))
+    # A round in which healthy clients were cut off or lines went missing is never the best.
+    return min(
+        good,
+        key=lambda t: (t["delivered_fraction"] < 0.99, float(t["latency"]["p99_ms"])),
+    )
 
 
 def _summary(name: str, result: dict[str, Any]) -> str:
@@ -327,7 +331,7 @@ def _summary(name: str, result: dict[str, Any]) -> str:
     latency = result["latency"]
     return (
         f"p50 {latency['p50_ms']:.2f} p99 {latency['p99_ms']:.2f} max {latency['max_ms']:.1f} ms, "
-        f"delivered {result['delivered_fraction']:.1%}, {cpu}"
+        f"delivered {result['delivered_fraction']:.1%}, cut off {result['disconnected']}, {cpu}"
     )
 
 
