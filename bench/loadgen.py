@@ -117,6 +117,8 @@ class Load:
         self.shared: memoryview | None = None
         #: Receivers the server closed (known once the workers are collected).
         self.receivers_closed = 0
+        #: Per worker: how many receivers it had, and its samples in the order it took them.
+        self.worker_samples: list[tuple[int, list[int]]] = []
 
     # ------------------------------------------------------------------ connections
 
@@ -205,7 +207,7 @@ class Load:
                 finally:
                     os._exit(code)
             os.close(write_end)
-            self.workers.append(Worker(pid, read_end))
+            self.workers.append(Worker(pid, read_end, len(share)))
         for client in receivers:
             self.mute(client)
             client.sock.close()
@@ -224,6 +226,7 @@ class Load:
         self.phase(STOP)
         samples = array.array("q")
         self.receivers_closed = 0
+        self.worker_samples = []
         for worker in self.workers:
             data = bytearray()
             while chunk := os.read(worker.pipe, 1 << 20):
@@ -232,7 +235,10 @@ class Load:
             os.waitpid(worker.pid, 0)
             if len(data) >= 8:
                 self.receivers_closed += int.from_bytes(data[:8], "little", signed=True)
-                samples.frombytes(bytes(data[8:]))
+                mine = array.array("q")
+                mine.frombytes(bytes(data[8:]))
+                self.worker_samples.append((worker.clients, mine.tolist()))
+                samples.extend(mine)
         self.workers = []
         return samples.tolist()
 
@@ -267,11 +273,12 @@ class Load:
 
 
 class Worker:
-    __slots__ = ("pid", "pipe")
+    __slots__ = ("clients", "pid", "pipe")
 
-    def __init__(self, pid: int, pipe: int) -> None:
+    def __init__(self, pid: int, pipe: int, clients: int) -> None:
         self.pid = pid
         self.pipe = pipe
+        self.clients = clients
 
 
 def _read(client: Client) -> bytes | None:
@@ -327,9 +334,13 @@ def _work(
     view = memoryview(buffer)
     find_stamps = STAMP.findall
     monotonic_ns = time.monotonic_ns
-    while (phase := shared[0]) != STOP:
+    while True:
+        ready = epoll.poll(0.02)
+        phase = shared[0]  # read after the wait: a read may not predate the phase it counts in
+        if phase == STOP:
+            break
         measuring = phase == MEASURING
-        for fd, _ in epoll.poll(0.02):
+        for fd, _ in ready:
             client, slot = by_fd[fd]
             tail = client.tail
             start = len(tail)
@@ -581,27 +592,34 @@ def idle(load: Load, args: argparse.Namespace) -> dict[str, Any]:
     load.spread(others, args.workers)
     rss_after = rss_bytes(load.server_pid)
     per_connection = (rss_after - rss_before) / args.connections
-    reach: list[float] = []
+    # Each probe line carries its send time, and the workers take the time each client's read
+    # returned with it; the probe has reached all when the last of those came. (The workers
+    # take exactly one sample per client per probe, in order.) This process only checks, at
+    # leisure, that every count moved before sending the next probe: polling ten thousand
+    # counters in a loop would take CPU from the server and the workers being measured.
+    load.phase(MEASURING)
     for _ in range(args.messages):
         before = load.counts()
-        sent_at = time.monotonic()
         sender.outgoing = b"%d " % time.monotonic_ns() + PAYLOAD + b"\n"
         load.flush(sender)
-        limit = sent_at + 10.0
+        limit = time.monotonic() + 10.0
         while time.monotonic() < limit:
-            counts = load.counts()
-            if all(after > was for after, was in zip(counts, before, strict=True)):
+            load.poll(0.005)
+            if all(after > was for after, was in zip(load.counts(), before, strict=True)):
                 break
-            load.poll(0.0002)
-        else:
-            reach.append(float("inf"))
-            continue
-        reach.append((time.monotonic() - sent_at) * 1000)
         # Quiet time between probes, so that each one meets an idle server.
         end = time.monotonic() + 0.2
         while time.monotonic() < end:
             load.poll(0.05)
     load.collect()
+    reach = [0.0] * args.messages
+    for clients, samples in load.worker_samples:
+        if len(samples) != clients * args.messages:
+            reach = [float("inf")] * args.messages  # some client missed a probe
+            break
+        for probe in range(args.messages):
+            chunk = samples[probe * clients : (probe + 1) * clients]
+            reach[probe] = max(reach[probe], max(chunk, default=0) / 1e6)
     return {
         "connections": args.connections,
         "connect_seconds": connect_seconds,
