@@ -77,6 +77,11 @@ class ConnectionFailed(ChatClientError):
     ``str(exc)`` is a complete sentence for a person, such as
     ``cannot connect to 127.0.0.1:9999: connection refused``; the parts are kept in
     :attr:`host`, :attr:`port` and :attr:`reason` for programs.
+
+    Attributes:
+      host: the host that was asked for.
+      port: the port that was asked for.
+      reason: what went wrong, such as ``connection refused``.
     """
 
     def __init__(self, host: str, port: int, reason: str) -> None:
@@ -241,7 +246,7 @@ class ChatConnection:
     Error handling: :meth:`send` raises :exc:`ConnectionLost` when the connection is broken. A
     connection that breaks while you iterate (reset by the peer, for instance) simply ends the
     iteration, like a normal close, but leaves a description in :attr:`closed_reason`. A server
-    line longer than :data:`MAX_LINE_BYTES` raises :exc:`ChatClientError` from the iteration, and
+    line longer than one mebibyte raises :exc:`ChatClientError` from the iteration, and
     after that the connection yields nothing more.
     """
 
@@ -354,7 +359,7 @@ class ChatConnection:
         Error handling:
           StopAsyncIteration: the server closed the connection, the connection broke (see
               :attr:`closed_reason`), or it was closed locally.
-          ChatClientError: the server sent a line longer than :data:`MAX_LINE_BYTES`.
+          ChatClientError: the server sent a line longer than one mebibyte.
         """
         while not self._received:
             if self._at_end:
@@ -521,7 +526,8 @@ async def connect(
           when the server does not confirm it (a full server, or one that is not triochat).
       NickRefused: for the JSON format, the server refused *nick* (taken, or not valid).
       ValueError: *nick* contains a line break, or *wire_format* is unknown; nothing is opened.
-      Anything raised in the body propagates unchanged, after the connection is closed.
+
+    Anything raised in the body propagates unchanged, after the connection is closed.
     """
     if nick is not None:
         _check_line(nick)

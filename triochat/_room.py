@@ -57,6 +57,16 @@ _KEPT: Final = frozenset({Message, Action, TopicChanged})
 
 @attrs.frozen(kw_only=True)
 class RoomStatistics:
+    """A snapshot of a room.
+
+    Attributes:
+      name: the room's name.
+      members: members in the room.
+      published: events published so far (the room's last sequence number).
+      history_events: events kept in the room's history.
+      history_bytes: their estimated size in bytes.
+    """
+
     name: str
     members: int
     published: int
@@ -96,11 +106,12 @@ class Room:
 
     @property
     def members(self) -> list[Member]:
-        """The members, in the order they joined (a copy: safe to keep)."""
+        """The members, in the order they joined; a copy, safe to keep."""
         return list(self._members)
 
     @property
     def nicks(self) -> list[str]:
+        """The members' nicks, in the order they joined."""
         return [member.nick for member in self._members]
 
     def __contains__(self, member: object) -> bool:
@@ -150,6 +161,7 @@ class Room:
             self._publish(Left, member.nick, reason=reason)
 
     def announce_nick(self, old: str, new: str) -> None:
+        """Publish a :class:`NickChanged` event. :meth:`Hub.rename` calls it for every room."""
         self._publish(NickChanged, old, new=new)
 
     def set_topic(self, member: Member, text: str) -> TopicChanged:
@@ -242,12 +254,14 @@ class Room:
     # ---------------------------------------------------------------------------- publishing
 
     async def publish_message(self, sender: Member, text: str) -> Message:
+        """Publish *text* as a :class:`Message` from *sender*; :meth:`Member.say` calls this."""
         event = self._publish(Message, sender.nick, text=text)
         await self._pace()
         assert isinstance(event, Message)
         return event
 
     async def publish_action(self, sender: Member, text: str) -> Action:
+        """Publish *text* as an :class:`Action` from *sender*; :meth:`Member.act` calls this."""
         event = self._publish(Action, sender.nick, text=text)
         await self._pace()
         assert isinstance(event, Action)
@@ -287,6 +301,7 @@ class Room:
         return event
 
     def statistics(self) -> RoomStatistics:
+        """The room's name, member count, events published and history kept."""
         return RoomStatistics(
             name=self.name,
             members=len(self._members),

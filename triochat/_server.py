@@ -49,6 +49,16 @@ def _default_hub(config: ServerConfig) -> Hub:
 
 @attrs.frozen(kw_only=True)
 class ServerStatistics:
+    """A snapshot of a server.
+
+    Attributes:
+      connections: clients connected now.
+      accepted: connections accepted since the server started, including refused ones.
+      refused_full: connections turned away because the server had ``max_clients`` already.
+      members: members of the server's hub (network clients plus any your code connected).
+      rooms: rooms in the server's hub.
+    """
+
     connections: int
     accepted: int
     refused_full: int
@@ -177,6 +187,7 @@ class ChatServer:
                 self._idle.set()
 
     def statistics(self) -> ServerStatistics:
+        """Counts of connections, accepted and refused clients, members and rooms."""
         hub = self.hub.statistics()
         return ServerStatistics(
             connections=len(self._connections),
