@@ -1,6 +1,6 @@
 """A bot that chats over the network: it answers "!roll 2d6" with a dice roll.
 
-Run it against a server that is already running:   python docs/examples/bot.py 127.0.0.1 9999
+Run it against a running server:  python docs/examples/bot.py 127.0.0.1 9999
 Run it alone (it starts its own server and a user):  python docs/examples/bot.py
 """
 
@@ -22,7 +22,7 @@ ROLL: Final = re.compile(r"!roll (?P<count>[1-9]\d?)d(?P<sides>[1-9]\d{0,2})")
 
 
 def answer(nick: str, text: str, rng: random.Random) -> str | None:
-    """The bot's reply to *text* said by *nick*, or ``None`` if there is nothing to say."""
+    """The bot's reply to *text* said by *nick*, or ``None`` for no reply."""
     match = ROLL.fullmatch(text.strip())
     if match is None:
         return None
@@ -38,10 +38,11 @@ async def dice_bot(
     rng: random.Random | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Take *nick*, report readiness through *task_status*, then answer until the server closes.
+    """Take *nick*, report readiness through *task_status*, then answer until the
+    server closes the connection.
 
-    The bot takes a connection rather than a host and port, so that a test can hand it an
-    in-memory one (see test_bot.py).
+    The bot takes a connection rather than a host and port, so that a test can hand
+    it an in-memory one (see test_bot.py).
     """
     rng = rng or random.Random()
     await chat.send(f"/nick {nick}")
@@ -53,7 +54,8 @@ async def dice_bot(
     task_status.started()
     async for line in chat:
         if line.startswith("*** ping:"):
-            await chat.send("")  # any line resets the idle timer; an empty one says nothing
+            # Any line resets the server's idle timer; an empty one says nothing.
+            await chat.send("")
             continue
         said = CHAT_LINE.fullmatch(line)
         if said is None or said["nick"] == nick:
@@ -64,13 +66,13 @@ async def dice_bot(
 
 
 async def run_bot(host: str, port: int) -> None:
-    """Connect to a real server and run the bot until the server closes the connection."""
+    """Connect to a server and run the bot until the server closes the connection."""
     async with triochat.connect(host, port) as chat:
         await dice_bot(chat)
 
 
 async def demo() -> None:
-    """Start a server, the bot and one user, all in this process, and show what the user sees."""
+    """Start a server, the bot and a user in this process; show what the user sees."""
     async with trio.open_nursery() as nursery:
         server = await nursery.start(triochat.serve_tcp, triochat.ServerConfig(port=0))
         host, port = server.addresses[0][:2]
@@ -78,7 +80,8 @@ async def demo() -> None:
             triochat.connect(host, port) as bot,
             triochat.connect(host, port, nick="alice") as alice,
         ):
-            # nursery.start returns once the bot has its nick: alice speaks only when it listens.
+            # nursery.start returns once the bot has its nick: alice speaks only once
+            # it listens.
             await nursery.start(functools.partial(dice_bot, bot, rng=random.Random(6)))
             await alice.send("!roll 3d6")
             async for line in alice:

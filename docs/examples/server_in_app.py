@@ -1,7 +1,7 @@
 """Run the chat server inside a larger Trio program, and stop it from outside.
 
-The program here has three parts: the chat server, a greeter that lives in the server's hub as
-an ordinary member (no socket), and a "control" part that decides when the chat should stop.
+The program has three parts: the chat server, a greeter that lives in the server's hub
+as an ordinary member (no socket), and a "control" part that decides when to stop.
 Run it: python docs/examples/server_in_app.py
 """
 
@@ -37,14 +37,16 @@ async def run_chat(
         task_status.started(server)
 
         await stop.wait()
-        # Graceful: stop accepting, let every client receive what was queued for it and a
-        # goodbye (at most config.shutdown_grace seconds), then close. serve_tcp returns.
+        # Graceful: stop accepting, let every client receive what was queued for it
+        # and a goodbye (at most config.shutdown_grace seconds), then close.
+        # serve_tcp returns.
         await server.shutdown()
         nursery.cancel_scope.cancel()  # the greeter is the only task left: stop it too
 
 
 async def main() -> None:
-    stop = trio.Event()  # whoever holds it can stop the chat: an admin API, a signal handler...
+    # Whoever holds it can stop the chat: an admin API, a signal handler...
+    stop = trio.Event()
     async with trio.open_nursery() as app:
         config = triochat.ServerConfig(port=0, shutdown_grace=2)
         server = await app.start(run_chat, config, stop)

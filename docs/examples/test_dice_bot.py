@@ -1,6 +1,7 @@
 """Tests for the dice bot of bot.py, written the way you would test your own bot.
 
-pytest runs this file (with pytest-trio in trio mode): python -m pytest docs/examples/test_bot.py
+pytest runs this file, with pytest-trio in trio mode:
+python -m pytest docs/examples/test_bot.py
 """
 
 from __future__ import annotations
@@ -10,10 +11,15 @@ import random
 
 import trio
 import trio.testing
-from bot import dice_bot
 
+from bot import dice_bot
 from triochat import ChatServer, ServerConfig
-from triochat.testing import connect_to, open_chat_server, open_memory_client, read_until
+from triochat.testing import (
+    connect_to,
+    open_chat_server,
+    open_memory_client,
+    read_until,
+)
 
 
 async def test_bot_answers_a_roll_over_tcp() -> None:
@@ -30,7 +36,9 @@ async def test_bot_answers_a_roll_over_tcp() -> None:
         nursery.cancel_scope.cancel()
 
 
-async def test_bot_ignores_everything_else(autojump_clock: trio.testing.MockClock) -> None:
+async def test_bot_ignores_everything_else(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     server = ChatServer()  # in memory: the server need not listen anywhere
     async with (
         open_memory_client(server) as bot,
@@ -38,9 +46,17 @@ async def test_bot_ignores_everything_else(autojump_clock: trio.testing.MockCloc
         trio.open_nursery() as nursery,
     ):
         await nursery.start(dice_bot, bot)
-        for text in ["roll 3d6", "!roll", "!roll 0d6", "!roll 3d6 please", "/me rolls 3d6"]:
+        ignored = [
+            "roll 3d6",
+            "!roll",
+            "!roll 0d6",
+            "!roll 3d6 please",
+            "/me rolls 3d6",
+        ]
+        for text in ignored:
             await alice.send(text)
-        await alice.send("!roll 1d1")  # the one line it answers, and so the last one it reads
+        # The one line it answers, and so the last one it reads:
+        await alice.send("!roll 1d1")
         lines = await read_until(alice, "<dicebot>")
         assert [line for line in lines if "<dicebot>" in line] == [lines[-1]], (
             "the bot answered a line it should have ignored"
@@ -49,9 +65,12 @@ async def test_bot_ignores_everything_else(autojump_clock: trio.testing.MockCloc
         nursery.cancel_scope.cancel()
 
 
-async def test_bot_survives_the_idle_timeout(autojump_clock: trio.testing.MockClock) -> None:
-    # A bot that only listens is silent for hours; the server disconnects silent clients after
-    # idle_timeout unless they answer its ping. On the virtual clock, an hour takes no time.
+async def test_bot_survives_the_idle_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # A bot that only listens is silent for hours; the server disconnects silent
+    # clients after idle_timeout unless they answer its ping. On the virtual clock,
+    # an hour takes no time.
     server = ChatServer(config=ServerConfig(idle_timeout=300))
     async with open_memory_client(server) as bot, trio.open_nursery() as nursery:
         await nursery.start(dice_bot, bot)

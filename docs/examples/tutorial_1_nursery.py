@@ -25,7 +25,7 @@ class Chat:
         self.numbers = itertools.count(1)
 
     async def handle(self, stream: trio.SocketStream) -> None:
-        """Serve one client. trio.serve_tcp runs this in a new task for every connection."""
+        """Serve one client. trio.serve_tcp runs this in a new task per connection."""
         name = f"guest-{next(self.numbers)}"
         self.clients[stream] = name
         try:
@@ -34,7 +34,7 @@ class Chat:
         except trio.BrokenResourceError:
             pass  # the connection broke: this client is gone, and only this one
         finally:
-            del self.clients[stream]  # however the task ends, the client leaves the table
+            del self.clients[stream]  # however the task ends, the client leaves
 
     async def read_lines(self, stream: trio.SocketStream, name: str) -> None:
         buffer = b""
@@ -58,22 +58,25 @@ class Chat:
         # A copy: clients may come and go while this task waits in send_all.
         for stream in list(self.clients):
             # If that client is gone, skip it: its own task cleans up after it.
-            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                await stream.send_all(data)  # waits for each client in turn: see step 2
+            with contextlib.suppress(
+                trio.BrokenResourceError, trio.ClosedResourceError
+            ):
+                await stream.send_all(data)  # waits for each client in turn: step 2
 
 
 async def main() -> None:
     chat = Chat()
     async with trio.open_nursery() as nursery:
-        # trio.serve_tcp runs until cancelled; nursery.start returns once it listens (port 0:
-        # any free port) and hands back its listeners, so we can ask which port it got.
+        # trio.serve_tcp runs until cancelled; nursery.start returns once it listens
+        # (port 0: any free port) and hands back its listeners, which know the port.
         serve = functools.partial(trio.serve_tcp, chat.handle, 0, host="127.0.0.1")
         listeners = await nursery.start(serve)
         port = listeners[0].socket.getsockname()[1]
 
         async with await trio.open_tcp_stream("127.0.0.1", port) as alice_stream:
             alice = ChatConnection(alice_stream)
-            print("alice got:", await anext(alice))  # the welcome: alice is in the table
+            # The welcome line: alice is in the table now.
+            print("alice got:", await anext(alice))
             async with await trio.open_tcp_stream("127.0.0.1", port) as bob_stream:
                 bob = ChatConnection(bob_stream)
                 print("bob got:", await anext(bob))

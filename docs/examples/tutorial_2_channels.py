@@ -1,4 +1,4 @@
-"""Tutorial step 2: a bounded outbox and a writer task per client; a broadcast that never waits.
+"""Tutorial step 2: an outbox and a writer per client; a broadcast that never waits.
 
 Run it: python docs/examples/tutorial_2_channels.py
 """
@@ -21,7 +21,8 @@ OUTBOX_SIZE: Final = 64
 class Client:
     def __init__(self, name: str, outbox: trio.MemorySendChannel[bytes]) -> None:
         self.name = name
-        self.outbox = outbox  # the broadcast puts lines in; the client's writer takes them out
+        # The broadcast puts lines in; the client's writer task takes them out.
+        self.outbox = outbox
         self.cancel_scope = trio.CancelScope()  # cancelling it ends the client's tasks
 
 
@@ -46,14 +47,17 @@ class Chat:
                     outbox.close()  # the writer sends what is still queued, then ends
 
     async def write_lines(
-        self, stream: trio.SocketStream, queued: trio.MemoryReceiveChannel[bytes], client: Client
+        self,
+        stream: trio.SocketStream,
+        queued: trio.MemoryReceiveChannel[bytes],
+        client: Client,
     ) -> None:
         """The only task that writes to this client's socket."""
         try:
             async for data in queued:
                 await stream.send_all(data)
         except trio.BrokenResourceError:
-            client.cancel_scope.cancel()  # the connection broke: stop reading from it too
+            client.cancel_scope.cancel()  # the connection broke: stop reading too
 
     async def read_lines(self, stream: trio.SocketStream, name: str) -> None:
         buffer = b""
@@ -74,12 +78,12 @@ class Chat:
                     return
                 if text:
                     self.broadcast(f"<{name}> {text}\n".encode())
-                    # Let the writers run between lines, so that a big paste from one client
-                    # is not mistaken for every other client being slow.
+                    # Let the writers run between lines, so that a big paste from one
+                    # client is not mistaken for every other client being slow.
                     await trio.lowlevel.checkpoint()
 
     def broadcast(self, data: bytes) -> None:
-        """Queue *data* for every client. Not async: nothing can change the table meanwhile."""
+        """Queue *data* for every client. No await, so the table stays as it is."""
         too_slow = []
         for client in self.clients.values():
             try:
@@ -102,17 +106,18 @@ async def main() -> None:
         async with await trio.open_tcp_stream("127.0.0.1", port) as alice_stream:
             alice = ChatConnection(alice_stream)
             print("alice got:", await anext(alice))
-            # Dave connects and never reads: his socket's buffers fill up, then his outbox.
+            # Dave connects and never reads: socket buffers fill up, then his outbox.
             async with await trio.open_tcp_stream("127.0.0.1", port) as dave_stream:
                 dave = ChatConnection(dave_stream)
                 print("dave got:", await anext(dave))
-                # Alice talks on. Each of her lines reaches her at once, however far behind
-                # dave falls, and once his outbox is full he is cut off.
+                # Alice talks on. Each of her lines reaches her at once, however far
+                # behind dave falls, and once his outbox is full he is cut off.
                 line = "x" * 1000
                 for _ in range(1000):
                     await alice.send(line)
                     assert await anext(alice) == f"<guest-1> {line}"
-                print("alice got all 1000 lines; clients left:", ", ".join(chat.clients))
+                left = ", ".join(chat.clients)
+                print("alice got all 1000 lines; clients left:", left)
         nursery.cancel_scope.cancel()
 
 

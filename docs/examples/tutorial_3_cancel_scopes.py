@@ -1,7 +1,9 @@
-"""Tutorial step 3: timeouts and a clean stop with cancel scopes; a server that reports readiness.
+"""Tutorial step 3: cancel scopes for timeouts and stopping; task_status.
 
-This is "minichat", the end of the tutorial: about 150 lines that keep every promise of
-triochat's design, in miniature. Run it: python docs/examples/tutorial_3_cancel_scopes.py
+This is "minichat", the end of the tutorial: about 140 lines that keep the promises of
+triochat's design, in miniature.
+
+Run it: python docs/examples/tutorial_3_cancel_scopes.py
 """
 
 from __future__ import annotations
@@ -30,13 +32,13 @@ class Client:
         self.name = name
         self.outbox = outbox
         self.cancel_scope = trio.CancelScope()
-        #: Why the client is leaving, as its goodbye line will say. If the server is cancelled
-        #: from outside, nobody sets it: that is the server shutting down.
+        #: Why the client is leaving, as its goodbye line will say. If the server is
+        #: cancelled from outside, nobody sets it: that is the server shutting down.
         self.reason = "server shutting down"
         self.say_goodbye = True
 
     def cut_off(self, reason: str) -> None:
-        """End this client's tasks at once, without a goodbye: its socket is not usable."""
+        """End this client's tasks at once, with no goodbye: its socket is unusable."""
         self.reason, self.say_goodbye = reason, False
         self.cancel_scope.cancel()
 
@@ -66,14 +68,19 @@ class Chat:
                 await self.goodbye(stream, client.reason)
 
     async def goodbye(self, stream: trio.SocketStream, reason: str) -> None:
-        # Shielded: this runs even while the server is being cancelled; and bounded, because
-        # a shield without a deadline could wait for ever on a client that does not read.
+        # Shielded: this runs even while the server is being cancelled. And bounded:
+        # a shield with no deadline could wait for ever on a client that does not read.
         with trio.move_on_after(GOODBYE_TIMEOUT, shield=True):
-            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            with contextlib.suppress(
+                trio.BrokenResourceError, trio.ClosedResourceError
+            ):
                 await stream.send_all(f"goodbye ({reason})\n".encode())
 
     async def write_lines(
-        self, stream: trio.SocketStream, queued: trio.MemoryReceiveChannel[bytes], client: Client
+        self,
+        stream: trio.SocketStream,
+        queued: trio.MemoryReceiveChannel[bytes],
+        client: Client,
     ) -> None:
         async for data in queued:
             with trio.move_on_after(WRITE_TIMEOUT) as stuck:
@@ -82,7 +89,8 @@ class Chat:
                 except trio.BrokenResourceError:
                     client.cut_off("connection lost")
             if stuck.cancelled_caught:
-                client.cut_off("write timeout")  # its socket accepted nothing for too long
+                # Its socket accepted nothing for too long.
+                client.cut_off("write timeout")
 
     async def read_lines(self, stream: trio.SocketStream, name: str) -> str:
         """Read and broadcast until the client leaves; return why it left."""
@@ -130,8 +138,8 @@ async def serve_chat(
 ) -> None:
     """Serve chat on 127.0.0.1 until cancelled; report the port once listening.
 
-    If the port cannot be had (it is in use, say), the OSError is raised before anything is
-    reported, so ``await nursery.start(serve_chat, port)`` raises it.
+    If the port cannot be had (it is in use, say), the OSError is raised before
+    anything is reported, so ``await nursery.start(serve_chat, port)`` raises it.
     """
     chat = Chat(idle_timeout=idle_timeout)
     listeners = await trio.open_tcp_listeners(port, host="127.0.0.1")
@@ -158,9 +166,10 @@ async def main() -> None:
         print("alice got:", await anext(alice))
         await alice.send("hello")
         print("alice got:", await anext(alice))
-        nursery.cancel_scope.cancel()  # stop the server: every task in the nursery is cancelled
+        # Stop the server: every task in the nursery is cancelled.
+        nursery.cancel_scope.cancel()
 
-    # When the nursery block ends, they have all finished, and alice's goodbye has been sent.
+    # When the nursery block ends they have all finished, and alice's goodbye was sent.
     async with alice_stream:
         async for line in alice:
             print("alice got:", line)

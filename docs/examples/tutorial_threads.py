@@ -1,7 +1,7 @@
-"""Where the tutorial starts: a thread-per-client chat server, the way socket tutorials write it.
+"""Where the tutorial starts: a thread-per-client chat server, in the classic style.
 
-It works in a demo and has every flaw that the tutorial (docs/tutorial.md) then removes; the
-comments mark each one with its number in the tutorial. Do not build on it.
+It works in a demo and has every flaw that the tutorial (docs/tutorial.md) removes; the
+comments mark each with its number there. Do not build on it.
 
 Run it: python docs/examples/tutorial_threads.py
 """
@@ -17,29 +17,31 @@ from typing import TextIO
 class ThreadedChatServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 9999) -> None:
         self.address: tuple[str, int] = (host, port)
-        # One table, read and changed by every thread, with no lock.           [flaw 5]
+        # [5] One table, read and changed by every thread, with no lock.
         self.clients: dict[tuple[str, int], TextIO] = {}
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 
     def start(self) -> None:
-        self.listener.bind(self.address)  # in use? an OSError traceback       [flaw 8]
+        self.listener.bind(self.address)  # [8] in use? an OSError traceback
         self.listener.listen()
         self.address = self.listener.getsockname()
         threading.Thread(target=self.accept, name="accept", daemon=True).start()
 
     def accept(self) -> None:
         while True:
-            sock, peer = self.listener.accept()  # a thread blocked here, forever [flaw 2]
+            sock, peer = self.listener.accept()  # [2] a thread blocked here
             file = sock.makefile("rw", encoding="utf-8", newline="\n")
             self.clients[peer] = file
             name = f"client {peer[0]}:{peer[1]}"
-            threading.Thread(target=self.recv, args=(file, peer), name=name, daemon=True).start()
+            thread = threading.Thread(target=self.recv, args=(file, peer), name=name)
+            thread.daemon = True
+            thread.start()
 
     def recv(self, file: TextIO, peer: tuple[str, int]) -> None:
         while True:
-            line = file.readline()  # no length limit [7]; bad UTF-8 raises       [flaw 9]
+            line = file.readline()  # [7] no length limit; [9] bad UTF-8 raises
             if not line:
-                return  # the peer vanished; it stays in self.clients           [flaw 1]
+                return  # [1] the peer vanished; it stays in self.clients
             if line.strip() == "quit":
                 del self.clients[peer]
                 file.close()
@@ -48,18 +50,20 @@ class ThreadedChatServer:
 
     def broadcast(self, message: str, peer: tuple[str, int]) -> None:
         stamp = time.strftime("%Y/%m/%d %H:%M:%S")
-        # The sender is only an address, and the message may contain a newline
-        # and a fake header of its own.                                        [flaw 10]
+        # [10] The sender is only an address, and the message may contain a
+        # newline and a fake header of its own.
         text = f"{stamp} {peer[0]}:{peer[1]}\n{message}\n"
-        for file in self.clients.values():  # another thread may change the table now [5]
+        # [5] Another thread may change the table during this loop.
+        for file in self.clients.values():
             file.write(text)
-            file.flush()  # blocks while this client does not read               [flaw 4]
-            # ... and raises if it is gone: the clients after it miss the line   [flaw 3]
+            # [4] Blocks while this client does not read; [3] raises if it is
+            # gone, and the clients after it miss the line.
+            file.flush()
 
     def stop(self) -> None:
         for file in list(self.clients.values()):
             file.close()
-        self.listener.close()  # wakes neither accept() nor readline()        [flaw 6]
+        self.listener.close()  # [6] wakes neither accept() nor readline()
 
 
 def main() -> None:
