@@ -108,5 +108,17 @@ def _tidy_signature(
     return signature, return_annotation
 
 
+def _no_builtin_docstring(
+    app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]
+) -> None:
+    """A constant documented with autodata would show the docstring of its type (``str``);
+    the text written under the directive in api.md is what belongs there.
+    """
+    builtin = type(obj).__doc__
+    if what == "data" and builtin and "\n".join(lines).strip() == inspect.cleandoc(builtin):
+        lines.clear()
+
+
 def setup(app: Sphinx) -> None:
     app.connect("autodoc-process-signature", _tidy_signature)
+    app.connect("autodoc-process-docstring", _no_builtin_docstring)

@@ -51,7 +51,7 @@ async def test_open_chat_server_lets_the_body_error_through_unwrapped() -> None:
 async def test_graceful_shutdown_inside_open_chat_server() -> None:
     with trio.fail_after(WAIT):
         async with open_chat_server() as server, connect_to(server) as client:
-            await read_until(client, "joined lobby")
+            await read_until(client, "joined #lobby")
             await server.shutdown()
             lines = await read_until(client, "goodbye")
             assert lines[-1] == "*** goodbye (server shutting down)"

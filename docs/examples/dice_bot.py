@@ -7,17 +7,17 @@ Run it alone (it starts its own server and a user):  python docs/examples/bot.py
 from __future__ import annotations
 
 import functools
+import json
 import random
 import re
 import sys
+from collections.abc import Sequence
 from typing import Final
 
 import trio
 
 import triochat
 
-#: A chat line as the server's text format shows it: "[12:00:06] <alice> hello".
-CHAT_LINE: Final = re.compile(r"\[\d\d:\d\d:\d\d\] <(?P<nick>[^>]+)> (?P<text>.*)")
 ROLL: Final = re.compile(r"!roll (?P<count>[1-9]\d?)d(?P<sides>[1-9]\d{0,2})")
 
 
@@ -35,34 +35,54 @@ async def dice_bot(
     chat: triochat.ChatConnection,
     *,
     nick: str = "dicebot",
+    rooms: Sequence[str] = (),
     rng: random.Random | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Take *nick*, report readiness through *task_status*, then answer until the
-    server closes the connection.
+    """Take *nick*, join *rooms* ("#name", besides #lobby), report readiness through
+    *task_status*, then answer in every room until the server closes the connection.
 
     The bot takes a connection rather than a host and port, so that a test can hand
     it an in-memory one (see test_bot.py).
     """
     rng = rng or random.Random()
-    await chat.send(f"/nick {nick}")
+
+    async def command(name: str, **arguments: str) -> None:
+        await chat.send(json.dumps({"cmd": name, **arguments}))
+
+    await chat.send("/format json")  # one JSON object per line: made for programs
+    await command("nick", nick=nick)
+    for room in rooms:
+        await command("join", room=room)
+    unconfirmed = {"nick", *rooms}  # what the server has not confirmed yet
+
+    def confirmed(what: str) -> None:
+        if what in unconfirmed:
+            unconfirmed.remove(what)
+            if not unconfirmed:
+                task_status.started()
+
     async for line in chat:
-        if line.endswith(f"is now known as {nick}"):
-            break
-        if line.startswith("*** error:"):
-            raise RuntimeError(f"cannot take the nick {nick}: {line}")
-    task_status.started()
-    async for line in chat:
-        if line.startswith("*** ping:"):
+        if not line.startswith("{"):
+            continue  # the lines sent before the switch to JSON are text
+        event = json.loads(line)
+        if event["type"] == "nick" and event["new"] == nick:
+            confirmed("nick")
+        elif event["type"] == "join" and event["sender"] == nick:
+            confirmed(event["room"])
+        elif event["type"] == "notice" and event["kind"] == "ping":
             # Any line resets the server's idle timer; an empty one says nothing.
             await chat.send("")
-            continue
-        said = CHAT_LINE.fullmatch(line)
-        if said is None or said["nick"] == nick:
-            continue
-        reply = answer(said["nick"], said["text"], rng)
-        if reply is not None:
-            await chat.send(reply)
+        elif event["type"] == "notice" and event["error"]:
+            raise RuntimeError(f"the server says: {event['text']}")
+        elif (
+            event["type"] == "message"
+            and not event["history"]  # replayed as the bot joined: said before it came
+            and event["sender"] != nick
+        ):
+            reply = answer(event["sender"], event["text"], rng)
+            if reply is not None:
+                await command("say", room=event["room"], text=reply)
 
 
 async def run_bot(host: str, port: int) -> None:

@@ -65,6 +65,23 @@ async def test_bot_ignores_everything_else(
         nursery.cancel_scope.cancel()
 
 
+async def test_bot_answers_in_its_rooms_but_not_their_history(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    server = ChatServer()
+    async with open_memory_client(server, nick="alice") as alice:
+        await alice.send("/join #dice")
+        await alice.send("!roll 1d1")  # said before the bot comes: kept in history
+        await read_until(alice, "!roll 1d1")
+        async with open_memory_client(server) as bot, trio.open_nursery() as nursery:
+            # Joining #dice, the bot receives that line again, marked as history.
+            await nursery.start(functools.partial(dice_bot, bot, rooms=["#dice"]))
+            await alice.send("!roll 2d1")
+            lines = await read_until(alice, "<dicebot>")
+            assert lines[-1].endswith("#dice <dicebot> alice rolled 2d1: 1 + 1 = 2")
+            nursery.cancel_scope.cancel()
+
+
 async def test_bot_survives_the_idle_timeout(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
