@@ -30,21 +30,21 @@ class ThreadedChatServer:
     def accept(self) -> None:
         while True:
             sock, peer = self.listener.accept()  # [2] a thread blocked here
-            file = sock.makefile("rw", encoding="utf-8", newline="\n")
-            self.clients[peer] = file
+            reader = sock.makefile("r", encoding="utf-8", newline="\n")
+            self.clients[peer] = sock.makefile("w", encoding="utf-8", newline="\n")
             name = f"client {peer[0]}:{peer[1]}"
-            thread = threading.Thread(target=self.recv, args=(file, peer), name=name)
+            thread = threading.Thread(target=self.recv, args=(reader, peer), name=name)
             thread.daemon = True
             thread.start()
 
-    def recv(self, file: TextIO, peer: tuple[str, int]) -> None:
+    def recv(self, reader: TextIO, peer: tuple[str, int]) -> None:
         while True:
-            line = file.readline()  # [7] no length limit; [9] bad UTF-8 raises
+            line = reader.readline()  # [7] no length limit; [9] bad UTF-8 raises
             if not line:
                 return  # [1] the peer vanished; it stays in self.clients
             if line.strip() == "quit":
-                del self.clients[peer]
-                file.close()
+                self.clients.pop(peer).close()
+                reader.close()
                 return
             self.broadcast(line.rstrip("\n"), peer)
 
@@ -69,26 +69,29 @@ class ThreadedChatServer:
 def main() -> None:
     server = ThreadedChatServer(port=0)
     server.start()
-    sockets = [socket.create_connection(server.address) for _ in range(2)]
+
+    def wait_for_clients(count: int) -> None:
+        # A real client cannot tell when the server has registered it (or let it go);
+        # this demo peeks at the server's table, and does one thing at a time, so that
+        # the races of flaw 5 cannot spoil it.
+        deadline = time.monotonic() + 5
+        while len(server.clients) != count and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    sockets = []
+    for count in (1, 2):
+        sockets.append(socket.create_connection(server.address))
+        wait_for_clients(count)
     alice, bob = (sock.makefile("rw", encoding="utf-8") for sock in sockets)
-    for who in (alice, bob):
-        # The server registers a client in its accept thread, some time after connect()
-        # returns. The echo of "I'm ready." shows that this client is in the table.
-        who.write("I'm ready.\n")
-        who.flush()
-        while who.readline().strip() != "I'm ready.":
-            pass
     alice.write("hello, bob\n")
     alice.flush()
     while (line := bob.readline().strip()) != "hello, bob":
-        pass
+        pass  # the line before it is the header: the time and alice's address
     print("bob got:", line)
-    for who in (alice, bob):
+    for count, who in enumerate((alice, bob)):
         who.write("quit\n")
         who.flush()
-    deadline = time.monotonic() + 5
-    while server.clients and time.monotonic() < deadline:
-        time.sleep(0.01)  # both "quit" lines handled: their threads have returned
+        wait_for_clients(1 - count)
     server.stop()
     time.sleep(0.5)  # give any thread that stop() woke plenty of time to finish
     stuck = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
