@@ -112,6 +112,10 @@ class NickRefused(ChatClientError):
 
     :attr:`nick` is the nick asked for; :attr:`reason` is the server's explanation, such as
     ``the nick alice is taken``.
+
+    Attributes:
+      nick: the nick asked for.
+      reason: why the server refused it.
     """
 
     def __init__(self, nick: str, reason: str) -> None:

@@ -95,7 +95,7 @@ class Room:
     #: Members who may kick, ban and promote here (besides server admins). Whoever creates a
     #: room (other than the default room) is its first operator.
     operators: set[Member] = attrs.field(factory=set, init=False)
-    #: Ban masks: ``NICK``, ``@ADDRESS`` or ``NICK@ADDRESS``, with ``*`` and ``?`` wildcards.
+    #: The ban masks, each ``NICK``, ``@ADDRESS`` or ``NICK@ADDRESS``, with ``*`` and ``?``.
     bans: list[str] = attrs.field(factory=list, init=False)
     _members: dict[Member, None] = attrs.field(factory=dict, init=False)
     _history: deque[Event] = attrs.field(factory=deque, init=False)
@@ -179,6 +179,7 @@ class Room:
     # ---------------------------------------------------------------------------- moderation
 
     def is_operator(self, member: Member) -> bool:
+        """Whether *member* may moderate this room: an operator of it, or a server admin."""
         return member.is_admin or member in self.operators
 
     def is_banned(self, member: Member) -> bool:
@@ -237,6 +238,10 @@ class Room:
         return event
 
     def unban(self, actor: Member, mask: str) -> BanChanged:
+        """Lift the ban *mask* and announce it. *actor* must be an operator of the room.
+
+        Raises :exc:`NotOperator`, or :exc:`ChatError` if *mask* is not banned here.
+        """
         self._check_operator(actor)
         mask = _validate_mask(mask)
         if mask not in self.bans:

@@ -1,13 +1,12 @@
 """A bot that chats over the network: it answers "!roll 2d6" with a dice roll.
 
-Run it against a running server:  python docs/examples/bot.py 127.0.0.1 9999
-Run it alone (it starts its own server and a user):  python docs/examples/bot.py
+Run it against a running server:  python docs/examples/dice_bot.py 127.0.0.1 9999
+Run it alone (it starts its own server and a user):  python docs/examples/dice_bot.py
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import random
 import re
 import sys
@@ -43,17 +42,13 @@ async def dice_bot(
     *task_status*, then answer in every room until the server closes the connection.
 
     The bot takes a connection rather than a host and port, so that a test can hand
-    it an in-memory one (see test_bot.py).
+    it an in-memory one (see test_dice_bot.py).
     """
     rng = rng or random.Random()
-
-    async def command(name: str, **arguments: str) -> None:
-        await chat.send(json.dumps({"cmd": name, **arguments}))
-
-    await chat.send("/format json")  # one JSON object per line: made for programs
-    await command("nick", nick=nick)
+    await chat.switch_to_json()  # typed events, and commands that name their room
+    await chat.send_command("nick", nick=nick)
     for room in rooms:
-        await command("join", room=room)
+        await chat.send_command("join", room=room)
     unconfirmed = {"nick", *rooms}  # what the server has not confirmed yet
 
     def confirmed(what: str) -> None:
@@ -62,27 +57,22 @@ async def dice_bot(
             if not unconfirmed:
                 task_status.started()
 
-    async for line in chat:
-        if not line.startswith("{"):
-            continue  # the lines sent before the switch to JSON are text
-        event = json.loads(line)
-        if event["type"] == "nick" and event["new"] == nick:
-            confirmed("nick")
-        elif event["type"] == "join" and event["sender"] == nick:
-            confirmed(event["room"])
-        elif event["type"] == "notice" and event["kind"] == "ping":
-            # Any line resets the server's idle timer; an empty one says nothing.
-            await chat.send("")
-        elif event["type"] == "notice" and event["error"]:
-            raise RuntimeError(f"the server says: {event['text']}")
-        elif (
-            event["type"] == "message"
-            and not event["history"]  # replayed as the bot joined: said before it came
-            and event["sender"] != nick
-        ):
-            reply = answer(event["sender"], event["text"], rng)
-            if reply is not None:
-                await command("say", room=event["room"], text=reply)
+    async for event in chat.events():
+        match event:
+            case triochat.NickChanged(new=new) if new == nick:
+                confirmed("nick")
+            case triochat.Joined(sender=sender, room=room) if sender == nick:
+                confirmed(room)
+            case triochat.Notice(kind="ping"):
+                # Any line resets the server's idle timer; an empty one says nothing.
+                await chat.send("")
+            case triochat.Notice(error=True, text=text):
+                raise RuntimeError(f"the server says: {text}")
+            case triochat.Message(history=False, sender=sender, text=text, room=room):
+                # (history=True: replayed as the bot joined, said before it came.)
+                reply = answer(sender, text, rng) if sender != nick else None
+                if reply is not None:
+                    await chat.send_command("say", room=room, text=reply)
 
 
 async def run_bot(host: str, port: int) -> None:

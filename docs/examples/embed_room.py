@@ -27,10 +27,7 @@ async def main() -> None:
             lobby.join(alice)
             await alice.say("!ping")
             async for event in alice:
-                if isinstance(event, triochat.Message):
-                    what = event.text
-                else:
-                    what = type(event).__name__
+                what = event.text if isinstance(event, triochat.Message) else type(event).__name__
                 print(f"#{event.seq} {event.sender}: {what}")
                 if isinstance(event, triochat.Message) and event.sender == "pingbot":
                     break

@@ -1,7 +1,7 @@
-"""Tests for the dice bot of bot.py, written the way you would test your own bot.
+"""Tests for the bot of dice_bot.py, written the way you would test your own bot.
 
 pytest runs this file, with pytest-trio in trio mode:
-python -m pytest docs/examples/test_bot.py
+python -m pytest docs/examples/test_dice_bot.py
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import random
 
 import trio
 import trio.testing
+from dice_bot import dice_bot
 
-from bot import dice_bot
 from triochat import ChatServer, ServerConfig
 from triochat.testing import (
     connect_to,

@@ -58,9 +58,7 @@ class Chat:
         # A copy: clients may come and go while this task waits in send_all.
         for stream in list(self.clients):
             # If that client is gone, skip it: its own task cleans up after it.
-            with contextlib.suppress(
-                trio.BrokenResourceError, trio.ClosedResourceError
-            ):
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await stream.send_all(data)  # waits for each client in turn: step 2
 
 

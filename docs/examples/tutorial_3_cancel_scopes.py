@@ -71,9 +71,7 @@ class Chat:
         # Shielded: this runs even while the server is being cancelled. And bounded:
         # a shield with no deadline could wait for ever on a client that does not read.
         with trio.move_on_after(GOODBYE_TIMEOUT, shield=True):
-            with contextlib.suppress(
-                trio.BrokenResourceError, trio.ClosedResourceError
-            ):
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await stream.send_all(f"goodbye ({reason})\n".encode())
 
     async def write_lines(
