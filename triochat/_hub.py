@@ -79,6 +79,13 @@ def validate_nick(nick: str) -> str:
 
 @attrs.frozen(kw_only=True)
 class HubStatistics:
+    """A snapshot of a hub.
+
+    Attributes:
+      members: members connected to the hub.
+      rooms: rooms that exist (the default room always does, once asked for).
+    """
+
     members: int
     rooms: int
 
@@ -168,6 +175,7 @@ class Hub:
 
     @property
     def members(self) -> list[Member]:
+        """Every connected member (a copy, safe to keep while members come and go)."""
         return list(self._nicks.values())
 
     def rename(self, member: Member, nick: str) -> None:
@@ -285,7 +293,9 @@ class Hub:
 
     @property
     def rooms(self) -> list[Room]:
+        """Every room that exists (a copy). Empty rooms other than the default one are removed."""
         return list(self._rooms.values())
 
     def statistics(self) -> HubStatistics:
+        """Counts of members and rooms."""
         return HubStatistics(members=len(self._nicks), rooms=len(self._rooms))

@@ -43,7 +43,15 @@ SLOW_CONSUMER: Final = "SendQ exceeded: too slow reading messages"
 
 @attrs.frozen(kw_only=True)
 class MemberStatistics:
-    """A snapshot of one member's outbox."""
+    """A snapshot of one member's outbox.
+
+    Attributes:
+      queued_events: events waiting in the outbox.
+      queued_bytes: their estimated size in bytes.
+      max_events: the outbox's bound in events.
+      max_bytes: the outbox's bound in bytes.
+      delivered: events the owner has taken from the outbox so far.
+    """
 
     queued_events: int
     queued_bytes: int
@@ -79,7 +87,7 @@ class Member:
     max_bytes: int = DEFAULT_OUTBOX_BYTES
     #: Rooms this member is in, in the order it joined them.
     rooms: dict[str, Room] = attrs.field(factory=dict, init=False)
-    #: Where :meth:`say` goes when no room is named: the room joined last (or switched to).
+    #: The room :meth:`say` uses when none is named; the room joined last (or switched to).
     current_room: Room | None = attrs.field(default=None, init=False)
     #: Where the member connects from (an IP address, or ``unix:PATH``, shared by every client
     #: of that Unix socket), for address bans; ``""`` if it is not a network client.
@@ -89,6 +97,7 @@ class Member:
     is_admin: bool = attrs.field(default=False, init=False)
     #: Why the member was removed from the hub, or ``None`` while it is connected.
     removed_reason: str | None = attrs.field(default=None, init=False)
+    #: Bytes waiting in the outbox, by the estimate of :attr:`Event.size`.
     queued_bytes: int = attrs.field(default=0, init=False)
     _delivered: int = attrs.field(default=0, init=False)
     _send: trio.MemorySendChannel[Event] = attrs.field(init=False)
@@ -108,6 +117,7 @@ class Member:
 
     @property
     def connected(self) -> bool:
+        """Whether the member is still in the hub (``False`` once it has been disconnected)."""
         return self.removed_reason is None
 
     @property
@@ -252,6 +262,7 @@ class Member:
         self._receive.close()
 
     def statistics(self) -> MemberStatistics:
+        """A snapshot of the outbox: what is queued, the bounds, how much was delivered."""
         return MemberStatistics(
             queued_events=self.queued,
             queued_bytes=self.queued_bytes,
