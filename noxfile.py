@@ -1,10 +1,10 @@
-"""Developer tasks. `nox -s tests lint typecheck` is what CI runs (see .ci/run)."""
+"""Developer tasks. `nox -s tests lint typecheck docs` is what CI runs (see .ci/run)."""
 
 from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.default_venv_backend = "venv"
 
@@ -44,3 +44,23 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package and the tests."""
     install(session, "typecheck", "test")
     session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the Sphinx site into docs/_build/html: nitpicky, warnings are errors.
+
+    Extra arguments go to sphinx-build, e.g. `nox -s docs -- -b linkcheck`.
+    """
+    install(session, "docs")
+    session.run(
+        "sphinx-build",
+        "--fresh-env",  # re-read every page, so that no warning hides in a cached one
+        "--fail-on-warning",
+        "--keep-going",
+        "--nitpicky",
+        "--builder=html",
+        *session.posargs,
+        "docs",
+        "docs/_build/html",
+    )

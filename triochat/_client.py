@@ -86,8 +86,13 @@ class ConnectionFailed(ChatClientError):
 
     ``str(exc)`` is a complete sentence for a person, such as
     ``cannot connect to 127.0.0.1:9999: connection refused``; the parts are kept in
-    :attr:`host`, :attr:`port` (for a Unix socket: its path and 0), :attr:`reason` and
-    :attr:`endpoint` for programs.
+    :attr:`host`, :attr:`port`, :attr:`reason` and :attr:`endpoint` for programs.
+
+    Attributes:
+      host: the host that was asked for (for a Unix socket: its path).
+      port: the port that was asked for (0 for a Unix socket).
+      reason: what went wrong, such as ``connection refused``.
+      endpoint: the endpoint that was tried, if known.
     """
 
     def __init__(
@@ -131,6 +136,10 @@ class NickRefused(ChatClientError):
 
     :attr:`nick` is the nick asked for; :attr:`reason` is the server's explanation, such as
     ``the nick alice is taken``.
+
+    Attributes:
+      nick: the nick asked for.
+      reason: why the server refused it.
     """
 
     def __init__(self, nick: str, reason: str) -> None:
@@ -265,7 +274,7 @@ class ChatConnection:
     Error handling: :meth:`send` raises :exc:`ConnectionLost` when the connection is broken. A
     connection that breaks while you iterate (reset by the peer, for instance) simply ends the
     iteration, like a normal close, but leaves a description in :attr:`closed_reason`. A server
-    line longer than :data:`MAX_LINE_BYTES` raises :exc:`ChatClientError` from the iteration, and
+    line longer than one mebibyte raises :exc:`ChatClientError` from the iteration, and
     after that the connection yields nothing more.
     """
 
@@ -378,7 +387,7 @@ class ChatConnection:
         Error handling:
           StopAsyncIteration: the server closed the connection, the connection broke (see
               :attr:`closed_reason`), or it was closed locally.
-          ChatClientError: the server sent a line longer than :data:`MAX_LINE_BYTES`.
+          ChatClientError: the server sent a line longer than one mebibyte.
         """
         while not self._received:
             if self._at_end:
@@ -560,10 +569,11 @@ async def connect(
           not trusted or does not name the host. For the JSON format, also when the server
           does not confirm it (a full server, or one that is not triochat).
       NickRefused: for the JSON format, the server refused *nick* (taken, or not valid).
-      ValueError: *nick* contains a line break, *wire_format* is unknown, the arguments
-          contradict each other (a *url* and a *host*, TLS options without TLS), or *cafile*
-          cannot be used (:exc:`~triochat.TLSConfigError`); nothing is opened.
-      Anything raised in the body propagates unchanged, after the connection is closed.
+      ValueError: *nick* or *password* contains a line break, *wire_format* is unknown, the
+          arguments contradict each other (a *url* and a *host*, TLS options without TLS), or
+          *cafile* cannot be used (:exc:`~triochat.TLSConfigError`); nothing is opened.
+
+    Anything raised in the body propagates unchanged, after the connection is closed.
     """
     if nick is not None:
         _check_line(nick)

@@ -152,7 +152,7 @@ class ServerConfig:
 
     @property
     def endpoints(self) -> tuple[Endpoint, ...]:
-        """What the server listens on: *listen*, or else one TCP endpoint from *host* and *port*."""
+        """The endpoints the server listens on (*listen*, or else TCP on *host* and *port*)."""
         return self.listen or (Endpoint.tcp(self.host or "", self.port),)
 
     def make_hub(self) -> Hub:

@@ -141,16 +141,19 @@ class Endpoint:
 
     @property
     def is_unix(self) -> bool:
+        """Whether this is a Unix domain socket."""
         return self.scheme == "unix"
 
     @property
     def is_tls(self) -> bool:
+        """Whether TLS runs on top of this TCP endpoint."""
         return self.scheme == "tls"
 
     @property
     def address(self) -> str:
-        """How logs and messages show it: ``127.0.0.1:9999`` for plain TCP (``*:9999`` for every
-        interface, ``[::1]:9999`` for IPv6), ``tls://127.0.0.1:6697`` for TLS, ``unix:PATH``.
+        """The form logs and messages show, such as ``127.0.0.1:9999`` for plain TCP (``*:9999``
+        for every interface, ``[::1]:9999`` for IPv6), ``tls://127.0.0.1:6697`` for TLS, or
+        ``unix:PATH``.
         """
         if self.is_unix:
             return f"unix:{self.path}"

@@ -79,6 +79,13 @@ def validate_nick(nick: str) -> str:
 
 @attrs.frozen(kw_only=True)
 class HubStatistics:
+    """A snapshot of a hub.
+
+    Attributes:
+      members: members connected to the hub.
+      rooms: rooms that exist (the default room always does, once asked for).
+    """
+
     members: int
     rooms: int
 
@@ -93,7 +100,7 @@ class Hub:
       guest_prefix: nicks given to members that did not choose one are ``guest-1``, ``guest-2``...
       announce_limit: in a room with more members than this, joins, leaves and nick changes
         are told only to the member concerned, not announced to the room (as large IRC and
-        Twitch channels do: announcing each of *n* joins to everyone present is *n*²/2 lines).
+        Twitch channels do: announcing each of n joins to everyone present is n²/2 lines).
         ``None`` (the default): always announce.
       max_rooms: rooms that may exist at once (the default room included).
       rooms_per_member: rooms one member may be in at once.
@@ -173,6 +180,7 @@ class Hub:
 
     @property
     def members(self) -> list[Member]:
+        """Every connected member (a copy, safe to keep while members come and go)."""
         return list(self._nicks.values())
 
     def rename(self, member: Member, nick: str) -> None:
@@ -290,7 +298,9 @@ class Hub:
 
     @property
     def rooms(self) -> list[Room]:
+        """Every room that exists (a copy). Empty rooms other than the default one are removed."""
         return list(self._rooms.values())
 
     def statistics(self) -> HubStatistics:
+        """Counts of members and rooms."""
         return HubStatistics(members=len(self._nicks), rooms=len(self._rooms))

@@ -48,7 +48,7 @@ _STALE_PROBE_TIMEOUT: Final = 1.0
 
 
 class ListenFailed(OSError):
-    """An endpoint could not be opened; :attr:`endpoint` says which.
+    """An endpoint could not be opened; its ``endpoint`` attribute says which.
 
     ``errno`` and ``strerror`` are those of the underlying error (``errno.EADDRINUSE`` for an
     address in use), so code that handles :exc:`OSError` keeps working.

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import trio
@@ -37,8 +37,6 @@ __all__ = [
     "MemberStatistics",
 ]
 
-T = TypeVar("T")
-
 #: Default bound of an outbox, in events.
 DEFAULT_OUTBOX_MESSAGES: Final = 1024
 #: Default bound of an outbox, in bytes (an estimate: see :attr:`Event.size`).
@@ -49,7 +47,15 @@ SLOW_CONSUMER: Final = "SendQ exceeded: too slow reading messages"
 
 @attrs.frozen(kw_only=True)
 class MemberStatistics:
-    """A snapshot of one member's outbox."""
+    """A snapshot of one member's outbox.
+
+    Attributes:
+      queued_events: events waiting in the outbox.
+      queued_bytes: their estimated size in bytes.
+      max_events: the outbox's bound in events.
+      max_bytes: the outbox's bound in bytes.
+      delivered: events the owner has taken from the outbox so far.
+    """
 
     queued_events: int
     queued_bytes: int
@@ -85,7 +91,7 @@ class Member:
     max_bytes: int = DEFAULT_OUTBOX_BYTES
     #: Rooms this member is in, in the order it joined them.
     rooms: dict[str, Room] = attrs.field(factory=dict, init=False)
-    #: Where :meth:`say` goes when no room is named: the room joined last (or switched to).
+    #: The room :meth:`say` uses when none is named; the room joined last (or switched to).
     current_room: Room | None = attrs.field(default=None, init=False)
     #: Where the member connects from (an IP address, or ``unix:PATH``, shared by every client
     #: of that Unix socket), for address bans; ``""`` if it is not a network client.
@@ -95,6 +101,7 @@ class Member:
     is_admin: bool = attrs.field(default=False, init=False)
     #: Why the member was removed from the hub, or ``None`` while it is connected.
     removed_reason: str | None = attrs.field(default=None, init=False)
+    #: Bytes waiting in the outbox, by the estimate of :attr:`Event.size`.
     queued_bytes: int = attrs.field(default=0, init=False)
     _delivered: int = attrs.field(default=0, init=False)
     # A list, not a deque: an empty deque allocates a 64-slot block up front (half a KiB per
@@ -127,6 +134,7 @@ class Member:
 
     @property
     def connected(self) -> bool:
+        """Whether the member is still in the hub (``False`` once it has been disconnected)."""
         return self.removed_reason is None
 
     @property
@@ -173,7 +181,7 @@ class Member:
             self._waiter = None
             trio.lowlevel.reschedule(task)
 
-    def set_doorbell(self, doorbell: Callable[[T], None], answerer: T) -> None:
+    def set_doorbell(self, doorbell: Callable[[Any], None], answerer: object) -> None:
         """Have ``doorbell(answerer)`` called, instead of a task kept waiting, when an event
         arrives. (A function and its argument rather than one bound callable: that would be
         one more object for every idle connection.)
@@ -359,6 +367,7 @@ class Member:
         self._wake()
 
     def statistics(self) -> MemberStatistics:
+        """A snapshot of the outbox: what is queued, the bounds, how much was delivered."""
         return MemberStatistics(
             queued_events=self.queued,
             queued_bytes=self.queued_bytes,

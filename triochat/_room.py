@@ -57,6 +57,16 @@ _KEPT: Final = frozenset({Message, Action, TopicChanged})
 
 @attrs.frozen(kw_only=True)
 class RoomStatistics:
+    """A snapshot of a room.
+
+    Attributes:
+      name: the room's name.
+      members: members in the room.
+      published: events published so far (the room's last sequence number).
+      history_events: events kept in the room's history.
+      history_bytes: their estimated size in bytes.
+    """
+
     name: str
     members: int
     published: int
@@ -85,7 +95,7 @@ class Room:
     #: Members who may kick, ban and promote here (besides server admins). Whoever creates a
     #: room (other than the default room) is its first operator.
     operators: set[Member] = attrs.field(factory=set, init=False)
-    #: Ban masks: ``NICK``, ``@ADDRESS`` or ``NICK@ADDRESS``, with ``*`` and ``?`` wildcards.
+    #: The ban masks, each ``NICK``, ``@ADDRESS`` or ``NICK@ADDRESS``, with ``*`` and ``?``.
     bans: list[str] = attrs.field(factory=list, init=False)
     _members: dict[Member, None] = attrs.field(factory=dict, init=False)
     # Set when a delivery left some outbox more than half full; cleared by _pace.
@@ -98,11 +108,12 @@ class Room:
 
     @property
     def members(self) -> list[Member]:
-        """The members, in the order they joined (a copy: safe to keep)."""
+        """The members, in the order they joined; a copy, safe to keep."""
         return list(self._members)
 
     @property
     def nicks(self) -> list[str]:
+        """The members' nicks, in the order they joined."""
         return [member.nick for member in self._members]
 
     def __contains__(self, member: object) -> bool:
@@ -157,6 +168,7 @@ class Room:
             self._publish(Left, member.nick, reason=reason)
 
     def announce_nick(self, old: str, new: str) -> None:
+        """Publish a :class:`NickChanged` event. :meth:`Hub.rename` calls it for every room."""
         if self._quiet():
             member = self.hub.member(new)
             if member is not None:
@@ -190,6 +202,7 @@ class Room:
     # ---------------------------------------------------------------------------- moderation
 
     def is_operator(self, member: Member) -> bool:
+        """Whether *member* may moderate this room: an operator of it, or a server admin."""
         return member.is_admin or member in self.operators
 
     def is_banned(self, member: Member) -> bool:
@@ -248,6 +261,10 @@ class Room:
         return event
 
     def unban(self, actor: Member, mask: str) -> BanChanged:
+        """Lift the ban *mask* and announce it. *actor* must be an operator of the room.
+
+        Raises :exc:`NotOperator`, or :exc:`ChatError` if *mask* is not banned here.
+        """
         self._check_operator(actor)
         mask = _validate_mask(mask)
         if mask not in self.bans:
@@ -265,12 +282,14 @@ class Room:
     # ---------------------------------------------------------------------------- publishing
 
     async def publish_message(self, sender: Member, text: str) -> Message:
+        """Publish *text* as a :class:`Message` from *sender*; :meth:`Member.say` calls this."""
         event = self._publish(Message, sender.nick, text=text)
         await self._pace()
         assert isinstance(event, Message)
         return event
 
     async def publish_action(self, sender: Member, text: str) -> Action:
+        """Publish *text* as an :class:`Action` from *sender*; :meth:`Member.act` calls this."""
         event = self._publish(Action, sender.nick, text=text)
         await self._pace()
         assert isinstance(event, Action)
@@ -317,6 +336,7 @@ class Room:
         return event
 
     def statistics(self) -> RoomStatistics:
+        """The room's name, member count, events published and history kept."""
         return RoomStatistics(
             name=self.name,
             members=len(self._members),

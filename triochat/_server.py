@@ -64,6 +64,16 @@ def _default_hub(config: ServerConfig) -> Hub:
 
 @attrs.frozen(kw_only=True)
 class ServerStatistics:
+    """A snapshot of a server.
+
+    Attributes:
+      connections: clients connected now.
+      accepted: connections accepted since the server started, including refused ones.
+      refused_full: connections turned away because the server had ``max_clients`` already.
+      members: members of the server's hub (network clients plus any your code connected).
+      rooms: rooms in the server's hub.
+    """
+
     connections: int
     accepted: int
     refused_full: int
@@ -95,8 +105,8 @@ class ChatServer:
     hub: Hub = attrs.field(
         default=attrs.Factory(lambda self: _default_hub(self.config), takes_self=True)
     )
-    #: Addresses the server listens on, set once serving: (host, port, ...) tuples for TCP and
-    #: TLS listeners, the path (a ``str``) for Unix sockets; in the order of the endpoints.
+    #: The addresses the server listens on, set once serving, in the order of the endpoints;
+    #: (host, port, ...) tuples for TCP and TLS listeners, the path (a ``str``) for Unix sockets.
     addresses: list[Any] = attrs.field(factory=list, init=False)
     #: The same as :class:`Endpoint` objects with the real ports, ready for :func:`connect`.
     endpoints: list[Endpoint] = attrs.field(factory=list, init=False)
@@ -315,6 +325,7 @@ class ChatServer:
         await trio.aclose_forcefully(stream)
 
     def statistics(self) -> ServerStatistics:
+        """Counts of connections, accepted and refused clients, members and rooms."""
         hub = self.hub.statistics()
         return ServerStatistics(
             connections=len(self._connections),
