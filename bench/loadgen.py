@@ -1,34 +1,30 @@
-"""The load generator: many chat clients in one process on non-blocking sockets and epoll.
+"""The load generator's machinery: many chat clients on non-blocking sockets and epoll.
 
 It is built so that it is not the bottleneck: every socket is non-blocking, reads are large
-(``RECV_SIZE``), lines are counted in bulk with ``bytes.count`` on whole chunks (never split one by
-one), and senders put many lines into one ``send``. It measures its own CPU time and the server's
-from ``/proc`` over the same window, so a reader can see which side was the limit.
+(``RECV_SIZE``), lines are counted in bulk with ``bytearray.count`` on whole chunks (never split
+one by one), receivers live in forked worker processes, and senders put many lines into one
+``send``. It measures its own CPU time and the server's from ``/proc`` over the same window, so a
+reader can see which side was the limit.
 
 Every chat line a sender writes carries its send time (``time.monotonic_ns``, the same clock in
 every process on the machine); receivers compute the latency of each line from it.
 
-Run by ``bench/run.py``, one scenario per process; prints one JSON object on stdout::
-
-    python bench/loadgen.py --port 9999 --server-pid 1234 fanout --receivers 100 --senders 10
+The scenarios that drive it are in ``bench/scenarios.py``.
 """
 
 from __future__ import annotations
 
-import argparse
 import array
 import errno
-import json
 import mmap
 import os
 import re
 import select
 import signal
 import socket
-import sys
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 #: Bytes asked of a socket per read.
 RECV_SIZE: Final = 1 << 20
@@ -414,261 +410,3 @@ def cdf(values: list[int], points: int = 200) -> list[float]:
         return []
     ordered = sorted(values)
     return [ordered[min(len(ordered) - 1, i * len(ordered) // points)] / 1e6 for i in range(points)]
-
-
-# ---------------------------------------------------------------------------------- scenarios
-
-
-def fanout(load: Load, args: argparse.Namespace) -> dict[str, Any]:
-    """(a) Receivers and senders; senders keep up to --window lines each in flight."""
-    senders = load.connect(args.senders, [f"s{i}" for i in range(args.senders)])
-    receivers = load.connect(args.receivers, [f"r{i}" for i in range(args.receivers)])
-    load.settle()
-    load.spread(receivers, args.workers, pause=args.read_pause)
-    tags = {id(sender): f"] <{sender.nick}> ".encode() for sender in senders}
-    echoed = {id(sender): 0 for sender in senders}
-    sent = {id(sender): 0 for sender in senders}
-
-    def on_chunk(client: Client, chunk: bytes) -> None:
-        # Chunks may split a tag; the sender's own echo count only paces it, so that is fine.
-        tag = tags.get(id(client))
-        if tag is not None:
-            echoed[id(client)] += chunk.count(tag)
-
-    load.on_chunk = on_chunk
-    lag_limit = args.senders * args.window  # bound on what any receiver may trail by
-
-    def pump(deadline: float) -> None:
-        while time.monotonic() < deadline:
-            # The slowest receiver's progress bounds the senders as well as each one's own echo,
-            # so that no outbox fills because of the load generator itself.
-            slowest = min(load.counts())
-            total_sent = sum(sent.values())
-            for sender in senders:
-                key = id(sender)
-                room = args.window - (sent[key] - echoed[key])
-                room = min(room, lag_limit - (total_sent - slowest))
-                if room > 0 and not sender.outgoing:
-                    stamp = b"%d " % time.monotonic_ns()
-                    sender.outgoing = (stamp + PAYLOAD + b"\n") * room
-                    sent[key] += room
-                    total_sent += room
-                load.flush(sender)
-            load.poll(0.0005)
-
-    pump(time.monotonic() + args.warmup)
-    before = sum(load.counts()) + sum(sender.chat for sender in senders)
-    window = Window(load)
-    load.phase(MEASURING)
-    pump(time.monotonic() + args.duration)
-    result = window.result()
-    delivered = sum(load.counts()) + sum(sender.chat for sender in senders) - before
-    latencies = load.collect()
-    return {
-        **result,
-        "deliveries": delivered,
-        "deliveries_per_second": delivered / result["seconds"],
-        "sent": sum(sent.values()),
-        "latency": percentiles(latencies),
-        "disconnected": sum(client.closed for client in senders) + load.receivers_closed,
-    }
-
-
-def paced(load: Load, args: argparse.Namespace) -> dict[str, Any]:
-    """(b), (c), (e): senders at a fixed rate each; latency at every receiver."""
-    sloth: Client | None = None
-    if args.never_reader:
-        # A client with a tiny receive buffer that never reads: the server must cut it off
-        # without the others noticing.
-        (sloth,) = load.connect(1, ["sloth"], rcvbuf=4096)
-        load.mute(sloth)
-    senders = load.connect(args.senders, [f"s{i}" for i in range(args.senders)])
-    receivers = load.connect(args.receivers, [f"r{i}" for i in range(args.receivers)])
-    load.settle()
-    load.spread(receivers, args.workers)
-    if sloth is not None:
-        # At 1 000 lines/s the never-reading client would take minutes to fill the kernel's
-        # socket buffers (megabytes on loopback) and then a 1 MiB backlog. So during the warm-up
-        # a separate client pastes --prefill bytes of long /me lines (not counted as chat lines):
-        # the measurement then starts with the never-reader already stuck, as it would be after
-        # minutes of this load.
-        (paster,) = load.connect(1, ["p0"])
-        line = b"/me " + b"y" * 3900 + b"\n"
-        lines = args.prefill // len(line)
-        paster.outgoing = line * lines
-        echoes = [0]
-
-        def on_chunk(client: Client, chunk: bytes) -> None:
-            if client is paster:
-                echoes[0] += chunk.count(b"* p0 y")
-
-        load.on_chunk = on_chunk
-        # Wait until the paste is through (the paster has its own lines back), so that the
-        # measurement does not queue behind it.
-        limit = time.monotonic() + 8
-        while echoes[0] < lines and time.monotonic() < limit:
-            load.flush(paster)
-            load.poll(0.01)
-        load.on_chunk = None
-        load.settle(0.2)
-    interval = 1.0 / args.rate
-    start = time.monotonic() + 0.01
-    # Senders are spread evenly over one interval so that the load is smooth.
-    due = [start + interval * i / len(senders) for i in range(len(senders))]
-    sent = 0
-
-    def pump(deadline: float) -> None:
-        nonlocal sent
-        while (now := time.monotonic()) < deadline:
-            for index, sender in enumerate(senders):
-                if now >= due[index]:
-                    due[index] += interval
-                    if due[index] < now:  # we fell behind: do not burst to catch up
-                        due[index] = now + interval
-                    sender.outgoing += b"%d " % time.monotonic_ns() + PAYLOAD + b"\n"
-                    sent += 1
-                    load.flush(sender)
-            load.poll(max(0.0, min(due) - time.monotonic()))
-
-    pump(time.monotonic() + args.warmup)
-    before_sent = sent
-    before = sum(load.counts())
-    window = Window(load)
-    load.phase(MEASURING)
-    pump(time.monotonic() + args.duration)
-    result = window.result()
-    load.phase(WARMING)  # stop recording, keep reading
-    # Let the lines in flight arrive, so that "delivered" is comparable with "expected".
-    settle = time.monotonic() + 0.3
-    while time.monotonic() < settle:
-        load.poll(0.01)
-    delivered = sum(load.counts()) - before
-    expected = (sent - before_sent) * len(receivers)
-    latencies = load.collect()
-    return {
-        **result,
-        "latency": percentiles(latencies),
-        "cdf_ms": cdf(latencies),
-        "sent": sent - before_sent,
-        "delivered_fraction": delivered / expected if expected else 0.0,
-        "sloth_cut_off": None if sloth is None else _was_cut_off(sloth),
-        "disconnected": sum(client.closed for client in senders) + load.receivers_closed,
-    }
-
-
-def _was_cut_off(sloth: Client) -> bool:
-    """Whether the server closed the never-reading client (drain its socket to find out)."""
-    deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline:
-        try:
-            data = sloth.sock.recv(RECV_SIZE)
-        except BlockingIOError:
-            time.sleep(0.01)
-            continue
-        except OSError:
-            return True
-        if not data:
-            return True
-    return False
-
-
-def idle(load: Load, args: argparse.Namespace) -> dict[str, Any]:
-    """(d) Many idle connections: server memory per connection, time for a line to reach all."""
-    rss_before = rss_bytes(load.server_pid)
-    threads_before = threads(load.server_pid)
-    started = time.monotonic()
-    (sender,) = load.connect(1, ["s0"])
-    others: list[Client] = []
-    curve = [(0, rss_before)]
-    step = max(1, args.connections // 10)
-    while len(others) < args.connections - 1:
-        count = min(step, args.connections - 1 - len(others))
-        others += load.connect(count, [None] * count)
-        load.settle(0.05)
-        curve.append((len(others) + 1, rss_bytes(load.server_pid)))
-    connect_seconds = time.monotonic() - started
-    # Let the join announcements drain, then measure the server at rest.
-    load.settle(args.settle)
-    load.spread(others, args.workers)
-    rss_after = rss_bytes(load.server_pid)
-    per_connection = (rss_after - rss_before) / args.connections
-    # Each probe line carries its send time, and the workers take the time each client's read
-    # returned with it; the probe has reached all when the last of those came. (The workers
-    # take exactly one sample per client per probe, in order.) This process only checks, at
-    # leisure, that every count moved before sending the next probe: polling ten thousand
-    # counters in a loop would take CPU from the server and the workers being measured.
-    load.phase(MEASURING)
-    for _ in range(args.messages):
-        before = load.counts()
-        sender.outgoing = b"%d " % time.monotonic_ns() + PAYLOAD + b"\n"
-        load.flush(sender)
-        limit = time.monotonic() + 10.0
-        while time.monotonic() < limit:
-            load.poll(0.005)
-            if all(after > was for after, was in zip(load.counts(), before, strict=True)):
-                break
-        # Quiet time between probes, so that each one meets an idle server.
-        end = time.monotonic() + 0.2
-        while time.monotonic() < end:
-            load.poll(0.05)
-    load.collect()
-    reach = [0.0] * args.messages
-    for clients, samples in load.worker_samples:
-        if len(samples) != clients * args.messages:
-            reach = [float("inf")] * args.messages  # some client missed a probe
-            break
-        for probe in range(args.messages):
-            chunk = samples[probe * clients : (probe + 1) * clients]
-            reach[probe] = max(reach[probe], max(chunk, default=0) / 1e6)
-    return {
-        "connections": args.connections,
-        "connect_seconds": connect_seconds,
-        "rss_before_bytes": rss_before,
-        "rss_after_bytes": rss_after,
-        "rss_per_connection_bytes": per_connection,
-        "server_threads": threads(load.server_pid) - threads_before,
-        "reach_all_ms": reach,
-        "rss_curve": curve,
-        "disconnected": sum(client.closed for client in load.clients),
-    }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--server-pid", type=int, required=True)
-    parser.add_argument("--warmup", type=float, default=0.5)
-    parser.add_argument("--duration", type=float, default=3.0)
-    parser.add_argument("--workers", type=int, default=2, help="receiver processes")
-    scenarios = parser.add_subparsers(dest="scenario", required=True)
-    a = scenarios.add_parser("fanout")
-    a.add_argument("--receivers", type=int, default=100)
-    a.add_argument("--senders", type=int, default=10)
-    a.add_argument("--window", type=int, default=64)
-    a.add_argument("--read-pause", type=float, default=0.001)
-    b = scenarios.add_parser("paced")
-    b.add_argument("--receivers", type=int, default=100)
-    b.add_argument("--senders", type=int, default=10)
-    b.add_argument("--rate", type=float, default=100.0)
-    b.add_argument("--never-reader", action="store_true")
-    b.add_argument("--prefill", type=int, default=4_000_000, help="bytes (with --never-reader)")
-    d = scenarios.add_parser("idle")
-    d.add_argument("--connections", type=int, default=10_000)
-    d.add_argument("--settle", type=float, default=0.5)
-    d.add_argument("--messages", type=int, default=5)
-    args = parser.parse_args()
-    load = Load(args.port, args.server_pid)
-    run = {"fanout": fanout, "paced": paced, "idle": idle}[args.scenario]
-    try:
-        result = run(load, args)
-    finally:
-        load.kill_workers()
-        for client in load.clients:
-            client.sock.close()
-    result["loadgen_pid"] = os.getpid()
-    json.dump(result, sys.stdout)
-    sys.stdout.write("\n")
-
-
-if __name__ == "__main__":
-    main()

@@ -286,8 +286,11 @@ def _steps() -> list[str]:
         return []
     steps = json.loads(STEPS.read_text())
     out = [
-        "Each step was measured against the baselines in the same run (quick runs of "
-        "`python -m bench.run`; ratios are triochat ÷ baseline, CPU as a share of one core).",
+        "Each step was measured against the baselines in the same run (ratios are triochat ÷ "
+        "baseline). Steps 1 to 6 were single quick rounds (`python -m bench.run --quick "
+        "--rounds 1`) on the shared machine: read them for the trend, not to the digit. Before "
+        "step 7 the (d) reach time was taken by a process polling ten thousand counters, which "
+        "overstated it.",
         "",
         "| step | (a) ÷ uvloop | (b) p99 | (b) CPU ÷ asyncio | (c) p99 | (d) KiB/conn | kept? |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- |",

@@ -1,9 +1,10 @@
 """The benchmark suite: every scenario against triochat and the baselines, in one invocation.
 
 For each scenario, each server runs in a fresh process, one after another on the same machine;
-the load generator (``bench/loadgen.py``) runs in its own process and measures both its CPU and
-the server's from /proc. Results go to ``bench/results/latest.json`` and ``docs/performance.md``
-is regenerated from them (``bench/report.py``). Loopback only; every process this starts is
+the load generator (``bench/scenarios.py`` on ``bench/loadgen.py``) runs in processes of its
+own and measures its CPU and the server's from /proc. Results go to
+``bench/results/latest.json`` and ``docs/performance.md`` is regenerated from them
+(``bench/report.py``). Loopback only; every process this starts is
 killed by its PID when its scenario ends, whatever happens.
 
     python -m bench.run                # the whole suite (what `nox -s bench` runs)
@@ -121,7 +122,7 @@ class Server:
 def run_loadgen(server: Server, arguments: list[str]) -> dict[str, Any]:
     """Run the load generator against *server*; kill it by its PID if it overruns."""
     command = [
-        PYTHON, "-m", "bench.loadgen", "--port", str(server.port),
+        PYTHON, "-m", "bench.scenarios", "--port", str(server.port),
         "--server-pid", str(server.pid), *arguments,
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
