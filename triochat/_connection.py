@@ -233,7 +233,10 @@ class Connection:
             self._fd = self.stream.socket.fileno()
             member.set_doorbell(self._flusher.ring, self)
         else:
-            member.set_doorbell(Connection.flush, self)
+            # No eager writes here (TLS, or a stream handed to handle_stream): a writer that
+            # stays, parked on the outbox, costs a wake-up per batch instead of a task per line.
+            self._writer = trio.CancelScope()
+            nursery.start_soon(self._writer_task, self._writer)
         session = self.session = Session(self.hub, member, self.guard)
         session.start()
         if not session.authenticated:
@@ -339,7 +342,7 @@ class Connection:
     def abandon(self) -> None:
         """The flusher stopped before answering our doorbell: a writer task takes over."""
         self._fd = -1
-        self.flush()
+        self.flush()  # with no descriptor, flush() starts a writer
 
     async def _writer_task(self, scope: trio.CancelScope) -> None:
         try:
@@ -358,8 +361,8 @@ class Connection:
 
     async def _write_loop(self) -> None:
         """Send what is pending and queued until the outbox is empty; then, if the member is
-        still connected, arm its doorbell and return (the connection is idle again), or else
-        say goodbye."""
+        still connected, arm its doorbell and return (the connection is idle again) or, without
+        a doorbell, wait for more; once the member is removed and all is sent, say goodbye."""
         member = self.member
         assert member is not None
         timeout = self.config.write_timeout
@@ -373,7 +376,8 @@ class Connection:
                     if not member.connected:
                         break
                     if member.arm_doorbell():
-                        return
+                        return  # idle again: the doorbell will bring us back
+                    await member.wait()  # no doorbell: wait here for the next event
                     continue
             with trio.move_on_after(timeout) as scope:
                 if not await self._send_quietly(data):
