@@ -17,9 +17,10 @@ import trio
 
 from ._commands import parse_command
 from ._events import Event, Notice
+from ._limits import FloodControl, Verdict
 from ._member import SLOW_CONSUMER
 from ._render import RENDERERS
-from ._session import Session
+from ._session import Session, _seconds
 from ._wire import DecodeError, LineSplitter, LineTooLong, decode_line, sanitize
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ log = logging.getLogger("triochat.server")
 SHUTTING_DOWN: Final = "server shutting down"
 _LOST: Final = "connection lost"
 _WRITE_TIMEOUT: Final = "write timeout"
+#: Start of the reason given to a client disconnected for sending too many lines too fast.
+EXCESS_FLOOD: Final = "excess flood"
 # Seconds to spend on a goodbye line after a hard stop or a slow-consumer disconnect.
 _LAST_WORD_TIMEOUT: Final = 0.5
 
@@ -51,15 +54,19 @@ class Connection:
     """
 
     __slots__ = (
+        "_flood",
         "_nursery_scope",
+        "_outbox_drained",
         "_read_scope",
         "_said_goodbye",
         "_sending",
+        "_splitter",
         "config",
         "format",
         "guard",
         "hub",
         "member",
+        "paused",
         "peer",
         "reason",
         "session",
@@ -88,6 +95,33 @@ class Connection:
         self._nursery_scope: trio.CancelScope | None = None
         self._said_goodbye = False
         self._sending = False  # True while a send_all is in progress
+        self._splitter = LineSplitter(config.max_line)
+        self._flood = FloodControl(
+            rate=config.message_rate,
+            burst=config.message_burst,
+            limit=config.flood_limit,
+            window=config.flood_window,
+        )
+        # The reader parks here while this client's own outbox is over its soft limit; the
+        # writer wakes it each time it has taken a batch out of the outbox.
+        self._outbox_drained = trio.lowlevel.ParkingLot()
+        #: How many times the reader stopped reading because of the outbox's soft limit.
+        self.paused = 0
+
+    @property
+    def pending_input(self) -> int:
+        """Bytes of an unfinished line held for this client (at most ``max_line`` + 1)."""
+        return self._splitter.pending
+
+    @property
+    def reading_paused(self) -> bool:
+        """Whether the reader is waiting for this client's outbox to drain below its soft limit."""
+        return self._outbox_drained.statistics().tasks_waiting > 0
+
+    @property
+    def refused_lines(self) -> int:
+        """Lines discarded because this client sent them faster than its rate limit."""
+        return self._flood.refused
 
     def close(self, reason: str, *, abort: bool = False, announce: bool = True) -> None:
         """End the connection with *reason* (the first reason given wins).
@@ -162,7 +196,7 @@ class Connection:
 
     def _goodbye(self) -> bytes:
         reason = self.reason or "closed"
-        if reason == SLOW_CONSUMER:
+        if reason == SLOW_CONSUMER or reason.startswith(EXCESS_FLOOD):
             notice = Notice(text=f"error: {reason}; disconnecting", error=True, kind="goodbye")
         else:
             notice = Notice(text=f"goodbye ({reason})", kind="goodbye")
@@ -189,6 +223,7 @@ class Connection:
                 batch = await member.receive_batch()
             except trio.EndOfChannel:
                 break
+            self._outbox_drained.unpark_all()
             session = self.session
             if session is not None and session.format_switches:
                 data = self._encode_switching(batch, session)
@@ -225,11 +260,15 @@ class Connection:
     async def _read_loop(self) -> None:
         stream = self.stream
         config = self.config
-        splitter = LineSplitter(config.max_line)
+        splitter = self._splitter
         half_idle = config.idle_timeout / 2
+        # The idle clock runs from the last complete line, not the last byte: a client that
+        # trickles a line one byte at a time (slowloris), or sends one endless line, is as idle
+        # as one that sends nothing.
+        last_line = trio.current_time()
         pinged = False
         while True:
-            with trio.move_on_after(half_idle) as idle:
+            with trio.move_on_at(last_line + half_idle * (2 if pinged else 1)) as idle:
                 try:
                     data = await stream.receive_some(config.read_size)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -243,13 +282,56 @@ class Connection:
                 if self.session is not None:
                     self.session.ping(half_idle)
                 continue
-            pinged = False
             if not data:
                 self.close("client closed the connection")
                 return
-            for item in splitter.feed(data):
+            items = splitter.feed(data)
+            if items:
+                last_line = trio.current_time()
+                pinged = False
+            for item in items:
+                await self._wait_for_outbox()
+                verdict = self._flood.check(trio.current_time())
+                if verdict is not Verdict.ACCEPT:
+                    if not self._refuse(verdict):
+                        return
+                    continue
                 if not await self._handle_line(item):
                     return
+
+    async def _wait_for_outbox(self) -> None:
+        """Stop reading while this client's own outbox is over its soft limit.
+
+        A client that floods while not reading its echoes would otherwise fill its outbox
+        and be cut off; this way TCP pushes back on it instead, and it goes on as soon as it
+        reads. Other clients' outboxes play no part: nobody waits for somebody else.
+        """
+        member = self.member
+        assert member is not None
+        config = self.config
+        while member.connected and (
+            member.queued_events >= config.outbox_soft_events
+            or member.queued_bytes >= config.outbox_soft_bytes
+        ):
+            self.paused += 1
+            await self._outbox_drained.park()
+
+    def _refuse(self, verdict: Verdict) -> bool:
+        """Discard a line over the rate limit; ``False`` when the client is disconnected."""
+        config = self.config
+        if verdict is Verdict.DISCONNECT:
+            self.close(
+                f"{EXCESS_FLOOD}: more than {config.flood_limit} lines refused within "
+                f"{_seconds(config.flood_window)}"
+            )
+            return False
+        if verdict is Verdict.WARN and self.session is not None:
+            self.session.notify(
+                f"slow down: at most {config.message_rate:g} lines a second, "
+                f"{config.message_burst} at once; lines sent faster are discarded",
+                error=True,
+            )
+        return True
 
     async def _handle_line(self, item: bytes | LineTooLong) -> bool:
         """Act on one line; return ``False`` when the connection should end."""

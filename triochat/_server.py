@@ -29,6 +29,10 @@ log = logging.getLogger("triochat.server")
 _RESOURCE_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 _ACCEPT_RETRY_DELAY: Final = 0.1
 _RESOURCE_WARNING_INTERVAL: Final = 10.0
+# Refused connections are logged at most once per this many seconds (with a count), so that a
+# host hammering the port cannot flood the log either.
+_REFUSAL_LOG_INTERVAL: Final = 10.0
+_SERVER_FULL: Final = b"*** error: server full, try again later\n"
 
 
 def format_address(address: Any) -> str:
@@ -46,6 +50,22 @@ def format_address(address: Any) -> str:
                     host = str(mapped)
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return str(address)
+
+
+def address_key(address: Any) -> str | None:
+    """The IP address that the per-address limit counts connections by; ``None`` if not IP.
+
+    An IPv4 address mapped into IPv6 (``::ffff:192.0.2.1``) counts as the IPv4 address.
+    """
+    if not isinstance(address, tuple) or not address:
+        return None
+    host = str(address[0])
+    if host.startswith("::ffff:"):
+        with contextlib.suppress(ValueError):
+            mapped = ipaddress.IPv6Address(host).ipv4_mapped
+            if mapped is not None:
+                return str(mapped)
+    return host
 
 
 def _guard(config: ServerConfig) -> Guard:
@@ -76,8 +96,16 @@ class ServerStatistics:
     connections: int
     accepted: int
     refused_full: int
+    #: Connections refused because their IP address already had ``max_clients_per_ip``.
+    refused_per_ip: int
     members: int
     rooms: int
+    #: Bytes of unfinished lines held for all clients together.
+    pending_input: int
+    #: Lines discarded, over all clients, because they came faster than the rate limit.
+    refused_lines: int
+    #: Clients whose input is not being read because their own outbox is over its soft limit.
+    reading_paused: int
     #: TLS handshakes in progress (these clients count towards ``max_clients``).
     handshaking: int = 0
     #: TLS handshakes that failed or timed out.
@@ -116,6 +144,11 @@ class ChatServer:
     _connections: set[Connection] = attrs.field(factory=set, init=False)
     _accepted: int = attrs.field(default=0, init=False)
     _refused_full: int = attrs.field(default=0, init=False)
+    _refused_per_ip: int = attrs.field(default=0, init=False)
+    _refused_lines: int = attrs.field(default=0, init=False)
+    _per_ip: dict[str, int] = attrs.field(factory=dict, init=False)
+    _unlogged_refusals: int = attrs.field(default=0, init=False)
+    _last_refusal_log: float = attrs.field(default=-_REFUSAL_LOG_INTERVAL, init=False)
     _handshaking: int = attrs.field(default=0, init=False)
     _handshake_failures: int = attrs.field(default=0, init=False)
     _ssl_context: ssl.SSLContext | None = attrs.field(default=None, init=False)
@@ -187,6 +220,8 @@ class ChatServer:
 
     async def _accept_loop(self, listening: Listening, nursery: trio.Nursery) -> None:
         last_warning = -_RESOURCE_WARNING_INTERVAL
+        failing_since: float | None = None
+        failures = 0
         listener = listening.listener
         try:
             while True:
@@ -196,6 +231,9 @@ class ChatServer:
                     if exc.errno not in _RESOURCE_ERRNOS:
                         raise
                     now = trio.current_time()
+                    failures += 1
+                    if failing_since is None:
+                        failing_since = now
                     if now - last_warning >= _RESOURCE_WARNING_INTERVAL:
                         last_warning = now
                         log.warning(
@@ -205,6 +243,13 @@ class ChatServer:
                         )
                     await trio.sleep(_ACCEPT_RETRY_DELAY)
                     continue
+                if failing_since is not None:
+                    log.warning(
+                        "accepting connections again after %.1f s (%d failed attempts)",
+                        trio.current_time() - failing_since,
+                        failures,
+                    )
+                    failing_since, failures = None, 0
                 nursery.start_soon(self._handle_socket, stream, listening)
         finally:
             # Stop listening now, not when the last client is gone: the port is free again
@@ -212,18 +257,25 @@ class ChatServer:
             listening.close()
 
     async def _handle_socket(self, stream: trio.SocketStream, listening: Listening) -> None:
+        ip = None
         if listening.endpoint.is_unix:
-            peer = listening.unix_peer
+            peer = listening.unix_peer  # local: not counted per address
         else:
             try:
-                peer = format_address(stream.socket.getpeername())
+                address = stream.socket.getpeername()
             except OSError:  # reset before we got here
                 await trio.aclose_forcefully(stream)
                 return
-        await self.handle_stream(stream, peer, tls=listening.endpoint.is_tls)
+            peer, ip = format_address(address), address_key(address)
+        await self.handle_stream(stream, peer, tls=listening.endpoint.is_tls, ip=ip)
 
-    async def handle_stream(self, stream: trio.abc.Stream, peer: str, *, tls: bool = False) -> None:
+    async def handle_stream(
+        self, stream: trio.abc.Stream, peer: str, *, tls: bool = False, ip: str | None = None
+    ) -> None:
         """Serve one client over any trio stream (a socket, or a ``trio.testing`` fake).
+
+        *peer* names the client in logs; *ip* is the address that
+        :attr:`ServerConfig.max_clients_per_ip` counts (``None``: not counted).
 
         With *tls*, the server side of a TLS handshake is done first, with :meth:`tls_context`,
         within :attr:`ServerConfig.tls_handshake_timeout`; a client whose handshake fails or
@@ -232,16 +284,34 @@ class ChatServer:
         Returns when the client is gone; *stream* is closed by then.
         """
         self._accepted += 1
+        config = self.config
         busy = len(self._connections) + self._handshaking
-        if busy >= self.config.max_clients:
+        if busy >= config.max_clients:
             self._refused_full += 1
-            log.warning("refused %s: server full (%d clients)", peer, busy)
-            if not tls:  # a TLS client could not read a plain-text line
-                with trio.move_on_after(1):
-                    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                        await stream.send_all(b"*** error: server full, try again later\n")
-            await trio.aclose_forcefully(stream)
+            self._log_refusal(peer, f"server full ({busy} clients)")
+            await self._refuse(stream, _SERVER_FULL, tls=tls)
             return
+        if ip is not None and self._per_ip.get(ip, 0) >= config.max_clients_per_ip:
+            self._refused_per_ip += 1
+            self._log_refusal(peer, f"{config.max_clients_per_ip} connections from {ip}")
+            message = (
+                f"*** error: too many connections from your address (the limit is "
+                f"{config.max_clients_per_ip}), try again later\n"
+            )
+            await self._refuse(stream, message.encode(), tls=tls)
+            return
+        # A TLS handshake in progress counts towards the address's connections too.
+        if ip is not None:
+            self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
+        try:
+            await self._serve_admitted(stream, peer, tls=tls)
+        finally:
+            if ip is not None:
+                remaining = self._per_ip.pop(ip) - 1
+                if remaining:
+                    self._per_ip[ip] = remaining
+
+    async def _serve_admitted(self, stream: trio.abc.Stream, peer: str, *, tls: bool) -> None:
         if tls:
             self._handshaking += 1
             try:
@@ -267,18 +337,42 @@ class ChatServer:
             await connection.run()
         finally:
             self._connections.discard(connection)
+            self._refused_lines += connection.refused_lines
             if not self._connections:
                 self._idle.set()
+
+    async def _refuse(self, stream: trio.abc.Stream, message: bytes, *, tls: bool) -> None:
+        if not tls:  # a TLS client could not read a plain-text line
+            with trio.move_on_after(1):
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await stream.send_all(message)
+        await trio.aclose_forcefully(stream)
+
+    def _log_refusal(self, peer: str, why: str) -> None:
+        now = trio.current_time()
+        self._unlogged_refusals += 1
+        if now - self._last_refusal_log >= _REFUSAL_LOG_INTERVAL:
+            more = self._unlogged_refusals - 1
+            since = f" ({more} more refused since the last such line)" if more else ""
+            log.warning("refused %s: %s%s", peer, why, since)
+            self._last_refusal_log = now
+            self._unlogged_refusals = 0
 
     def statistics(self) -> ServerStatistics:
         """Counts of connections, accepted and refused clients, members and rooms."""
         hub = self.hub.statistics()
+        connections = self._connections
         return ServerStatistics(
-            connections=len(self._connections),
+            connections=len(connections),
             accepted=self._accepted,
             refused_full=self._refused_full,
+            refused_per_ip=self._refused_per_ip,
             members=hub.members,
             rooms=hub.rooms,
+            pending_input=sum(connection.pending_input for connection in connections),
+            refused_lines=self._refused_lines
+            + sum(connection.refused_lines for connection in connections),
+            reading_paused=sum(connection.reading_paused for connection in connections),
             handshaking=self._handshaking,
             handshake_failures=self._handshake_failures,
         )
