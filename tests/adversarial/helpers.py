@@ -124,7 +124,7 @@ class FakeClient:
         client_end, server_end = trio.testing.memory_stream_pair()
         nursery.start_soon(lambda: server.handle_stream(server_end, peer, ip=ip))
         client = cls(client_end)
-        await client.until("joined lobby")
+        await client.until("joined #lobby")
         return client
 
     async def line(self) -> str | None:
@@ -219,7 +219,7 @@ class Healthy:
             reader = Reader(stream)
             nursery.start_soon(reader.run)
             nick = f"healthy{index}"
-            await reader.wait_for_line("joined lobby")
+            await reader.wait_for_line("joined #lobby")
             await stream.send_all(f"/nick {nick}\n".encode())
             await reader.wait_for_line(f"is now known as {nick}")
             streams.append(stream)

@@ -41,7 +41,7 @@ async def churn(port: int, cycles: int) -> None:
             continue
         with trio.fail_after(WAIT):
             seen = b""
-            while b"joined lobby" not in seen:
+            while b"joined #lobby" not in seen:
                 data = await stream.receive_some(65536)
                 assert data, "closed by the server"
                 seen += data

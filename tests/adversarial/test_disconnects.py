@@ -27,7 +27,7 @@ async def test_resets_in_the_middle_of_a_broadcast(nursery: trio.Nursery) -> Non
         stream = await open_raw(port)
         reader = Reader(stream)
         nursery.start_soon(reader.run)  # reading, so each is cut while data is flowing to it
-        await reader.wait_for_line("joined lobby")
+        await reader.wait_for_line("joined #lobby")
         streams.append(stream)
 
     async def reset_all() -> None:
@@ -44,8 +44,8 @@ async def test_resets_in_the_middle_of_a_broadcast(nursery: trio.Nursery) -> Non
     await healthy.everyone_got_everything(timeout=30)
     await eventually(lambda: server.statistics().connections == 3)
     for reader in healthy.readers:
-        await reader.wait(lambda r: sum("left lobby" in line for line in r.lines) == victims)
-        left = [line for line in reader.lines if "left lobby" in line]
+        await reader.wait(lambda r: sum("left #lobby" in line for line in r.lines) == victims)
+        left = [line for line in reader.lines if "left #lobby" in line]
         reasons = {line.rsplit("(", 1)[1] for line in left}
         assert reasons <= {"connection lost)", "client closed the connection)"}, reasons
     await settles_back_to(server, before)
@@ -60,7 +60,7 @@ async def test_half_close_still_gets_its_echo_and_goodbye(nursery: trio.Nursery)
     stream = await open_raw(port)
     reader = Reader(stream)
     nursery.start_soon(reader.run)
-    await reader.wait_for_line("joined lobby")
+    await reader.wait_for_line("joined #lobby")
     await stream.send_all(b"/nick halfway\nlast words\n")
     await stream.send_eof()  # shutdown(SHUT_WR): we will say no more, but still listen
     await reader.wait(lambda r: r.eof)
@@ -70,7 +70,7 @@ async def test_half_close_still_gets_its_echo_and_goodbye(nursery: trio.Nursery)
     await healthy.everyone_got_everything()
     for healthy_reader in healthy.readers:
         assert healthy_reader.said("halfway") == ["last words"]
-        await healthy_reader.wait_for_line("halfway left lobby (client closed the connection)")
+        await healthy_reader.wait_for_line("halfway left #lobby (client closed the connection)")
     await stream.aclose()
     await settles_back_to(server, before)
     await healthy.aclose()
@@ -86,7 +86,7 @@ async def test_end_of_stream_in_the_middle_of_a_line(nursery: trio.Nursery) -> N
         await stream.send_all(b"/nick cutoff\ncomplete line\n" + unfinished)
         await stream.aclose()
         for reader in healthy.readers:
-            await reader.wait_for_line("cutoff left lobby")
+            await reader.wait_for_line("cutoff left #lobby")
             # The complete line was served; the unfinished one was dropped, not published.
             assert reader.said("cutoff") == ["complete line"]
             reader.lines.clear()

@@ -19,7 +19,7 @@ WAITING = 40  # connections opened beyond what the server can hold
 
 
 def _welcomed(reader: Reader) -> bool:
-    return any("joined lobby" in line for line in reader.lines)
+    return any("joined #lobby" in line for line in reader.lines)
 
 
 async def test_accept_loop_survives_emfile_and_recovers() -> None:

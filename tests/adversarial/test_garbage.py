@@ -36,7 +36,7 @@ async def attack(
     stream = await open_raw(port)
     garbage = Reader(stream)
     nursery.start_soon(garbage.run)
-    await garbage.wait_for_line("joined lobby")
+    await garbage.wait_for_line("joined #lobby")
     await stream.send_all(b"/nick mallory\n")
     await garbage.wait_for_line("now known as mallory")
 

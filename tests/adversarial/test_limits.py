@@ -129,9 +129,9 @@ async def test_sustained_flood_is_disconnected_and_the_room_is_told(
         assert rest[-1] == (
             "*** error: excess flood: more than 30 lines refused within 10 s; disconnecting"
         )
-        left = await watcher.until("left lobby")
+        left = await watcher.until("left #lobby")
         assert left.endswith(
-            "guest-2 left lobby (excess flood: more than 30 lines refused within 10 s)"
+            "guest-2 left #lobby (excess flood: more than 30 lines refused within 10 s)"
         )
         assert server.statistics().connections == 1
         assert server.hub.statistics().members == 1
@@ -220,7 +220,11 @@ async def test_soft_limit_stops_reading_a_flooder_until_it_reads(
     # A lockstep stream: the server's writes wait until this client reads, and this client's
     # writes wait until the server reads. The client floods without reading its echoes.
     config = ServerConfig(
-        outbox_events=64, outbox_soft_events=16, message_rate=math.inf, write_timeout=1000
+        outbox_events=64,
+        outbox_soft_events=16,
+        history_events=16,
+        message_rate=math.inf,
+        write_timeout=1000,
     )
     server = ChatServer(config=config)
     client_end, server_end = trio.testing.lockstep_stream_pair()

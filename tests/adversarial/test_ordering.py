@@ -25,10 +25,10 @@ async def test_concurrent_senders_over_sockets_one_order(nursery: trio.Nursery) 
     for _ in range(SENDERS + LISTENERS):
         reader = Reader(await open_raw(port))
         nursery.start_soon(reader.run)
-        await reader.wait_for_line("joined lobby")
+        await reader.wait_for_line("joined #lobby")
         readers.append(reader)
     total = SENDERS * LINES
-    await readers[0].wait(lambda r: sum("joined lobby" in x for x in r.lines) == len(readers))
+    await readers[0].wait(lambda r: sum("joined #lobby" in x for x in r.lines) == len(readers))
 
     async def send(index: int) -> None:
         # Lines in random-sized writes, with random pauses: reads on the server interleave.

@@ -33,10 +33,10 @@ async def test_sigterm_while_two_hundred_clients_chat() -> None:
                 nursery.start_soon(reader.run)
                 readers.append(reader)
             for reader in readers:
-                await reader.wait_for_line("joined lobby")
+                await reader.wait_for_line("joined #lobby")
             # Everybody is in before anybody talks: all views start at the same line.
             await readers[0].wait(
-                lambda r: sum("joined lobby" in line for line in r.lines) == CLIENTS
+                lambda r: sum("joined #lobby" in line for line in r.lines) == CLIENTS
             )
             for index in range(CLIENTS):
                 nursery.start_soon(_chat, readers[index], index, sent[index])
