@@ -56,3 +56,30 @@ def docs(session: nox.Session) -> None:
         "docs",
         "docs/_build/html",
     )
+
+
+@nox.session
+def stress(session: nox.Session) -> None:
+    """The adversarial suite at full size (TRIOCHAT_STRESS=1); CI runs the small sizes."""
+    install(session, "test")
+    session.run("pytest", "tests/adversarial", *session.posargs, env={"TRIOCHAT_STRESS": "1"})
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """The hypothesis properties with 20 000 examples each (about ten minutes)."""
+    install(session, "test")
+    session.run(
+        "pytest",
+        "tests/adversarial/test_fuzz.py",
+        "tests/test_wire.py",
+        *session.posargs,
+        env={"TRIOCHAT_HYPOTHESIS_PROFILE": "fuzz"},
+    )
+
+
+@nox.session
+def reliability(session: nox.Session) -> None:
+    """Attack a server process and regenerate docs/reliability.md (about two minutes)."""
+    install(session, "test")
+    session.run("python", "bench/reliability.py", *session.posargs)
