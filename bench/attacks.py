@@ -46,7 +46,7 @@ def _disconnected(server: Server, count: int) -> Callable[[], bool]:
 
 
 async def baseline(server: Server, nursery: trio.Nursery) -> str:
-    await trio.sleep(2)
+    await trio.sleep(5)  # long enough for a steady reference: 150 lines, 450 arrivals
     return "nothing to do"
 
 
