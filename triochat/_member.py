@@ -123,7 +123,7 @@ class Member:
 
     @property
     def queued(self) -> int:
-        """Events waiting in the outbox (a counter: cheap enough to check for every line)."""
+        """How many events wait in the outbox; a counter, cheap enough to read for every line."""
         return self.queued_events
 
     def deliver(self, event: Event) -> bool:
