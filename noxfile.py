@@ -34,9 +34,9 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """The benchmark suite against the asyncio, uvloop and thread-per-client baselines; writes
-    bench/results/latest.json and regenerates docs/performance.md (not part of CI's run)."""
+    bench/perf/results/latest.json and regenerates docs/performance.md (not part of CI's run)."""
     install(session, "bench")
-    session.run("python", "-m", "bench.run", *session.posargs)
+    session.run("python", "-m", "bench.perf.run", *session.posargs)
 
 
 @nox.session
@@ -64,3 +64,30 @@ def docs(session: nox.Session) -> None:
         "docs",
         "docs/_build/html",
     )
+
+
+@nox.session
+def stress(session: nox.Session) -> None:
+    """The adversarial suite at full size (TRIOCHAT_STRESS=1); CI runs the small sizes."""
+    install(session, "test")
+    session.run("pytest", "tests/adversarial", *session.posargs, env={"TRIOCHAT_STRESS": "1"})
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """The hypothesis properties with 20 000 examples each (about ten minutes)."""
+    install(session, "test")
+    session.run(
+        "pytest",
+        "tests/adversarial/test_fuzz.py",
+        "tests/test_wire.py",
+        *session.posargs,
+        env={"TRIOCHAT_HYPOTHESIS_PROFILE": "fuzz"},
+    )
+
+
+@nox.session
+def reliability(session: nox.Session) -> None:
+    """Attack a server process and regenerate docs/reliability.md (about two minutes)."""
+    install(session, "test")
+    session.run("python", "bench/reliability.py", *session.posargs)

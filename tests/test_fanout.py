@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 
@@ -166,7 +167,8 @@ async def test_what_the_kernel_does_not_take_goes_to_a_writer_in_order(
 ) -> None:
     # A reader with a tiny receive buffer that is slow, not stuck: eager writes fill the socket,
     # a writer task takes over for the rest, and every line arrives once, in order.
-    config = ServerConfig(port=0, outbox_events=4096, outbox_bytes=1 << 24)
+    # (No line rate limit here: the paste is the point.)
+    config = ServerConfig(port=0, outbox_events=4096, outbox_bytes=1 << 24, message_rate=math.inf)
     server: ChatServer = await nursery.start(ChatServer(config=config).serve)
     port = server.addresses[0][1]
     slow = await LineClient.open(port)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import socket
 import struct
@@ -162,7 +163,14 @@ async def test_vanished_client_is_removed(port: int, server: ChatServer) -> None
 async def test_never_reading_client_does_not_stall_the_room(nursery: trio.Nursery) -> None:
     # ORIGIN flaw 4: one slow client blocked the broadcast. Here it is cut off once its outbox
     # overflows, with a reason, and the others keep receiving everything.
-    config = ServerConfig(port=0, outbox_events=64, outbox_bytes=64 * 1024, history_events=16)
+    # No rate limit here: this test is about the outbox, not about flood control.
+    config = ServerConfig(
+        port=0,
+        outbox_events=64,
+        outbox_bytes=64 * 1024,
+        history_events=16,
+        message_rate=math.inf,
+    )
     server: ChatServer = await nursery.start(ChatServer(config=config).serve)
     port = server.addresses[0][1]
     sloth = await LineClient.open(port)
@@ -200,7 +208,7 @@ async def test_never_reading_client_does_not_stall_the_room(nursery: trio.Nurser
 
 async def test_paste_burst_is_not_a_slow_consumer(nursery: trio.Nursery) -> None:
     # One read carrying thousands of lines must not make healthy members look slow.
-    config = ServerConfig(port=0, outbox_events=256)
+    config = ServerConfig(port=0, outbox_events=256, message_rate=math.inf)
     server: ChatServer = await nursery.start(ChatServer(config=config).serve)
     port = server.addresses[0][1]
     clients = [await (await LineClient.open(port)).registered(f"p{i}") for i in range(3)]

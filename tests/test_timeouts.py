@@ -84,7 +84,7 @@ async def test_idle_client_is_pinged_at_half_then_disconnected(
     assert server.hub.statistics().members == 0
 
 
-async def test_any_input_resets_the_idle_timer(autojump_clock: trio.testing.MockClock) -> None:
+async def test_any_line_resets_the_idle_timer(autojump_clock: trio.testing.MockClock) -> None:
     server = ChatServer(config=ServerConfig(idle_timeout=10))
     async with trio.open_nursery() as nursery:
         start = trio.current_time()

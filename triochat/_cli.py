@@ -21,9 +21,16 @@ from . import __version__
 from ._auth import Secret, read_secret
 from ._config import (
     DEFAULT_AUTH_TIMEOUT,
+    DEFAULT_FLOOD_LIMIT,
+    DEFAULT_FLOOD_WINDOW,
     DEFAULT_HOST,
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CLIENTS,
+    DEFAULT_MAX_CLIENTS_PER_IP,
+    DEFAULT_MESSAGE_BURST,
+    DEFAULT_MESSAGE_RATE,
+    DEFAULT_OUTBOX_SOFT_BYTES,
+    DEFAULT_OUTBOX_SOFT_EVENTS,
     DEFAULT_PORT,
     DEFAULT_SHUTDOWN_GRACE,
     DEFAULT_TLS_HANDSHAKE_TIMEOUT,
@@ -75,6 +82,7 @@ _port = _number(int, minimum=0, what="a port number")
 _count = _number(int, minimum=1, what="a whole number")
 _count_or_zero = _number(int, minimum=0, what="a whole number")
 _seconds = _number(float, minimum=0.001, what="a number of seconds")
+_rate = _number(float, minimum=0.001, what="a number of lines a second (or inf)")
 
 
 def _port_in_range(text: str) -> int:
@@ -189,11 +197,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="bytes queued for one client before it is disconnected as too slow",
     )
     limits.add_argument(
+        "--outbox-soft",
+        type=_count,
+        default=DEFAULT_OUTBOX_SOFT_EVENTS,
+        metavar="MESSAGES",
+        help="while this many messages are queued for a client, stop reading what it sends",
+    )
+    limits.add_argument(
+        "--outbox-soft-bytes",
+        type=_count,
+        default=DEFAULT_OUTBOX_SOFT_BYTES,
+        metavar="BYTES",
+        help="while this many bytes are queued for a client, stop reading what it sends",
+    )
+    limits.add_argument(
         "--idle-timeout",
         type=_seconds,
         default=DEFAULT_IDLE_TIMEOUT,
         metavar="SECONDS",
-        help="disconnect a client that sends nothing for this long (it is pinged at half)",
+        help="disconnect a client that sends no complete line for this long (pinged at half)",
     )
     limits.add_argument(
         "--write-timeout",
@@ -216,6 +238,42 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="in rooms with more than N members, joins, leaves and nick changes are not "
         "announced (default: always announced)",
+    )
+    limits.add_argument(
+        "--max-clients-per-ip",
+        type=_count,
+        default=DEFAULT_MAX_CLIENTS_PER_IP,
+        metavar="N",
+        help="clients served at once from one IP address; more from it are refused",
+    )
+    limits.add_argument(
+        "--rate",
+        type=_rate,
+        default=DEFAULT_MESSAGE_RATE,
+        metavar="LINES",
+        help="lines a second one client may send, sustained ('inf': no limit); "
+        "faster lines are discarded with a 'slow down' error",
+    )
+    limits.add_argument(
+        "--burst",
+        type=_count,
+        default=DEFAULT_MESSAGE_BURST,
+        metavar="LINES",
+        help="lines one client may send at once before --rate applies",
+    )
+    limits.add_argument(
+        "--flood-limit",
+        type=_count_or_zero,
+        default=DEFAULT_FLOOD_LIMIT,
+        metavar="LINES",
+        help="disconnect a client with more than this many lines refused within --flood-window",
+    )
+    limits.add_argument(
+        "--flood-window",
+        type=_seconds,
+        default=DEFAULT_FLOOD_WINDOW,
+        metavar="SECONDS",
+        help="the window in which --flood-limit counts refused lines",
     )
     limits.add_argument(
         "--shutdown-grace",
@@ -366,9 +424,16 @@ def _run_serve(args: argparse.Namespace) -> int:
             max_line=args.max_line,
             outbox_events=args.outbox,
             outbox_bytes=args.outbox_bytes,
+            outbox_soft_events=args.outbox_soft,
+            outbox_soft_bytes=args.outbox_soft_bytes,
             idle_timeout=args.idle_timeout,
             write_timeout=args.write_timeout,
             max_clients=args.max_clients,
+            max_clients_per_ip=args.max_clients_per_ip,
+            message_rate=args.rate,
+            message_burst=args.burst,
+            flood_limit=args.flood_limit,
+            flood_window=args.flood_window,
             shutdown_grace=args.shutdown_grace,
             announce_limit=args.announce_limit,
             max_rooms=args.max_rooms,

@@ -19,10 +19,18 @@ from ._wire import DEFAULT_MAX_LINE
 
 __all__ = [
     "DEFAULT_AUTH_TIMEOUT",
+    "DEFAULT_FLOOD_LIMIT",
+    "DEFAULT_FLOOD_WINDOW",
     "DEFAULT_HOST",
     "DEFAULT_IDLE_TIMEOUT",
     "DEFAULT_MAX_CLIENTS",
+    "DEFAULT_MAX_CLIENTS_PER_IP",
+    "DEFAULT_MESSAGE_BURST",
+    "DEFAULT_MESSAGE_RATE",
+    "DEFAULT_OUTBOX_SOFT_BYTES",
+    "DEFAULT_OUTBOX_SOFT_EVENTS",
     "DEFAULT_PORT",
+    "DEFAULT_READ_SIZE",
     "DEFAULT_SHUTDOWN_GRACE",
     "DEFAULT_TLS_HANDSHAKE_TIMEOUT",
     "DEFAULT_WRITE_TIMEOUT",
@@ -36,6 +44,22 @@ DEFAULT_IDLE_TIMEOUT: Final = 300.0
 #: Seconds a client's socket may refuse a batch of output before it is closed.
 DEFAULT_WRITE_TIMEOUT: Final = 30.0
 DEFAULT_MAX_CLIENTS: Final = 10_000
+#: Connections served at once from one IP address (so one host cannot take every slot).
+DEFAULT_MAX_CLIENTS_PER_IP: Final = 100
+#: Lines a second that one client may send, sustained (the refill rate of its token bucket).
+DEFAULT_MESSAGE_RATE: Final = 10.0
+#: Lines one client may send at once, faster than the rate (the size of its token bucket).
+DEFAULT_MESSAGE_BURST: Final = 100
+#: A client that has more than this many lines refused within DEFAULT_FLOOD_WINDOW seconds is
+#: disconnected for flooding.
+DEFAULT_FLOOD_LIMIT: Final = 200
+DEFAULT_FLOOD_WINDOW: Final = 10.0
+#: Soft outbox limits: while a client's own outbox holds this many events or bytes, the server
+#: stops reading that client's input (TCP then pushes back on it) until its outbox drains.
+DEFAULT_OUTBOX_SOFT_EVENTS: Final = DEFAULT_OUTBOX_MESSAGES // 2
+DEFAULT_OUTBOX_SOFT_BYTES: Final = DEFAULT_OUTBOX_BYTES // 2
+#: Bytes asked of a client's socket per read.
+DEFAULT_READ_SIZE: Final = 65536
 #: Seconds that a graceful shutdown waits for clients to receive what was queued and the goodbye.
 DEFAULT_SHUTDOWN_GRACE: Final = 1.0
 #: Seconds a client has to give the server password, on servers that have one.
@@ -47,9 +71,14 @@ def _positive(instance: Any, attribute: attrs.Attribute[Any], value: float) -> N
         raise ValueError(f"{attribute.name} must be greater than 0, not {value!r}")
 
 
+def _at_least_one(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+    if not value >= 1:
+        raise ValueError(f"{attribute.name} must be at least 1, not {value!r}")
+
+
 def _not_negative(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} cannot be negative, not {value!r}")
+    if not value >= 0:
+        raise ValueError(f"{attribute.name} must be 0 or more, not {value!r}")
 
 
 def _port(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
@@ -86,10 +115,20 @@ class ServerConfig:
         discarded without being buffered whole.
       outbox_events, outbox_bytes: bounds of each client's outbox; a client whose outbox would
         pass either is disconnected as too slow.
-      idle_timeout: seconds without any input before a client is disconnected; a ping notice is
-        sent at half of it.
+      outbox_soft_events, outbox_soft_bytes: soft bounds of each client's outbox; while the
+        client's outbox holds this much, the server reads no more of that client's input (a
+        soft bound at or above the hard one never applies).
+      idle_timeout: seconds without a complete line before a client is disconnected; a ping
+        notice is sent at half of it. Bytes that do not finish a line do not count, so a client
+        that trickles a line byte by byte (slowloris) is disconnected too.
       write_timeout: seconds a client's socket may take to accept one batch of output.
       max_clients: connections served at once; the next one is told the server is full.
+      max_clients_per_ip: connections served at once from one IP address.
+      message_rate, message_burst: each client's token bucket, in lines: *message_burst* lines
+        at once, *message_rate* lines a second sustained (``math.inf`` turns it off). A line
+        beyond it is discarded and the client told to slow down.
+      flood_limit, flood_window: a client with more than *flood_limit* lines refused within
+        *flood_window* seconds is disconnected for flooding.
       shutdown_grace: seconds :meth:`ChatServer.shutdown` gives clients to receive what was queued
         for them, and the goodbye line, before their connections are cut.
       read_size: bytes asked of the socket per read.
@@ -117,11 +156,20 @@ class ServerConfig:
     max_line: int = attrs.field(default=DEFAULT_MAX_LINE, validator=_positive)
     outbox_events: int = attrs.field(default=DEFAULT_OUTBOX_MESSAGES, validator=_positive)
     outbox_bytes: int = attrs.field(default=DEFAULT_OUTBOX_BYTES, validator=_positive)
+    outbox_soft_events: int = attrs.field(
+        default=DEFAULT_OUTBOX_SOFT_EVENTS, validator=_at_least_one
+    )
+    outbox_soft_bytes: int = attrs.field(default=DEFAULT_OUTBOX_SOFT_BYTES, validator=_at_least_one)
     idle_timeout: float = attrs.field(default=DEFAULT_IDLE_TIMEOUT, validator=_positive)
     write_timeout: float = attrs.field(default=DEFAULT_WRITE_TIMEOUT, validator=_positive)
     max_clients: int = attrs.field(default=DEFAULT_MAX_CLIENTS, validator=_positive)
+    max_clients_per_ip: int = attrs.field(default=DEFAULT_MAX_CLIENTS_PER_IP, validator=_positive)
+    message_rate: float = attrs.field(default=DEFAULT_MESSAGE_RATE, validator=_positive)
+    message_burst: int = attrs.field(default=DEFAULT_MESSAGE_BURST, validator=_at_least_one)
+    flood_limit: int = attrs.field(default=DEFAULT_FLOOD_LIMIT, validator=_not_negative)
+    flood_window: float = attrs.field(default=DEFAULT_FLOOD_WINDOW, validator=_positive)
     shutdown_grace: float = attrs.field(default=DEFAULT_SHUTDOWN_GRACE, validator=_positive)
-    read_size: int = attrs.field(default=65536, validator=_positive)
+    read_size: int = attrs.field(default=DEFAULT_READ_SIZE, validator=_positive)
     announce_limit: int | None = attrs.field(
         default=None, validator=attrs.validators.optional(_positive)
     )

@@ -21,9 +21,10 @@ import trio
 
 from ._commands import parse_command
 from ._events import Event, Notice
+from ._limits import FloodControl, Verdict
 from ._member import SLOW_CONSUMER
 from ._render import RENDERERS
-from ._session import Session
+from ._session import Session, _seconds
 from ._wire import DecodeError, LineSplitter, LineTooLong, decode_line, sanitize
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ log = logging.getLogger("triochat.server")
 SHUTTING_DOWN: Final = "server shutting down"
 _LOST: Final = "connection lost"
 _WRITE_TIMEOUT: Final = "write timeout"
+#: Start of the reason given to a client disconnected for sending too many lines too fast.
+EXCESS_FLOOD: Final = "excess flood"
 # Seconds to spend on a goodbye line after a hard stop or a slow-consumer disconnect.
 _LAST_WORD_TIMEOUT: Final = 0.5
 
@@ -60,13 +63,16 @@ class Connection:
         "_aborted",
         "_auth_deadline",
         "_fd",
+        "_flood",
         "_flusher",
         "_nursery",
         "_on_closed",
+        "_outbox_drained",
         "_pending",
         "_read_scope",
         "_said_goodbye",
         "_sending",
+        "_splitter",
         "_writer",
         "_writer_done",
         "config",
@@ -74,6 +80,7 @@ class Connection:
         "guard",
         "hub",
         "member",
+        "paused",
         "peer",
         "reason",
         "session",
@@ -120,6 +127,35 @@ class Connection:
         self._writer: trio.CancelScope | None = None
         self._writer_done: trio.Event | None = None
         self._on_closed = on_closed
+        self._splitter = LineSplitter(config.max_line)
+        self._flood = FloodControl(
+            rate=config.message_rate,
+            burst=config.message_burst,
+            limit=config.flood_limit,
+            window=config.flood_window,
+        )
+        # The reader parks here while this client's own outbox is over its soft limit; whoever
+        # takes a batch out of the outbox (the flusher or the writer) wakes it. Made when first
+        # needed: most connections never need it.
+        self._outbox_drained: trio.lowlevel.ParkingLot | None = None
+        #: How many times the reader stopped reading because of the outbox's soft limit.
+        self.paused = 0
+
+    @property
+    def pending_input(self) -> int:
+        """Bytes of an unfinished line held for this client (at most ``max_line`` + 1)."""
+        return self._splitter.pending
+
+    @property
+    def reading_paused(self) -> bool:
+        """Whether the reader is waiting for this client's outbox to drain below its soft limit."""
+        lot = self._outbox_drained
+        return lot is not None and lot.statistics().tasks_waiting > 0
+
+    @property
+    def refused_lines(self) -> int:
+        """Lines discarded because this client sent them faster than its rate limit."""
+        return self._flood.refused
 
     def close(self, reason: str, *, abort: bool = False, announce: bool = True) -> None:
         """End the connection with *reason* (the first reason given wins).
@@ -149,21 +185,26 @@ class Connection:
         self._open(nursery)
         # The reader is inline here, not a coroutine of its own: an idle connection keeps this
         # frame and trio's wait for readability, and nothing else. The idle timer is the
-        # deadline of the read scope, moved on by every read (no new scope per read); when it
-        # passes, the client is pinged (in a fresh scope) and then cut off. A socket is read
-        # directly (os.read after wait_readable), without the three coroutine frames of
-        # SocketStream.receive_some that every idle connection would otherwise keep.
+        # deadline of the read scope, moved on by every complete line (no new scope per read);
+        # when it passes, the client is pinged (in a fresh scope) and then cut off. The clock
+        # runs from the last complete line, not the last byte: a client that trickles a line one
+        # byte at a time (slowloris), or sends one endless line, is as idle as one that sends
+        # nothing. A socket is read directly (os.read after wait_readable), without the three
+        # coroutine frames of SocketStream.receive_some that every idle connection would keep.
         stream = self.stream
         config = self.config
-        splitter = LineSplitter(config.max_line)
+        splitter = self._splitter
         half_idle = config.idle_timeout / 2
         read_size = config.read_size
         fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
         pinged = False
+        last_line = trio.current_time()
         try:
             while True:
                 scope = self._read_scope
-                scope.deadline = min(trio.current_time() + half_idle, self._auth_deadline)
+                scope.deadline = min(
+                    last_line + half_idle * (2 if pinged else 1), self._auth_deadline
+                )
                 with scope:
                     while True:
                         data: bytes | bytearray | None
@@ -190,9 +231,18 @@ class Connection:
                         if not data:
                             self.close("client closed the connection")
                             break
-                        scope.deadline = min(trio.current_time() + half_idle, self._auth_deadline)
-                        pinged = False
-                        for item in splitter.feed(data):
+                        items = splitter.feed(data)
+                        if items:
+                            last_line = trio.current_time()
+                            pinged = False
+                            scope.deadline = min(last_line + half_idle, self._auth_deadline)
+                        for item in items:
+                            await self._wait_for_outbox()
+                            verdict = self._flood.check(trio.current_time())
+                            if verdict is not Verdict.ACCEPT:
+                                if not self._refuse(verdict):
+                                    break
+                                continue
                             if not await self._handle_line(item):
                                 break
                         else:
@@ -284,7 +334,7 @@ class Connection:
 
     def _goodbye(self) -> bytes:
         reason = self.reason or "closed"
-        if reason == SLOW_CONSUMER:
+        if reason == SLOW_CONSUMER or reason.startswith(EXCESS_FLOOD):
             notice = Notice(text=f"error: {reason}; disconnecting", error=True, kind="goodbye")
         else:
             notice = Notice(text=f"goodbye ({reason})", kind="goodbye")
@@ -325,6 +375,8 @@ class Connection:
             data = self._encode(member.take_all(arm=True))
             if not data:
                 return
+            if self._outbox_drained is not None:
+                self._outbox_drained.unpark_all()
             try:
                 sent = os.write(fd, data)
             except BlockingIOError:
@@ -372,6 +424,8 @@ class Connection:
                 self._pending = b""
             else:
                 data = self._encode(member.take_all())
+                if self._outbox_drained is not None:
+                    self._outbox_drained.unpark_all()
                 if not data:
                     if not member.connected:
                         break
@@ -403,6 +457,42 @@ class Connection:
         return b"".join(parts)
 
     # ------------------------------------------------------------------------------- reader
+
+    async def _wait_for_outbox(self) -> None:
+        """Stop reading while this client's own outbox is over its soft limit.
+
+        A client that floods while not reading its echoes would otherwise fill its outbox
+        and be cut off; this way TCP pushes back on it instead, and it goes on as soon as it
+        reads. Other clients' outboxes play no part: nobody waits for somebody else.
+        """
+        member = self.member
+        assert member is not None
+        config = self.config
+        while member.connected and (
+            member.queued_events >= config.outbox_soft_events
+            or member.queued_bytes >= config.outbox_soft_bytes
+        ):
+            self.paused += 1
+            if self._outbox_drained is None:
+                self._outbox_drained = trio.lowlevel.ParkingLot()
+            await self._outbox_drained.park()
+
+    def _refuse(self, verdict: Verdict) -> bool:
+        """Discard a line over the rate limit; ``False`` when the client is disconnected."""
+        config = self.config
+        if verdict is Verdict.DISCONNECT:
+            self.close(
+                f"{EXCESS_FLOOD}: more than {config.flood_limit} lines refused within "
+                f"{_seconds(config.flood_window)}"
+            )
+            return False
+        if verdict is Verdict.WARN and self.session is not None:
+            self.session.notify(
+                f"slow down: at most {config.message_rate:g} lines a second, "
+                f"{config.message_burst} at once; lines sent faster are discarded",
+                error=True,
+            )
+        return True
 
     async def _handle_line(self, item: bytes | LineTooLong) -> bool:
         """Act on one line; return ``False`` when the connection should end."""

@@ -138,6 +138,11 @@ class Member:
         return self.removed_reason is None
 
     @property
+    def queued_events(self) -> int:
+        """How many events wait in the outbox (the same as :attr:`queued`)."""
+        return len(self._queue)
+
+    @property
     def queued(self) -> int:
         """Events waiting in the outbox."""
         return len(self._queue)

@@ -102,6 +102,8 @@ class Room:
     _crowded: bool = attrs.field(default=False, init=False)
     _history: deque[Event] = attrs.field(factory=deque, init=False)
     _history_size: int = attrs.field(default=0, init=False)
+    # Slow consumers cut off but not yet announced, as (nick, reason): see _pace.
+    _departures: deque[tuple[str, str]] = attrs.field(factory=deque, init=False)
 
     def __repr__(self) -> str:
         return f"<Room {self.name!r} members={len(self._members)}>"
@@ -164,7 +166,15 @@ class Room:
         member.rooms.pop(self.name, None)
         if member.current_room is self:
             member.current_room = next(reversed(member.rooms.values()), None)
-        if announce:
+        if not announce:
+            return
+        if reason == SLOW_CONSUMER:
+            # Many members can overflow on the same event (a hundred clients that never read);
+            # announcing all their departures at once would put that many events in every
+            # healthy outbox with no chance to drain, and cut the healthy members off too. So
+            # they are announced by the next publisher, one at a time, pacing itself (_pace).
+            self._departures.append((member.nick, reason))
+        else:
             self._publish(Left, member.nick, reason=reason)
 
     def announce_nick(self, old: str, new: str) -> None:
@@ -299,7 +309,12 @@ class Room:
         # A burst must not look like a slow consumer. If any outbox is more than half full, let
         # every runnable writer take its turn before publishing more: a writer empties its whole
         # outbox when it runs, so after one scheduling round only members whose *socket* is not
-        # draining still have a backlog, and only they can overflow.
+        # draining still have a backlog, and only they can overflow. Departures of slow
+        # consumers waiting to be announced go out here the same way: one event per round.
+        while self._departures:
+            nick, reason = self._departures.popleft()
+            self._publish(Left, nick, reason=reason)
+            await trio.lowlevel.checkpoint()
         if self._crowded:
             self._crowded = False
             await trio.lowlevel.checkpoint()

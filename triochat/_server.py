@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import ipaddress
 import logging
 import ssl
@@ -30,6 +31,10 @@ log = logging.getLogger("triochat.server")
 _RESOURCE_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 _ACCEPT_RETRY_DELAY: Final = 0.1
 _RESOURCE_WARNING_INTERVAL: Final = 10.0
+# Refused connections are logged at most once per this many seconds (with a count), so that a
+# host hammering the port cannot flood the log either.
+_REFUSAL_LOG_INTERVAL: Final = 10.0
+_SERVER_FULL: Final = b"*** error: server full, try again later\n"
 
 
 def format_address(address: Any) -> str:
@@ -47,6 +52,22 @@ def format_address(address: Any) -> str:
                     host = str(mapped)
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return str(address)
+
+
+def address_key(address: Any) -> str | None:
+    """The IP address that the per-address limit counts connections by; ``None`` if not IP.
+
+    An IPv4 address mapped into IPv6 (``::ffff:192.0.2.1``) counts as the IPv4 address.
+    """
+    if not isinstance(address, tuple) or not address:
+        return None
+    host = str(address[0])
+    if host.startswith("::ffff:"):
+        with contextlib.suppress(ValueError):
+            mapped = ipaddress.IPv6Address(host).ipv4_mapped
+            if mapped is not None:
+                return str(mapped)
+    return host
 
 
 def _guard(config: ServerConfig) -> Guard:
@@ -77,8 +98,16 @@ class ServerStatistics:
     connections: int
     accepted: int
     refused_full: int
+    #: Connections refused because their IP address already had ``max_clients_per_ip``.
+    refused_per_ip: int
     members: int
     rooms: int
+    #: Bytes of unfinished lines held for all clients together.
+    pending_input: int
+    #: Lines discarded, over all clients, because they came faster than the rate limit.
+    refused_lines: int
+    #: Clients whose input is not being read because their own outbox is over its soft limit.
+    reading_paused: int
     #: TLS handshakes in progress (these clients count towards ``max_clients``).
     handshaking: int = 0
     #: TLS handshakes that failed or timed out.
@@ -114,18 +143,25 @@ class ChatServer:
     guard: Guard = attrs.field(
         init=False, default=attrs.Factory(lambda self: _guard(self.config), takes_self=True)
     )
-    _connections: set[Connection] = attrs.field(factory=set, init=False)
+    # Every connection served, with the IP address it is counted under in _per_ip (if it was
+    # admitted by the accept loop directly; handle_stream releases its own).
+    _connections: dict[Connection, str | None] = attrs.field(factory=dict, init=False)
+    _flusher: Flusher = attrs.field(factory=Flusher, init=False)
+    # The nursery connections run in (and start their writers in) while serving.
+    _nursery: trio.Nursery | None = attrs.field(default=None, init=False)
     _accepted: int = attrs.field(default=0, init=False)
     _refused_full: int = attrs.field(default=0, init=False)
+    _refused_per_ip: int = attrs.field(default=0, init=False)
+    _refused_lines: int = attrs.field(default=0, init=False)
+    _per_ip: dict[str, int] = attrs.field(factory=dict, init=False)
+    _unlogged_refusals: int = attrs.field(default=0, init=False)
+    _last_refusal_log: float = attrs.field(default=-_REFUSAL_LOG_INTERVAL, init=False)
     _handshaking: int = attrs.field(default=0, init=False)
     _handshake_failures: int = attrs.field(default=0, init=False)
     _ssl_context: ssl.SSLContext | None = attrs.field(default=None, init=False)
     _scope: trio.CancelScope | None = attrs.field(default=None, init=False)
     _accepting: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
     _idle: trio.Event = attrs.field(factory=trio.Event, init=False)
-    _flusher: Flusher = attrs.field(factory=Flusher, init=False)
-    # The nursery connections run in (and start their writers in) while serving.
-    _nursery: trio.Nursery | None = attrs.field(default=None, init=False)
 
     async def serve(
         self, *, task_status: trio.TaskStatus[ChatServer] = trio.TASK_STATUS_IGNORED
@@ -193,6 +229,8 @@ class ChatServer:
 
     async def _accept_loop(self, listening: Listening, nursery: trio.Nursery) -> None:
         last_warning = -_RESOURCE_WARNING_INTERVAL
+        failing_since: float | None = None
+        failures = 0
         listener = listening.listener
         try:
             while True:
@@ -202,6 +240,9 @@ class ChatServer:
                     if exc.errno not in _RESOURCE_ERRNOS:
                         raise
                     now = trio.current_time()
+                    failures += 1
+                    if failing_since is None:
+                        failing_since = now
                     if now - last_warning >= _RESOURCE_WARNING_INTERVAL:
                         last_warning = now
                         log.warning(
@@ -211,43 +252,56 @@ class ChatServer:
                         )
                     await trio.sleep(_ACCEPT_RETRY_DELAY)
                     continue
+                if failing_since is not None:
+                    log.warning(
+                        "accepting connections again after %.1f s (%d failed attempts)",
+                        trio.current_time() - failing_since,
+                        failures,
+                    )
+                    failing_since, failures = None, 0
                 if listening.endpoint.is_tls:
                     nursery.start_soon(self._handle_socket, stream, listening)
-                    continue
-                # A plain socket: start the connection's own task at once, with no wrapper
-                # coroutine around it (every frame an idle connection keeps costs memory, ten
-                # thousand times over).
-                peer = self._peer(stream, listening)
-                if peer is None:
-                    stream.socket.close()
-                    continue
-                connection = self._admit(stream, peer)
-                if connection is None:
-                    nursery.start_soon(self._refuse, stream, False)
                 else:
-                    nursery.start_soon(connection.run, nursery)
+                    self._admit_socket(stream, listening, nursery)
         finally:
             # Stop listening now, not when the last client is gone: the port is free again
             # and the Unix socket file disappears as soon as we stop accepting.
             listening.close()
 
-    def _peer(self, stream: trio.SocketStream, listening: Listening) -> str | None:
-        if listening.endpoint.is_unix:
-            return listening.unix_peer
-        try:
-            return format_address(stream.socket.getpeername())
-        except OSError:  # reset before we got here
-            return None
+    def _admit_socket(
+        self, stream: trio.SocketStream, listening: Listening, nursery: trio.Nursery
+    ) -> None:
+        """Start serving a plain socket: its connection's own task, with no wrapper coroutine
+        around it (every frame an idle connection keeps costs memory, ten thousand times over)."""
+        who = _peer(stream, listening)
+        if who is None:
+            stream.socket.close()
+            return
+        peer, ip = who
+        refusal = self._refusal(peer, ip)
+        if refusal is not None:
+            nursery.start_soon(functools.partial(self._refuse, stream, refusal, tls=False))
+            return
+        if ip is not None:
+            self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
+        connection = self._connection(stream, peer, ip)
+        nursery.start_soon(connection.run, nursery)
 
     async def _handle_socket(self, stream: trio.SocketStream, listening: Listening) -> None:
-        peer = self._peer(stream, listening)
-        if peer is None:
+        who = _peer(stream, listening)
+        if who is None:
             await trio.aclose_forcefully(stream)
             return
-        await self.handle_stream(stream, peer, tls=listening.endpoint.is_tls)
+        peer, ip = who
+        await self.handle_stream(stream, peer, tls=listening.endpoint.is_tls, ip=ip)
 
-    async def handle_stream(self, stream: trio.abc.Stream, peer: str, *, tls: bool = False) -> None:
+    async def handle_stream(
+        self, stream: trio.abc.Stream, peer: str, *, tls: bool = False, ip: str | None = None
+    ) -> None:
         """Serve one client over any trio stream (a socket, or a ``trio.testing`` fake).
+
+        *peer* names the client in logs; *ip* is the address that
+        :attr:`ServerConfig.max_clients_per_ip` counts (``None``: not counted).
 
         With *tls*, the server side of a TLS handshake is done first, with :meth:`tls_context`,
         within :attr:`ServerConfig.tls_handshake_timeout`; a client whose handshake fails or
@@ -255,9 +309,41 @@ class ChatServer:
 
         Returns when the client is gone; *stream* is closed by then.
         """
-        if self._full(peer):
-            await self._refuse(stream, tls)
+        refusal = self._refusal(peer, ip)
+        if refusal is not None:
+            await self._refuse(stream, refusal, tls=tls)
             return
+        # A TLS handshake in progress counts towards the address's connections too.
+        if ip is not None:
+            self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
+        try:
+            await self._serve_admitted(stream, peer, tls=tls)
+        finally:
+            if ip is not None:
+                remaining = self._per_ip.pop(ip) - 1
+                if remaining:
+                    self._per_ip[ip] = remaining
+
+    def _refusal(self, peer: str, ip: str | None) -> bytes | None:
+        """Count a new client; the line that refuses it if the server or its address is full."""
+        self._accepted += 1
+        config = self.config
+        busy = len(self._connections) + self._handshaking
+        if busy >= config.max_clients:
+            self._refused_full += 1
+            self._log_refusal(peer, f"server full ({busy} clients)")
+            return _SERVER_FULL
+        if ip is not None and self._per_ip.get(ip, 0) >= config.max_clients_per_ip:
+            self._refused_per_ip += 1
+            self._log_refusal(peer, f"{config.max_clients_per_ip} connections from {ip}")
+            message = (
+                f"*** error: too many connections from your address (the limit is "
+                f"{config.max_clients_per_ip}), try again later\n"
+            )
+            return message.encode()
+        return None
+
+    async def _serve_admitted(self, stream: trio.abc.Stream, peer: str, *, tls: bool) -> None:
         if tls:
             self._handshaking += 1
             try:
@@ -276,29 +362,15 @@ class ChatServer:
             if self._accepting.cancel_called:  # shutting down: do not start a session now
                 await trio.aclose_forcefully(stream)
                 return
-        connection = self._connection(stream, peer)
+        connection = self._connection(stream, peer, None)
         if self._nursery is not None:
             await connection.run(self._nursery)
         else:  # not serving (a stream handed to us directly): writers need a nursery
             async with trio.open_nursery() as nursery:
                 await connection.run(nursery)
 
-    def _full(self, peer: str) -> bool:
-        """Count a new client; whether the server is full (which it logs)."""
-        self._accepted += 1
-        busy = len(self._connections) + self._handshaking
-        if busy >= self.config.max_clients:
-            self._refused_full += 1
-            log.warning("refused %s: server full (%d clients)", peer, busy)
-            return True
-        return False
-
-    def _admit(self, stream: trio.SocketStream, peer: str) -> Connection | None:
-        """A connection for a plain socket, or ``None`` if the server is full."""
-        return None if self._full(peer) else self._connection(stream, peer)
-
-    def _connection(self, stream: trio.abc.Stream, peer: str) -> Connection:
-        """A new connection, counted until it ends."""
+    def _connection(self, stream: trio.abc.Stream, peer: str, ip: str | None) -> Connection:
+        """A new connection, counted (under *ip* in _per_ip, if given) until it ends."""
         connection = Connection(
             self.hub,
             self.config,
@@ -308,34 +380,67 @@ class ChatServer:
             flusher=self._flusher,
             on_closed=self._forget,
         )
-        self._connections.add(connection)
+        self._connections[connection] = ip
         self._idle = self._idle if not self._idle.is_set() else trio.Event()
         return connection
 
     def _forget(self, connection: Connection) -> None:
-        self._connections.discard(connection)
+        ip = self._connections.pop(connection, None)
+        if ip is not None:
+            remaining = self._per_ip.pop(ip) - 1
+            if remaining:
+                self._per_ip[ip] = remaining
+        self._refused_lines += connection.refused_lines
         if not self._connections:
             self._idle.set()
 
-    async def _refuse(self, stream: trio.abc.Stream, tls: bool) -> None:
+    async def _refuse(self, stream: trio.abc.Stream, message: bytes, *, tls: bool) -> None:
         if not tls:  # a TLS client could not read a plain-text line
             with trio.move_on_after(1):
                 with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    await stream.send_all(b"*** error: server full, try again later\n")
+                    await stream.send_all(message)
         await trio.aclose_forcefully(stream)
+
+    def _log_refusal(self, peer: str, why: str) -> None:
+        now = trio.current_time()
+        self._unlogged_refusals += 1
+        if now - self._last_refusal_log >= _REFUSAL_LOG_INTERVAL:
+            more = self._unlogged_refusals - 1
+            since = f" ({more} more refused since the last such line)" if more else ""
+            log.warning("refused %s: %s%s", peer, why, since)
+            self._last_refusal_log = now
+            self._unlogged_refusals = 0
 
     def statistics(self) -> ServerStatistics:
         """Counts of connections, accepted and refused clients, members and rooms."""
         hub = self.hub.statistics()
+        connections = self._connections
         return ServerStatistics(
-            connections=len(self._connections),
+            connections=len(connections),
             accepted=self._accepted,
             refused_full=self._refused_full,
+            refused_per_ip=self._refused_per_ip,
             members=hub.members,
             rooms=hub.rooms,
+            pending_input=sum(connection.pending_input for connection in connections),
+            refused_lines=self._refused_lines
+            + sum(connection.refused_lines for connection in connections),
+            reading_paused=sum(connection.reading_paused for connection in connections),
             handshaking=self._handshaking,
             handshake_failures=self._handshake_failures,
         )
+
+
+def _peer(stream: trio.SocketStream, listening: Listening) -> tuple[str, str | None] | None:
+    """How to name a client in logs, and the IP address it is counted under (``None`` for a
+    Unix socket client: local, not counted); ``None`` if it was reset before we could ask."""
+    if listening.endpoint.is_unix:
+        return listening.unix_peer, None
+    try:
+        address = stream.socket.getpeername()
+    except OSError:
+        return None
+    return format_address(address), address_key(address)
 
 
 async def serve_tcp(

@@ -112,8 +112,8 @@ class Session:
 
     def ping(self, idle: float) -> None:
         self.notify(
-            f"ping: no input for {_seconds(idle)}; send any line within {_seconds(idle)} or you "
-            "will be disconnected",
+            f"ping: no complete line for {_seconds(idle)}; send any line within {_seconds(idle)} "
+            "or you will be disconnected",
             kind="ping",
         )
 

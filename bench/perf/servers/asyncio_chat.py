@@ -5,7 +5,7 @@ lines with ``readline``, and a broadcast that calls ``writer.write`` on every cl
 so one slow client never stalls the others; its backlog is checked after each write and it is cut
 off past 1 MiB, like triochat's byte bound). Each line is encoded once.
 
-    python -m bench.servers.asyncio_chat --port 0 [--uvloop]
+    python -m bench.perf.servers.asyncio_chat --port 0 [--uvloop]
 
 Prints ``serving on 127.0.0.1:PORT`` on stderr once listening; stops on SIGINT/SIGTERM.
 """
@@ -18,7 +18,7 @@ import itertools
 import signal
 import sys
 
-from bench.servers.common import (
+from .common import (
     MAX_BACKLOG,
     MAX_LINE,
     SLOW_CONSUMER,

@@ -1,8 +1,8 @@
-"""The scenarios of the benchmark, one per process: ``python -m bench.scenarios SCENARIO``.
+"""The scenarios of the benchmark, one per process: ``python -m bench.perf.scenarios SCENARIO``.
 
-Run by ``bench/run.py``, one scenario per process; prints one JSON object on stdout::
+Run by ``bench/perf/run.py``, one scenario per process; prints one JSON object on stdout::
 
-    python -m bench.scenarios --port 9999 --server-pid 1234 fanout --receivers 100 --senders 10
+    python -m bench.perf.scenarios --port 9999 --server-pid 1234 fanout --receivers 100 --senders 10
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-from bench.loadgen import (
+from .loadgen import (
     MEASURING,
     PAYLOAD,
     RECV_SIZE,

@@ -1,6 +1,6 @@
 """Run ``triochat serve`` under pyinstrument and write its top costs as JSON when it stops.
 
-    python -m bench.profile_server --output profile.json -- serve --port 0
+    python -m bench.perf.profile_server --output profile.json -- serve --port 0
 
 The profile samples the whole process (one thread: Trio's) every half millisecond. On exit it
 writes the functions with the most *self* time (where the CPU actually went) and the most total

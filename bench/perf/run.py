@@ -1,15 +1,15 @@
 """The benchmark suite: every scenario against triochat and the baselines, in one invocation.
 
 For each scenario, each server runs in a fresh process, one after another on the same machine;
-the load generator (``bench/scenarios.py`` on ``bench/loadgen.py``) runs in processes of its
-own and measures its CPU and the server's from /proc. Results go to
-``bench/results/latest.json`` and ``docs/performance.md`` is regenerated from them
-(``bench/report.py``). Loopback only; every process this starts is
+the load generator (``bench/perf/scenarios.py`` on ``bench/perf/loadgen.py``) runs in
+processes of its own and measures its CPU and the server's from /proc. Results go to
+``bench/perf/results/latest.json`` and ``docs/performance.md`` is regenerated from them
+(``bench/perf/report.py``). Loopback only; every process this starts is
 killed by its PID when its scenario ends, whatever happens.
 
-    python -m bench.run                # the whole suite (what `nox -s bench` runs)
-    python -m bench.run --quick        # shorter scenarios, for trying things out
-    python -m bench.run --only fanout --servers triochat asyncio
+    python -m bench.perf.run                # the whole suite (what `nox -s bench` runs)
+    python -m bench.perf.run --quick        # shorter scenarios, for trying things out
+    python -m bench.perf.run --only fanout --servers triochat asyncio
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
-ROOT: Final = Path(__file__).resolve().parent.parent
-RESULTS: Final = ROOT / "bench" / "results" / "latest.json"
-PROFILE: Final = ROOT / "bench" / "results" / "profile.json"
+ROOT: Final = Path(__file__).resolve().parent.parent.parent
+RESULTS: Final = ROOT / "bench" / "perf" / "results" / "latest.json"
+PROFILE: Final = ROOT / "bench" / "perf" / "results" / "profile.json"
 #: Seconds a server has to print its address, and to exit after SIGINT.
 START_TIMEOUT: Final = 15.0
 STOP_TIMEOUT: Final = 3.0
@@ -45,14 +45,17 @@ THREAD_IDLE_CONNECTIONS: Final = 2_000
 ANNOUNCE_LIMIT: Final = 100
 
 PYTHON: Final = sys.executable
+#: triochat's own abuse limits are off, as the baselines have none: every benchmark client comes
+#: from 127.0.0.1 (over the per-address limit) and sends faster than a person types.
+TRIOCHAT_LIMITS_OFF: Final = ["--max-clients-per-ip", "20000", "--rate", "inf"]
 SERVERS: Final[dict[str, list[str]]] = {
     "triochat": [
         PYTHON, "-m", "triochat", "serve", "--port", "0", "--log-level", "warning",
-        "--max-clients", "20000",
+        "--max-clients", "20000", *TRIOCHAT_LIMITS_OFF,
     ],
-    "asyncio": [PYTHON, "-m", "bench.servers.asyncio_chat", "--port", "0"],
-    "uvloop": [PYTHON, "-m", "bench.servers.asyncio_chat", "--port", "0", "--uvloop"],
-    "threads": [PYTHON, "-m", "bench.servers.thread_chat", "--port", "0"],
+    "asyncio": [PYTHON, "-m", "bench.perf.servers.asyncio_chat", "--port", "0"],
+    "uvloop": [PYTHON, "-m", "bench.perf.servers.asyncio_chat", "--port", "0", "--uvloop"],
+    "threads": [PYTHON, "-m", "bench.perf.servers.thread_chat", "--port", "0"],
 }  # fmt: skip
 
 
@@ -122,7 +125,7 @@ class Server:
 def run_loadgen(server: Server, arguments: list[str]) -> dict[str, Any]:
     """Run the load generator against *server*; kill it by its PID if it overruns."""
     command = [
-        PYTHON, "-m", "bench.scenarios", "--port", str(server.port),
+        PYTHON, "-m", "bench.perf.scenarios", "--port", str(server.port),
         "--server-pid", str(server.pid), *arguments,
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -199,8 +202,8 @@ def profile_fanout(quick: bool, scenario: str = "fanout") -> dict[str, Any]:
     if importlib.util.find_spec("pyinstrument") is None:
         return {"error": "pyinstrument is not installed"}
     command = [
-        PYTHON, "-m", "bench.profile_server", "--output", str(PROFILE), "--",
-        "serve", "--port", "0", "--log-level", "warning",
+        PYTHON, "-m", "bench.perf.profile_server", "--output", str(PROFILE), "--",
+        "serve", "--port", "0", "--log-level", "warning", *TRIOCHAT_LIMITS_OFF,
     ]  # fmt: skip
     if PROFILE.exists():
         PROFILE.unlink()
@@ -293,7 +296,7 @@ def main() -> None:
     args.output.write_text(json.dumps(results, indent=1) + "\n")
     print(f"results in {args.output} ({results['suite_seconds']:.0f} s)", file=sys.stderr)
     if not args.no_report:
-        from bench.report import write_report
+        from .report import write_report
 
         write_report(results)
 

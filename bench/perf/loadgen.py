@@ -9,7 +9,7 @@ reader can see which side was the limit.
 Every chat line a sender writes carries its send time (``time.monotonic_ns``, the same clock in
 every process on the machine); receivers compute the latency of each line from it.
 
-The scenarios that drive it are in ``bench/scenarios.py``.
+The scenarios that drive it are in ``bench/perf/scenarios.py``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ grew from (see ORIGIN.md): an accept thread, one thread per client reading lines
 Unlike the original it guards the client table with a lock (so it does not crash while
 measured), but it keeps its design: one client that stops reading blocks the broadcast.
 
-    python -m bench.servers.thread_chat --port 0
+    python -m bench.perf.servers.thread_chat --port 0
 
 Prints ``serving on 127.0.0.1:PORT`` on stderr once listening; stops on SIGINT/SIGTERM.
 """
@@ -20,7 +20,7 @@ import socket
 import sys
 import threading
 
-from bench.servers.common import (
+from .common import (
     MAX_LINE,
     action_line,
     chat_line,

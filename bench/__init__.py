@@ -1,1 +1,0 @@
-"""The benchmark suite (see bench/run.py)."""

@@ -1,0 +1,1 @@
+"""The performance benchmark suite: `python -m bench.perf.run` (see run.py)."""
