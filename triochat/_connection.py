@@ -14,6 +14,7 @@ import contextlib
 import logging
 import math
 import os
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, Final
 
@@ -236,18 +237,8 @@ class Connection:
                             last_line = trio.current_time()
                             pinged = False
                             scope.deadline = min(last_line + half_idle, self._auth_deadline)
-                        for item in items:
-                            await self._wait_for_outbox()
-                            verdict = self._flood.check(trio.current_time())
-                            if verdict is not Verdict.ACCEPT:
-                                if not self._refuse(verdict):
-                                    break
-                                continue
-                            if not await self._handle_line(item):
-                                break
-                        else:
-                            continue
-                        break  # a line ended the connection
+                        if items and not await self._handle_lines(items):
+                            break  # a line ended the connection
                 if self.reason is not None or not scope.cancelled_caught:
                     break  # closed, or the client is done
                 if trio.current_time() >= self._auth_deadline:
@@ -275,13 +266,14 @@ class Connection:
         member = self.member = self.hub.connect(
             max_events=config.outbox_events,
             max_bytes=config.outbox_bytes,
-            address=peer_address(self.peer),
+            # Interned: the clients of one address (behind one NAT, say) share one string.
+            address=sys.intern(peer_address(self.peer)),
         )
         member.add_removal_callback(self._removed)
         if self._flusher is not None:
             assert isinstance(self.stream, trio.SocketStream)
             self._fd = self.stream.socket.fileno()
-            member.set_doorbell(self._flusher.ring, self)
+            member.set_doorbell(self._flusher.doorbell, self)
         else:
             # No eager writes here (TLS, or a stream handed to handle_stream): a writer that
             # stays, parked on the outbox, costs a wake-up per batch instead of a task per line.
@@ -457,6 +449,23 @@ class Connection:
         return b"".join(parts)
 
     # ------------------------------------------------------------------------------- reader
+
+    async def _handle_lines(self, items: list[bytes | LineTooLong]) -> bool:
+        """Act on the lines of one read; ``False`` when one of them ends the connection.
+
+        (A coroutine of its own, alive only while it works: the frame an idle connection keeps,
+        that of :meth:`run`, is smaller for it.)
+        """
+        for item in items:
+            await self._wait_for_outbox()
+            verdict = self._flood.check(trio.current_time())
+            if verdict is not Verdict.ACCEPT:
+                if not self._refuse(verdict):
+                    return False
+                continue
+            if not await self._handle_line(item):
+                return False
+        return True
 
     async def _wait_for_outbox(self) -> None:
         """Stop reading while this client's own outbox is over its soft limit.

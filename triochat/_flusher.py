@@ -37,11 +37,14 @@ class Flusher:
     """A task that answers doorbells: call :meth:`ring` from anywhere in the run, run :meth:`run`
     in a nursery that outlives every connection that rings it."""
 
-    __slots__ = ("_due", "_waiter", "running")
+    __slots__ = ("_due", "_waiter", "doorbell", "running")
 
     def __init__(self) -> None:
         self._due: list[Flushable] = []
         self._waiter: trio.lowlevel.Task | None = None
+        #: :meth:`ring`, bound once: a doorbell every connection shares (``self.ring`` would
+        #: make a new bound method, and keep one per idle connection).
+        self.doorbell = self.ring
         #: True while :meth:`run` runs: ringing a flusher that does not run would leave the
         #: doorbell unanswered, so connections only use one that runs.
         self.running = False

@@ -8,6 +8,8 @@ import functools
 import ipaddress
 import logging
 import ssl
+import sys
+from collections.abc import Callable
 from typing import Any, Final
 
 import attrs
@@ -149,6 +151,10 @@ class ChatServer:
     _flusher: Flusher = attrs.field(factory=Flusher, init=False)
     # The nursery connections run in (and start their writers in) while serving.
     _nursery: trio.Nursery | None = attrs.field(default=None, init=False)
+    # _forget bound once, shared by every connection (one bound method each would add up).
+    _forget_connection: Callable[[Connection], None] = attrs.field(
+        init=False, default=attrs.Factory(lambda self: self._forget, takes_self=True)
+    )
     _accepted: int = attrs.field(default=0, init=False)
     _refused_full: int = attrs.field(default=0, init=False)
     _refused_per_ip: int = attrs.field(default=0, init=False)
@@ -282,6 +288,8 @@ class ChatServer:
         if refusal is not None:
             nursery.start_soon(functools.partial(self._refuse, stream, refusal, tls=False))
             return
+        if ip is not None:  # kept for as long as the connection: share it with its neighbours
+            ip = sys.intern(ip)
         if ip is not None:
             self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
         connection = self._connection(stream, peer, ip)
@@ -378,7 +386,7 @@ class ChatServer:
             peer,
             self.guard,
             flusher=self._flusher,
-            on_closed=self._forget,
+            on_closed=self._forget_connection,
         )
         self._connections[connection] = ip
         self._idle = self._idle if not self._idle.is_set() else trio.Event()
