@@ -7,13 +7,11 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from functools import partial
 
 import pytest
 import trio
 
+from .adversarial.helpers import serve_process  # one way to run a server process
 from .conftest import LineClient
 
 TRIOCHAT = [sys.executable, "-m", "triochat"]
@@ -24,46 +22,6 @@ def run(*args: str, stdin: bytes = b"", timeout: float = 20) -> subprocess.Compl
     return subprocess.run(
         [*TRIOCHAT, *args], input=stdin, capture_output=True, timeout=timeout, check=False
     )
-
-
-class ServerProcess:
-    def __init__(self, process: trio.Process, port: int, stderr: bytearray) -> None:
-        self.process = process
-        self.port = port
-        self.stderr = stderr
-
-
-@asynccontextmanager
-async def serve_process(*args: str) -> AsyncIterator[ServerProcess]:
-    """Run ``triochat serve --port 0`` and wait until it says where it listens."""
-    async with trio.open_nursery() as nursery:
-        process: trio.Process = await nursery.start(
-            partial(
-                trio.run_process,
-                [*TRIOCHAT, "serve", "--port", "0", *args],
-                stderr=subprocess.PIPE,
-                check=False,
-            )
-        )
-        stderr = bytearray()
-        assert process.stderr is not None
-        with trio.fail_after(10):
-            while not (match := SERVING.search(stderr)):
-                chunk = await process.stderr.receive_some()
-                assert chunk, f"server exited early: {bytes(stderr)!r}"
-                stderr += chunk
-
-        async def collect() -> None:
-            assert process.stderr is not None
-            while chunk := await process.stderr.receive_some():
-                stderr.extend(chunk)
-
-        nursery.start_soon(collect)
-        try:
-            yield ServerProcess(process, int(match[1]), stderr)
-        finally:
-            if process.returncode is None:
-                process.kill()  # only our own child, by its PID
 
 
 def test_help_teaches_every_flag() -> None:

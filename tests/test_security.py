@@ -18,7 +18,7 @@ import trio.testing
 from triochat import ChatServer, ServerConfig
 from triochat._auth import Secret
 
-from .test_timeouts import FakeClient
+from .memory_client import FakeClient
 
 
 async def connect(

@@ -11,35 +11,7 @@ import trio.testing
 
 from triochat import ChatServer, ServerConfig
 
-
-class FakeClient:
-    """The client end of an in-memory connection to ``server.handle_stream``."""
-
-    def __init__(self, stream: trio.abc.Stream, timeout: float = 30) -> None:
-        self.stream = stream
-        self.buffer = b""
-        #: Bound on each wait (virtual seconds under autojump_clock, real ones otherwise).
-        self.timeout = timeout
-
-    async def line(self) -> str | None:
-        with trio.fail_after(self.timeout):
-            while b"\n" not in self.buffer:
-                data = await self.stream.receive_some(65536)
-                if not data:
-                    return None
-                self.buffer += data
-        line, _, self.buffer = self.buffer.partition(b"\n")
-        return line.decode()
-
-    async def until(self, needle: str) -> str:
-        while True:
-            line = await self.line()
-            assert line is not None, f"closed before {needle!r}"
-            if needle in line:
-                return line
-
-    async def send(self, text: str) -> None:
-        await self.stream.send_all(text.encode() + b"\n")
+from .memory_client import FakeClient
 
 
 class StuckStream(trio.abc.Stream):

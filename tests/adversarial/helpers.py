@@ -110,50 +110,6 @@ def reset_on_close(stream: trio.SocketStream) -> None:
     stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
-class FakeClient:
-    """The client end of an in-memory connection to ``server.handle_stream`` (virtual clock)."""
-
-    def __init__(self, stream: trio.abc.Stream) -> None:
-        self.stream = stream
-        self.buffer = b""
-
-    @classmethod
-    async def connect(
-        cls, nursery: trio.Nursery, server: ChatServer, peer: str, *, ip: str | None = None
-    ) -> FakeClient:
-        client_end, server_end = trio.testing.memory_stream_pair()
-        nursery.start_soon(lambda: server.handle_stream(server_end, peer, ip=ip))
-        client = cls(client_end)
-        await client.until("joined #lobby")
-        return client
-
-    async def line(self) -> str | None:
-        """The next line, or ``None`` at end of stream."""
-        while b"\n" not in self.buffer:
-            data = await self.stream.receive_some(65536)
-            if not data:
-                return None
-            self.buffer += data
-        line, _, self.buffer = self.buffer.partition(b"\n")
-        return line.decode()
-
-    async def until(self, needle: str) -> str:
-        while True:
-            line = await self.line()
-            assert line is not None, f"closed before {needle!r}"
-            if needle in line:
-                return line
-
-    async def rest(self) -> list[str]:
-        lines = []
-        while (line := await self.line()) is not None:
-            lines.append(line)
-        return lines
-
-    async def send(self, data: bytes | str) -> None:
-        await self.stream.send_all(data if isinstance(data, bytes) else data.encode() + b"\n")
-
-
 @attrs.define
 class Reader:
     """Reads one client's stream in the background and keeps every line, so it never lags."""

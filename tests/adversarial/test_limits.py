@@ -19,7 +19,7 @@ from triochat._limits import FloodControl, TokenBucket, Verdict
 from triochat._server import address_key
 
 from ..conftest import LineClient, eventually
-from .helpers import FakeClient
+from ..memory_client import FakeClient
 
 # ------------------------------------------------------------------------- sans-IO policy
 

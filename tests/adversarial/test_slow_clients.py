@@ -15,7 +15,8 @@ import trio.testing
 from triochat import SLOW_CONSUMER, ChatServer, ServerConfig
 
 from ..conftest import eventually
-from .helpers import FakeClient, Healthy, held, open_raw, settles_back_to, size
+from ..memory_client import FakeClient
+from .helpers import Healthy, held, open_raw, settles_back_to, size
 
 
 async def test_hundred_never_reading_clients_during_a_flood(nursery: trio.Nursery) -> None:
