@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -137,6 +138,40 @@ def no_leaked_sockets() -> Iterator[None]:
     gc.collect()
     leaked = _open_fds() - before
     assert not leaked, f"file descriptors left open: {sorted(leaked)}"
+
+
+class _CrashLog(logging.Handler):
+    """Collects the records of crashes the server contained (see ``triochat._isolation``)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "contained_crash", False):
+            self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def _loud_contained_crashes(request: pytest.FixtureRequest) -> Iterator[_CrashLog]:
+    """A crash the server contains (it costs one connection, and the server goes on) is still a
+    bug: it fails the test that caused it, unless the test asks for ``contained_crashes``."""
+    handler = _CrashLog()
+    logger = logging.getLogger("triochat")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+    if handler.records and "contained_crashes" not in request.fixturenames:
+        messages = "\n".join(record.getMessage() for record in handler.records)
+        pytest.fail(f"the server contained {len(handler.records)} crash(es):\n{messages}")
+
+
+@pytest.fixture
+def contained_crashes(_loud_contained_crashes: _CrashLog) -> list[logging.LogRecord]:
+    """The crashes the server contained during this test, for tests that cause them on purpose."""
+    return _loud_contained_crashes.records
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,10 @@ that nothing is left behind.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
+import operator
 import os
 import sys
 from collections.abc import Callable
@@ -41,12 +43,16 @@ log = logging.getLogger("triochat.server")
 
 #: Reason used when the server stops.
 SHUTTING_DOWN: Final = "server shutting down"
+#: Reason given to a client whose connection met a bug of ours: the server goes on without it.
+INTERNAL_ERROR: Final = "internal server error"
 _LOST: Final = "connection lost"
 _WRITE_TIMEOUT: Final = "write timeout"
 #: Start of the reason given to a client disconnected for sending too many lines too fast.
 EXCESS_FLOOD: Final = "excess flood"
 # Seconds to spend on a goodbye line after a hard stop or a slow-consumer disconnect.
 _LAST_WORD_TIMEOUT: Final = 0.5
+# Connection ids, for logs: unique within the process.
+_ids = itertools.count(1)
 
 
 class Connection:
@@ -57,7 +63,11 @@ class Connection:
     given to :meth:`run`) has ended by then.
 
     Error handling: I/O errors of this client (resets, broken pipes) end this connection only and
-    are logged as a disconnect reason, never raised. Bad input gets an error line.
+    are logged as a disconnect reason, never raised. Bad input gets an error line. Anything
+    unexpected (a bug of ours, in the session, a codec or a store) is an isolation boundary's
+    business: it is logged once with its traceback and the connection id, the client is told
+    ``internal server error`` and disconnected, and the exception goes no further, so that one
+    failure costs one connection and never the server.
     """
 
     __slots__ = (
@@ -80,6 +90,7 @@ class Connection:
         "format",
         "guard",
         "hub",
+        "id",
         "member",
         "paused",
         "peer",
@@ -102,6 +113,8 @@ class Connection:
         self.hub = hub
         self.guard = guard
         self.config = config
+        #: Names this connection in logs (unique in the process).
+        self.id = next(_ids)
         self.stream = stream
         self.peer = peer
         self.reason: str | None = None
@@ -183,7 +196,6 @@ class Connection:
 
     async def run(self, nursery: trio.Nursery) -> None:
         """Serve the client; a writer task, when output is backlogged, runs in *nursery*."""
-        self._open(nursery)
         # The reader is inline here, not a coroutine of its own: an idle connection keeps this
         # frame and trio's wait for readability, and nothing else. The idle timer is the
         # deadline of the read scope, moved on by every complete line (no new scope per read);
@@ -201,6 +213,7 @@ class Connection:
         pinged = False
         last_line = trio.current_time()
         try:
+            self._open(nursery)
             while True:
                 scope = self._read_scope
                 scope.deadline = min(
@@ -257,8 +270,22 @@ class Connection:
                 await self._wait_for_writer()
             elif not self._aborted:
                 await self._write_loop()
+        except Exception as exc:  # the isolation boundary: see the class's "Error handling"
+            self.crashed(exc)
         finally:
             await self._teardown()
+
+    def crashed(self, exc: BaseException) -> None:
+        """Contain an unexpected exception raised while serving this connection: log it once,
+        with its traceback, and disconnect this client only (also used by the flusher)."""
+        log.error(
+            "connection %d (%s) failed; closing it, the server goes on",
+            self.id,
+            self.peer,
+            exc_info=exc,
+            extra={"contained_crash": True},
+        )
+        self.close(INTERNAL_ERROR, abort=True)
 
     def _open(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
@@ -288,11 +315,13 @@ class Connection:
 
     async def _teardown(self) -> None:
         member = self.member
-        assert member is not None
         try:
             if self.reason is None:
                 # Cancelled from outside (the server stopped without a graceful shutdown).
                 self.reason = SHUTTING_DOWN
+            if member is None:  # setting up failed: there is nobody to say goodbye to
+                await trio.aclose_forcefully(self.stream)
+                return
             self.hub.disconnect(member, self.reason)
             member.close_outbox()
             self._fd = -1
@@ -326,7 +355,7 @@ class Connection:
 
     def _goodbye(self) -> bytes:
         reason = self.reason or "closed"
-        if reason == SLOW_CONSUMER or reason.startswith(EXCESS_FLOOD):
+        if reason in (SLOW_CONSUMER, INTERNAL_ERROR) or reason.startswith(EXCESS_FLOOD):
             notice = Notice(text=f"error: {reason}; disconnecting", error=True, kind="goodbye")
         else:
             notice = Notice(text=f"goodbye ({reason})", kind="goodbye")
@@ -392,6 +421,8 @@ class Connection:
         try:
             with scope:
                 await self._write_loop()
+        except Exception as exc:  # the isolation boundary, on the writer's side
+            self.crashed(exc)
         finally:
             self._writer = None
             if self._writer_done is not None:
@@ -559,7 +590,14 @@ class _LastBatch:
 def _encode_batch(events: list[Event], wire_format: str) -> bytes:
     if not events:
         return b""
-    if wire_format == _LastBatch.wire_format and events == _LastBatch.events:
+    last = _LastBatch.events
+    # The same events, by identity: events that merely compare equal can render differently
+    # (a notice's data takes no part in equality), and one member must never get another's.
+    if (
+        wire_format == _LastBatch.wire_format
+        and len(events) == len(last)
+        and all(map(operator.is_, events, last))
+    ):
         return _LastBatch.data
     render = RENDERERS[wire_format]
     data = b"".join([event.encode(wire_format, render) for event in events])

@@ -32,6 +32,9 @@ class Flushable(Protocol):
     def abandon(self) -> None:
         """The flusher stops: wake the writer task, which takes the outbox itself."""
 
+    def crashed(self, exc: BaseException) -> None:
+        """:meth:`flush` raised *exc*: log it and end this target only."""
+
 
 class Flusher:
     """A task that answers doorbells: call :meth:`ring` from anywhere in the run, run :meth:`run`
@@ -67,7 +70,10 @@ class Flusher:
             # Nobody will answer these doorbells now: let their writers take over.
             due, self._due = self._due, []
             for target in due:
-                target.abandon()
+                try:
+                    target.abandon()
+                except Exception as exc:
+                    target.crashed(exc)
 
     async def _loop(self) -> None:
         while True:
@@ -85,4 +91,7 @@ class Flusher:
                 await trio.lowlevel.checkpoint()
             due, self._due = self._due, []
             for target in due:
-                target.flush()
+                try:
+                    target.flush()
+                except Exception as exc:  # one target's bug must not stop everyone's output
+                    target.crashed(exc)

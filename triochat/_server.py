@@ -149,8 +149,6 @@ class ChatServer:
     # admitted by the accept loop directly; handle_stream releases its own).
     _connections: dict[Connection, str | None] = attrs.field(factory=dict, init=False)
     _flusher: Flusher = attrs.field(factory=Flusher, init=False)
-    # The nursery connections run in (and start their writers in) while serving.
-    _nursery: trio.Nursery | None = attrs.field(default=None, init=False)
     # _forget bound once, shared by every connection (one bound method each would add up).
     _forget_connection: Callable[[Connection], None] = attrs.field(
         init=False, default=attrs.Factory(lambda self: self._forget, takes_self=True)
@@ -188,13 +186,18 @@ class ChatServer:
         async with open_listeners(config.endpoints) as listening:
             self.addresses = [item.address for item in listening]
             self.endpoints = [item.endpoint for item in listening]
-            with trio.CancelScope() as self._scope:
-                async with trio.open_nursery() as nursery:
-                    self._nursery = nursery
-                    nursery.start_soon(self._flusher.run)
-                    nursery.start_soon(self._accept_all, listening, nursery)
-                    log.info("listening on %s", ", ".join(e.address for e in self.endpoints))
-                    task_status.started(self)
+            try:
+                with trio.CancelScope() as self._scope:
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(self._flusher.run)
+                        nursery.start_soon(self._accept_all, listening, nursery)
+                        log.info("listening on %s", ", ".join(e.address for e in self.endpoints))
+                        task_status.started(self)
+            finally:
+                # Connections handed to handle_stream by someone else's task run outside our
+                # nursery: the server they belong to is gone, so they end too.
+                for connection in list(self._connections):
+                    connection.close(SHUTTING_DOWN, abort=True)
 
     def tls_context(self) -> ssl.SSLContext:
         """The server-side SSL context: :attr:`ServerConfig.ssl_context`, or one made (once) from
@@ -266,9 +269,13 @@ class ChatServer:
                     )
                     failing_since, failures = None, 0
                 if listening.endpoint.is_tls:
-                    nursery.start_soon(self._handle_socket, stream, listening)
+                    nursery.start_soon(self._handle_socket, stream, listening, nursery)
                 else:
-                    self._admit_socket(stream, listening, nursery)
+                    try:
+                        self._admit_socket(stream, listening, nursery)
+                    except Exception:  # a bug of ours costs this client, never the listener
+                        log.exception("failed to admit a client; closing it")
+                        stream.socket.close()
         finally:
             # Stop listening now, not when the last client is gone: the port is free again
             # and the Unix socket file disappears as soon as we stop accepting.
@@ -295,13 +302,15 @@ class ChatServer:
         connection = self._connection(stream, peer, ip)
         nursery.start_soon(connection.run, nursery)
 
-    async def _handle_socket(self, stream: trio.SocketStream, listening: Listening) -> None:
+    async def _handle_socket(
+        self, stream: trio.SocketStream, listening: Listening, nursery: trio.Nursery
+    ) -> None:
         who = _peer(stream, listening)
         if who is None:
             await trio.aclose_forcefully(stream)
             return
         peer, ip = who
-        await self.handle_stream(stream, peer, tls=listening.endpoint.is_tls, ip=ip)
+        await self._handle(stream, peer, tls=listening.endpoint.is_tls, ip=ip, nursery=nursery)
 
     async def handle_stream(
         self, stream: trio.abc.Stream, peer: str, *, tls: bool = False, ip: str | None = None
@@ -315,9 +324,29 @@ class ChatServer:
         within :attr:`ServerConfig.tls_handshake_timeout`; a client whose handshake fails or
         stalls is disconnected with one log line, before it becomes a member.
 
+        The connection runs in a nursery of its own, in the caller's task, whether or not
+        :meth:`serve` is running; if :meth:`serve` ends first, the connection ends with it.
         Returns when the client is gone; *stream* is closed by then.
         """
-        refusal = self._refusal(peer, ip)
+        async with trio.open_nursery() as nursery:
+            await self._handle(stream, peer, tls=tls, ip=ip, nursery=nursery)
+
+    async def _handle(
+        self,
+        stream: trio.abc.Stream,
+        peer: str,
+        *,
+        tls: bool,
+        ip: str | None,
+        nursery: trio.Nursery,
+    ) -> None:
+        """Serve one client whose connection (reader and writer) runs in *nursery*."""
+        try:
+            refusal = self._refusal(peer, ip)
+        except Exception:  # the isolation boundary before there is a connection
+            log.exception("failed to admit %s; closing it", peer)
+            await trio.aclose_forcefully(stream)
+            return
         if refusal is not None:
             await self._refuse(stream, refusal, tls=tls)
             return
@@ -325,7 +354,15 @@ class ChatServer:
         if ip is not None:
             self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
         try:
-            await self._serve_admitted(stream, peer, tls=tls)
+            await self._serve_admitted(stream, peer, tls=tls, nursery=nursery)
+        except Exception as exc:  # a bug before the connection's own boundary was in place
+            log.error(
+                "client %s failed before its session began; closing it, the server goes on",
+                peer,
+                exc_info=exc,
+                extra={"contained_crash": True},
+            )
+            await trio.aclose_forcefully(stream)
         finally:
             if ip is not None:
                 remaining = self._per_ip.pop(ip) - 1
@@ -351,7 +388,9 @@ class ChatServer:
             return message.encode()
         return None
 
-    async def _serve_admitted(self, stream: trio.abc.Stream, peer: str, *, tls: bool) -> None:
+    async def _serve_admitted(
+        self, stream: trio.abc.Stream, peer: str, *, tls: bool, nursery: trio.Nursery
+    ) -> None:
         if tls:
             self._handshaking += 1
             try:
@@ -371,11 +410,7 @@ class ChatServer:
                 await trio.aclose_forcefully(stream)
                 return
         connection = self._connection(stream, peer, None)
-        if self._nursery is not None:
-            await connection.run(self._nursery)
-        else:  # not serving (a stream handed to us directly): writers need a nursery
-            async with trio.open_nursery() as nursery:
-                await connection.run(nursery)
+        await connection.run(nursery)
 
     def _connection(self, stream: trio.abc.Stream, peer: str, ip: str | None) -> Connection:
         """A new connection, counted (under *ip* in _per_ip, if given) until it ends."""
