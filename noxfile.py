@@ -25,10 +25,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff: lint and formatting."""
-    install(session, "lint", project=False)
+    """ruff (lint and formatting) and import-linter (the layers: see [tool.importlinter])."""
+    install(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")
 
 
 @nox.session

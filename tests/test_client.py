@@ -45,7 +45,7 @@ from triochat import (
     ServerConfig,
     TopicChanged,
 )
-from triochat._client import (
+from triochat.client._client import (
     MAX_LINE_BYTES,
     ChatClientError,
     ChatConnection,
@@ -57,8 +57,8 @@ from triochat._client import (
     _LineTooLong,
     connect,
 )
-from triochat._client_events import parse_event, parse_event_line, parse_time
-from triochat._render import render_json
+from triochat.client._decode import parse_event, parse_event_line, parse_time
+from triochat.protocols._render import render_json
 
 from .conftest import LineClient
 
@@ -584,13 +584,13 @@ def test_public_names() -> None:
 # ---------------------------------------------------------------------------------------------
 # The ``triochat connect`` command, run as a real process.
 
-# `python -m triochat connect` needs triochat/__main__.py and triochat/_cli.py, which were written
-# separately (and did not exist when these tests were). So most of these tests drive the entry
-# point, run_connect, through `python -c` with the same options `triochat connect` has, and do not
-# depend on the rest of the command line; the last two tests run the real command.
+# `python -m triochat connect` needs triochat/__main__.py and triochat/cli/_main.py, which were
+# written separately (and did not exist when these tests were). So most of these tests drive the
+# entry point, run_connect, through `python -c` with the same options `triochat connect` has, and
+# do not depend on the rest of the command line; the last two tests run the real command.
 RUN_CONNECT: Final = """
 import argparse, sys
-from triochat._client_cli import add_connect_arguments, run_connect
+from triochat.cli._connect import add_connect_arguments, run_connect
 parser = argparse.ArgumentParser(prog="triochat connect")
 add_connect_arguments(parser)
 sys.exit(run_connect(parser.parse_args()))
@@ -766,8 +766,8 @@ async def test_cli_ctrl_c_says_goodbye_and_exits_130(fake_server: FakeServer) ->
 
 @pytest.mark.skipif(
     importlib.util.find_spec("triochat.__main__") is None
-    or importlib.util.find_spec("triochat._cli") is None,
-    reason="triochat/__main__.py or triochat/_cli.py is not written yet",
+    or importlib.util.find_spec("triochat.cli._main") is None,
+    reason="triochat/__main__.py or triochat/cli/_main.py is not written yet",
 )
 async def test_python_m_triochat_connect(fake_server: FakeServer) -> None:
     with trio.fail_after(TEST_TIMEOUT):

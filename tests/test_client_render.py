@@ -1,4 +1,4 @@
-"""Rendering the JSON wire format for people (triochat._client_render), with no I/O at all.
+"""Rendering the JSON wire format for people (triochat.client._render), with no I/O at all.
 
 Events are built by the server's own renderer (``render_json``), so these tests read exactly what
 a server sends. Times are shown in UTC here (``tz=dt.UTC``) so the tests do not depend on the
@@ -26,14 +26,14 @@ from triochat import (
     Private,
     TopicChanged,
 )
-from triochat._client_render import (
+from triochat.client._render import (
     NICK_COLORS,
     Display,
     color_enabled,
     nick_color,
     render_event,
 )
-from triochat._render import render_json
+from triochat.protocols._render import render_json
 
 NOON: Final = dt.datetime(2026, 11, 27, 12, 0, 5, 123000, tzinfo=dt.UTC)
 ANSI: Final = re.compile(r"\x1b\[[0-9;]*m")

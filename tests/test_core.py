@@ -26,8 +26,8 @@ from triochat import (
     Notice,
     NotInRoom,
 )
-from triochat._events import utc_now
-from triochat._hub import MAX_NICK_LENGTH, validate_nick
+from triochat.core._events import utc_now
+from triochat.core._hub import MAX_NICK_LENGTH, validate_nick
 
 #: Upper bound for any wait in these tests; nothing here should take more than a moment.
 WAIT = 10.0

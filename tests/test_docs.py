@@ -22,7 +22,7 @@ import pytest
 
 import triochat
 import triochat.testing
-from triochat._cli import build_parser
+from triochat.cli._main import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from triochat import Endpoint, parse_endpoint
-from triochat._endpoints import DEFAULT_PORT, MAX_UNIX_PATH
+from triochat.drivers._endpoints import DEFAULT_PORT, MAX_UNIX_PATH
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from triochat import Event, _render
+from triochat import Event
+from triochat.protocols import _render
 
 from .conftest import LineClient
 

@@ -16,7 +16,7 @@ import trio
 import trio.testing
 
 from triochat import ChatServer, ServerConfig
-from triochat._auth import Secret
+from triochat.session._auth import Secret
 
 from .memory_client import FakeClient
 

@@ -20,7 +20,7 @@ from triochat import (
     TLSConfigError,
     connect,
 )
-from triochat._client_cli import INSECURE_WARNING
+from triochat.cli._connect import INSECURE_WARNING
 
 from .conftest import WAIT, eventually
 from .transport_helpers import CertFiles

@@ -11,9 +11,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from triochat import DEFAULT_ROOM, Action, Event, Joined, Left, Message, NickChanged, Notice
-from triochat._commands import Command, Help, Me, Nick, Quit, Say, Unknown, Who, parse_command
-from triochat._render import render_text
-from triochat._wire import DecodeError, LineSplitter, LineTooLong, decode_line, sanitize
+from triochat.core._text import DecodeError, LineSplitter, LineTooLong, decode_line, sanitize
+from triochat.protocols._render import render_text
+from triochat.session._commands import (
+    Command,
+    Help,
+    Me,
+    Nick,
+    Quit,
+    Say,
+    Unknown,
+    Who,
+    parse_command,
+)
 
 Item = bytes | LineTooLong
 

@@ -23,10 +23,10 @@ from typing import Final
 import trio
 import trio.testing
 
-from ._client import ChatConnection, connect
-from ._config import ServerConfig
-from ._hub import Hub
-from ._server import ChatServer
+from .client._client import ChatConnection, connect
+from .core._hub import Hub
+from .server._config import ServerConfig
+from .server._server import ChatServer
 
 __all__ = [
     "DEFAULT_WAIT",

@@ -45,7 +45,7 @@ def main() -> None:
 
     from pyinstrument import Profiler
 
-    from triochat._cli import main as triochat_main
+    from triochat.cli._main import main as triochat_main
 
     profiler = Profiler(interval=0.0005, async_mode="disabled")
     profiler.start()

@@ -57,7 +57,7 @@ async def test_a_session_bug_costs_one_connection(
     monkeypatch: pytest.MonkeyPatch,
     contained_crashes: list[logging.LogRecord],
 ) -> None:
-    from triochat import _session
+    from triochat.session import _session
 
     original = _session.Session._execute
 
@@ -85,16 +85,16 @@ async def test_an_input_codec_bug_costs_one_connection(
     monkeypatch: pytest.MonkeyPatch,
     contained_crashes: list[logging.LogRecord],
 ) -> None:
-    from triochat import _wire
+    from triochat.core import _text
 
-    original = _wire.LineSplitter.feed
+    original = _text.LineSplitter.feed
 
     def buggy(self: Any, data: bytes) -> Any:
         if b"POISON" in data:
             raise Injected("codec bug")
         return original(self, data)
 
-    monkeypatch.setattr(_wire.LineSplitter, "feed", buggy)
+    monkeypatch.setattr(_text.LineSplitter, "feed", buggy)
     victim = await (await LineClient.open(port)).registered("victim")
     await victim.send("POISON")
     await _crashed(victim)
@@ -109,7 +109,7 @@ async def test_an_output_bug_in_the_flusher_costs_one_connection(
     monkeypatch: pytest.MonkeyPatch,
     contained_crashes: list[logging.LogRecord],
 ) -> None:
-    from triochat import _connection
+    from triochat.drivers import _connection
 
     original = _connection.Connection._encode
 
@@ -145,7 +145,7 @@ async def test_a_store_bug_costs_one_connection(
 ) -> None:
     import attrs
 
-    from triochat import _auth
+    from triochat.session import _auth
 
     def buggy(self: Any, nick: str) -> bool:
         raise Injected("store bug")
@@ -228,8 +228,8 @@ async def test_handle_stream_connections_end_with_serve() -> None:
 
 def test_batch_encoding_is_never_shared_between_equal_looking_batches() -> None:
     from triochat import Event, Notice
-    from triochat._connection import _encode_batch
-    from triochat._events import utc_now
+    from triochat.core._events import utc_now
+    from triochat.drivers._connection import _encode_batch
 
     # Notice.data does not take part in equality: these two compare equal, but are not the same.
     now = utc_now()

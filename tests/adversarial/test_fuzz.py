@@ -23,11 +23,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from triochat import Action, Event, Joined, Left, Message, NickChanged, Notice
-from triochat._commands import Command, Unknown, parse_command
-from triochat._events import Private, TopicChanged
-from triochat._limits import FloodControl, Verdict
-from triochat._render import render_json, render_text
-from triochat._wire import DecodeError, LineSplitter, LineTooLong, decode_line, sanitize
+from triochat.core._events import Private, TopicChanged
+from triochat.core._text import DecodeError, LineSplitter, LineTooLong, decode_line, sanitize
+from triochat.protocols._render import render_json, render_text
+from triochat.session._commands import Command, Unknown, parse_command
+from triochat.session._flood import FloodControl, Verdict
 
 # --------------------------------------------------------------------------- the pipeline
 

@@ -15,8 +15,8 @@ import trio
 import trio.testing
 
 from triochat import ChatServer, ServerConfig
-from triochat._limits import FloodControl, TokenBucket, Verdict
-from triochat._server import address_key
+from triochat.server._server import address_key
+from triochat.session._flood import FloodControl, TokenBucket, Verdict
 
 from ..conftest import LineClient, eventually
 from ..memory_client import FakeClient

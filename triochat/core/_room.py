@@ -32,7 +32,7 @@ from ._events import (
     utc_now,
 )
 from ._member import SLOW_CONSUMER
-from ._wire import sanitize
+from ._text import sanitize
 
 if TYPE_CHECKING:
     from ._hub import Hub

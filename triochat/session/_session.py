@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
+from ..core._errors import AuthenticationFailed, ChatError, NotInRoom
+from ..core._hub import validate_nick
 from ._auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Guard, NickStore
 from ._commands import (
     HELP_TEXT,
@@ -41,13 +43,11 @@ from ._commands import (
     Unregister,
     Who,
 )
-from ._errors import AuthenticationFailed, ChatError, NotInRoom
-from ._hub import validate_nick
 
 if TYPE_CHECKING:
-    from ._hub import Hub
-    from ._member import Member
-    from ._room import Room
+    from ..core._hub import Hub
+    from ..core._member import Member
+    from ..core._room import Room
 
 __all__ = ["Session"]
 
@@ -373,7 +373,7 @@ class Session:
             room=room.name,
             count=len(events),
         )
-        from ._member import SLOW_CONSUMER
+        from ..core._member import SLOW_CONSUMER
 
         for event in events:
             if not self.member.deliver(event.as_history()):

@@ -9,13 +9,13 @@ from typing import Any, Final
 
 import attrs
 
-from ._auth import Secret
-from ._endpoints import Endpoint, parse_endpoint
-from ._hub import DEFAULT_MAX_ROOMS, DEFAULT_ROOMS_PER_MEMBER, Hub
-from ._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES
-from ._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
-from ._tls import DEFAULT_TLS_HANDSHAKE_TIMEOUT
-from ._wire import DEFAULT_MAX_LINE
+from ..core._hub import DEFAULT_MAX_ROOMS, DEFAULT_ROOMS_PER_MEMBER, Hub
+from ..core._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES
+from ..core._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
+from ..core._text import DEFAULT_MAX_LINE
+from ..drivers._endpoints import Endpoint, parse_endpoint
+from ..drivers._tls import DEFAULT_TLS_HANDSHAKE_TIMEOUT
+from ..session._auth import Secret
 
 __all__ = [
     "DEFAULT_AUTH_TIMEOUT",

@@ -25,7 +25,7 @@ from ._errors import (
 from ._events import DEFAULT_ROOM, Private
 from ._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES, SLOW_CONSUMER, Member
 from ._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS, Room
-from ._wire import sanitize
+from ._text import sanitize
 
 __all__ = [
     "DEFAULT_MAX_ROOMS",

@@ -13,8 +13,8 @@ from typing import Final
 
 import trio
 
-from ._endpoints import DEFAULT_PORT, Endpoint, parse_endpoint
-from ._tls import client_ssl_context, describe_tls_error
+from ..drivers._endpoints import DEFAULT_PORT, Endpoint, parse_endpoint
+from ..drivers._tls import client_ssl_context, describe_tls_error
 
 __all__ = ["DEFAULT_HOST", "TLSHandshakeFailed", "client_endpoint", "client_tls_context"]
 

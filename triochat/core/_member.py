@@ -23,7 +23,7 @@ import trio
 
 from ._errors import NotInRoom
 from ._events import Event, Notice
-from ._wire import sanitize
+from ._text import sanitize
 
 if TYPE_CHECKING:
     from ._hub import Hub

@@ -17,9 +17,15 @@ from typing import Final, NoReturn
 
 import trio
 
-from . import __version__
-from ._auth import Secret, read_secret
-from ._config import (
+from .. import __version__
+from ..core._hub import DEFAULT_MAX_ROOMS, DEFAULT_ROOMS_PER_MEMBER
+from ..core._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES
+from ..core._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
+from ..core._text import DEFAULT_MAX_LINE
+from ..drivers._endpoints import Endpoint, parse_endpoint
+from ..drivers._listeners import ListenFailed
+from ..drivers._tls import TLSConfigError
+from ..server._config import (
     DEFAULT_AUTH_TIMEOUT,
     DEFAULT_FLOOD_LIMIT,
     DEFAULT_FLOOD_WINDOW,
@@ -37,14 +43,8 @@ from ._config import (
     DEFAULT_WRITE_TIMEOUT,
     ServerConfig,
 )
-from ._endpoints import Endpoint, parse_endpoint
-from ._hub import DEFAULT_MAX_ROOMS, DEFAULT_ROOMS_PER_MEMBER
-from ._listeners import ListenFailed
-from ._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES
-from ._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
-from ._server import ChatServer
-from ._tls import TLSConfigError
-from ._wire import DEFAULT_MAX_LINE
+from ..server._server import ChatServer
+from ..session._auth import Secret, read_secret
 
 __all__ = ["build_parser", "main"]
 
@@ -366,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
         "input works too: printf 'hi\\n' | triochat connect",
         formatter_class=_HelpFormatter,
     )
-    from ._client_cli import add_connect_arguments, run_connect
+    from ._connect import add_connect_arguments, run_connect
 
     add_connect_arguments(connect)
     connect.set_defaults(run=run_connect)

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any, Final
 
-from ._events import (
+from ..core._events import (
     DEFAULT_ROOM,
     Action,
     BanChanged,

@@ -15,14 +15,14 @@ from typing import Any, Final
 import attrs
 import trio
 
-from ._auth import FailureThrottle, Guard, NickStore
+from ..core._hub import Hub
+from ..drivers._connection import SHUTTING_DOWN, Connection
+from ..drivers._endpoints import Endpoint
+from ..drivers._flusher import Flusher
+from ..drivers._listeners import Listening, open_listeners
+from ..drivers._tls import TLSConfigError, server_handshake, server_ssl_context
+from ..session._auth import FailureThrottle, Guard, NickStore
 from ._config import ServerConfig
-from ._connection import SHUTTING_DOWN, Connection
-from ._endpoints import Endpoint
-from ._flusher import Flusher
-from ._hub import Hub
-from ._listeners import Listening, open_listeners
-from ._tls import TLSConfigError, server_handshake, server_ssl_context
 
 __all__ = ["ChatServer", "ServerStatistics", "serve_tcp"]
 

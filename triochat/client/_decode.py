@@ -1,7 +1,8 @@
 """Reading the JSON wire format back into the library's event classes (sans-IO: no trio here).
 
 A server connection switched to JSON (``/format json``) sends one JSON object per line, as written
-by :func:`triochat._render.render_json`. :func:`parse_event` turns such an object into the same
+by :func:`triochat.protocols._render.render_json`. :func:`parse_event` turns such an object into
+the same
 frozen classes the server itself uses (:class:`~triochat.Message`, :class:`~triochat.Joined`, ...),
 so a program written against the in-process :class:`~triochat.Hub` and one talking to a server
 over the network handle events with the same code.
@@ -14,7 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ._events import (
+from ..core._events import (
     Action,
     BanChanged,
     Event,

@@ -9,7 +9,7 @@ echo of ``hi`` and the goodbye.
 By default, once the server's first line shows it is a triochat server (its welcome), the
 connection is switched to the JSON format (``/format json``, then ``/nick NAME`` for ``--nick``,
 then ``/history`` to show the current room's recent conversation again, now as events), and
-:class:`triochat._client_render.Display` renders each event for people: local ``HH:MM`` times,
+:class:`triochat.client._render.Display` renders each event for people: local ``HH:MM`` times,
 colours by nick when standard output is a terminal and ``NO_COLOR`` is not set, history dimmed.
 When both standard input and standard output are terminals, a prompt shows the current room
 (``#lobby> ``); it is redrawn after every batch of incoming lines. ``--raw`` keeps the text
@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Final
 import attrs
 import trio
 
-from ._client import (
+from ..client._client import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     MAX_LINE_BYTES,
@@ -58,9 +58,9 @@ from ._client import (
     _LineTooLong,
     connect,
 )
-from ._client_render import Display, color_enabled
-from ._client_transport import client_endpoint
-from ._endpoints import Endpoint, parse_endpoint
+from ..client._render import Display, color_enabled
+from ..client._transport import client_endpoint
+from ..drivers._endpoints import Endpoint, parse_endpoint
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager

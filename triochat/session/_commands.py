@@ -12,7 +12,7 @@ from typing import Any, Final
 
 import attrs
 
-from ._wire import sanitize
+from ..core._text import sanitize
 
 __all__ = [
     "HELP_TEXT",

@@ -2,7 +2,8 @@
 
 The connection's own task runs the reader. Output normally needs no task at all: the member's
 doorbell puts the connection on the server's flusher, which writes everything queued with one
-non-blocking send (see :mod:`triochat._flusher`); only when the kernel does not take it all does a
+non-blocking send (see :mod:`triochat.drivers._flusher`); only when the kernel does not take it
+all does a
 writer task exist, until the backlog is sent. Every way a connection can end goes through
 :meth:`Connection.close`, which records the first reason and removes the member from the hub, so
 that nothing is left behind.
@@ -22,20 +23,20 @@ from typing import TYPE_CHECKING, ClassVar, Final
 
 import trio
 
-from ._commands import parse_command
-from ._events import Event, Notice
-from ._limits import FloodControl, Verdict
-from ._member import SLOW_CONSUMER
-from ._render import RENDERERS
-from ._session import Session, _seconds
-from ._wire import DecodeError, LineSplitter, LineTooLong, decode_line, sanitize
+from ..core._events import Event, Notice
+from ..core._member import SLOW_CONSUMER
+from ..core._text import DecodeError, LineSplitter, LineTooLong, decode_line, sanitize
+from ..protocols._render import RENDERERS
+from ..session._commands import parse_command
+from ..session._flood import FloodControl, Verdict
+from ..session._session import Session, _seconds
 
 if TYPE_CHECKING:
-    from ._auth import Guard
-    from ._config import ServerConfig
+    from ..core._hub import Hub
+    from ..core._member import Member
+    from ..server._config import ServerConfig
+    from ..session._auth import Guard
     from ._flusher import Flusher
-    from ._hub import Hub
-    from ._member import Member
 
 __all__ = ["Connection"]
 

@@ -17,7 +17,7 @@ joined) is dimmed. Without it, the lines are plain text: nothing but printable c
 
 :class:`Display` adds what one line cannot know: which room you are talking in (for the prompt and
 to name other rooms), where a history replay ends, and which lines came before the switch to
-JSON. Nothing here does I/O; :mod:`triochat._client_cli` does that.
+JSON. Nothing here does I/O; :mod:`triochat.cli._connect` does that.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import zlib
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ._client_events import parse_time
+from ._decode import parse_time
 
 __all__ = [
     "NICK_COLORS",

@@ -40,16 +40,16 @@ from typing import Final, Literal
 import attrs
 import trio
 
-from ._client_events import parse_event_line
-from ._client_transport import (
+from ..core._events import Event, Joined, NickChanged, Notice
+from ..drivers._endpoints import DEFAULT_PORT, Endpoint
+from ._decode import parse_event_line
+from ._transport import (
     DEFAULT_HOST,
     TLSHandshakeFailed,
     client_endpoint,
     client_tls_context,
     open_client_stream,
 )
-from ._endpoints import DEFAULT_PORT, Endpoint
-from ._events import Event, Joined, NickChanged, Notice
 
 __all__ = [
     "DEFAULT_HOST",

@@ -1,0 +1,1 @@
+"""The command line: `triochat serve` and `triochat connect`. Owns argv, signals, stdout."""

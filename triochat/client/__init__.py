@@ -1,0 +1,1 @@
+"""The client library: connect to a server, send commands, receive events."""

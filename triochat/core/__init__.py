@@ -1,0 +1,1 @@
+"""The core: hub, rooms, members, events and errors. No sockets, no protocol text."""

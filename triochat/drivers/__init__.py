@@ -1,0 +1,1 @@
+"""I/O drivers: listeners, TLS, the flusher, and the connection that runs a codec."""

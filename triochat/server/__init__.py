@@ -1,0 +1,1 @@
+"""The server: listeners, connections and the hub, configured by ServerConfig."""

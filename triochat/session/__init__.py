@@ -1,0 +1,1 @@
+"""The session: what a client may do, whatever protocol it speaks."""
