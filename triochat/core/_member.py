@@ -65,8 +65,15 @@ class MemberStatistics:
 
 
 @attrs.define(eq=False, kw_only=True)
-class Member:
+class Member(trio.abc.ReceiveChannel[Event]):
     """One participant: a nickname, the rooms it is in, and a bounded outbox.
+
+    The outbox is a :class:`trio.abc.ReceiveChannel` of :class:`Event`: ``receive``,
+    ``receive_nowait``, ``aclose``, ``async for`` and ``async with`` behave as they do on any
+    Trio channel, so a member plugs into code written for channels. The channel ends
+    (:exc:`trio.EndOfChannel`) once the member has been disconnected and everything queued before
+    that has been received; after :meth:`aclose`, receiving raises
+    :exc:`trio.ClosedResourceError`.
 
     Use it as an iterator of the events delivered to it, and as a context manager that
     disconnects it from the hub on exit::
@@ -310,6 +317,15 @@ class Member:
 
     def __aiter__(self) -> Member:
         return self
+
+    async def aclose(self) -> None:
+        """Close the channel: the member leaves the hub (if it is still connected), what is
+        queued is discarded, and receiving raises :exc:`trio.ClosedResourceError` from now on.
+        Idempotent; a checkpoint, like every ``aclose``."""
+        if self.connected:
+            self.hub.disconnect(self, "left")
+        self.close_outbox()
+        await trio.lowlevel.checkpoint()
 
     async def __anext__(self) -> Event:
         try:
