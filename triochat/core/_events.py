@@ -15,6 +15,7 @@ import attrs
 
 __all__ = [
     "DEFAULT_ROOM",
+    "SLOW_CONSUMER",
     "Action",
     "BanChanged",
     "Event",
@@ -33,6 +34,8 @@ __all__ = [
 
 #: The room every network client starts in. Room names start with "#".
 DEFAULT_ROOM: Final = "#lobby"
+#: The reason given to a member whose outbox overflowed (it reads too slowly).
+SLOW_CONSUMER: Final = "SendQ exceeded: too slow reading messages"
 
 
 def utc_now() -> dt.datetime:

@@ -22,7 +22,7 @@ import attrs
 import trio
 
 from ._errors import NotInRoom
-from ._events import Event, Notice
+from ._events import SLOW_CONSUMER, Event, Notice
 from ._text import sanitize
 
 if TYPE_CHECKING:
@@ -41,8 +41,6 @@ __all__ = [
 DEFAULT_OUTBOX_MESSAGES: Final = 1024
 #: Default bound of an outbox, in bytes (an estimate: see :attr:`Event.size`).
 DEFAULT_OUTBOX_BYTES: Final = 1024 * 1024
-#: The reason given to a member whose outbox overflowed.
-SLOW_CONSUMER: Final = "SendQ exceeded: too slow reading messages"
 
 
 @attrs.frozen(kw_only=True)

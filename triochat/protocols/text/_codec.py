@@ -1,0 +1,125 @@
+"""The line codec: newline-framed UTF-8, rendered as text for people or as JSON lines."""
+
+from __future__ import annotations
+
+import operator
+from typing import ClassVar, Final
+
+from ...core._events import Event, Notice
+from ...core._text import LineSplitter, LineTooLong, sanitize
+from ...session._commands import Format, parse_command
+from ...session._reasons import CloseReason
+from .._codec import Input, InputError, InputProblem, Refusal
+from .._render import RENDERERS
+
+__all__ = ["LineCodec"]
+
+_REFUSALS: Final = {
+    Refusal.SERVER_FULL: "server full, try again later",
+    Refusal.TOO_MANY_FROM_ADDRESS: (
+        "too many connections from your address (the limit is {limit}), try again later"
+    ),
+    Refusal.NOT_TLS: "this port speaks TLS; connect with TLS (triochat connect --tls)",
+}
+
+
+class LineCodec:
+    """One client's line protocol: frames are lines of at most *max_line* bytes; output is in
+    the connection's current format, ``"text"`` or ``"json"``, which ``/format`` switches
+    exactly at the notice that confirms it (what was queued before keeps the old format)."""
+
+    name: ClassVar[str] = "text"
+    __slots__ = ("_json_input", "_splitter", "_switches", "format")
+
+    def __init__(self, max_line: int) -> None:
+        self._splitter = LineSplitter(max_line)
+        #: The output format now: ``"text"`` until the client asks for ``"json"``.
+        self.format = "text"
+        # JSON command objects are read from the line after the client asked for JSON.
+        self._json_input = False
+        # Format switches asked for but not yet met in the output (encode only looks when > 0).
+        self._switches = 0
+
+    @property
+    def pending(self) -> int:
+        return self._splitter.pending
+
+    def receive(self, data: bytes | bytearray) -> list[object]:
+        return self._splitter.feed(data)  # type: ignore[return-value]  # frames are opaque
+
+    def decode(self, frame: object) -> Input:
+        if isinstance(frame, LineTooLong):
+            return InputError(InputProblem.LINE_TOO_LONG, limit=frame.limit)
+        assert isinstance(frame, bytes)
+        try:
+            text = frame.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return InputError(InputProblem.NOT_UTF8, offset=exc.start)
+        command = parse_command(sanitize(text), json_commands=self._json_input)
+        if isinstance(command, Format):
+            self._json_input = command.name == "json"
+            self._switches += 1
+        return command
+
+    def encode(self, events: list[Event]) -> bytes:
+        if self._switches:
+            return self._encode_switching(events)
+        if len(events) == 1:
+            return events[0].encode(self.format, RENDERERS[self.format])
+        return _encode_batch(events, self.format)
+
+    def _encode_switching(self, events: list[Event]) -> bytes:
+        parts = []
+        for event in events:
+            if isinstance(event, Notice) and event.kind == "format":
+                self.format = event.data["format"]
+                self._switches -= 1
+            parts.append(event.encode(self.format, RENDERERS[self.format]))
+        return b"".join(parts)
+
+    def goodbye(self, reason: CloseReason, detail: str = "") -> bytes:
+        said = reason.describe(detail)
+        if reason.is_error:
+            notice = Notice(text=f"error: {said}; disconnecting", error=True, kind="goodbye")
+        else:
+            notice = Notice(text=f"goodbye ({said})", kind="goodbye")
+        notice.data["reason"] = said
+        return RENDERERS[self.format](notice)
+
+    @staticmethod
+    def refusal(refusal: Refusal, *, limit: int = 0) -> bytes:
+        """The line that turns a client away before it has a session (always text: a client
+        that has said nothing yet has not asked for JSON)."""
+        return f"*** error: {_REFUSALS[refusal].format(limit=limit)}\n".encode()
+
+
+class _LastBatch:
+    """The last batch of events encoded, its format and its bytes.
+
+    Under load the members of a room hold the same batch (every event of the room since their
+    last write), so the flusher and the writers meet the same list again and again: comparing
+    it with the last one, by identity and in C, is far cheaper than looking up each event's
+    encoding and joining them again for every member.
+    """
+
+    events: ClassVar[list[Event]] = []
+    wire_format: ClassVar[str] = ""
+    data: ClassVar[bytes] = b""
+
+
+def _encode_batch(events: list[Event], wire_format: str) -> bytes:
+    if not events:
+        return b""
+    last = _LastBatch.events
+    # The same events, by identity: events that merely compare equal can render differently
+    # (a notice's data takes no part in equality), and one member must never get another's.
+    if (
+        wire_format == _LastBatch.wire_format
+        and len(events) == len(last)
+        and all(map(operator.is_, events, last))
+    ):
+        return _LastBatch.data
+    render = RENDERERS[wire_format]
+    data = b"".join([event.encode(wire_format, render) for event in events])
+    _LastBatch.events, _LastBatch.wire_format, _LastBatch.data = events, wire_format, data
+    return data
