@@ -15,7 +15,7 @@ import trio.testing
 
 from triochat import ChatServer, ListenFailed, ServerConfig, TLSConfigError
 from triochat.drivers._listeners import UNIX_SOCKET_MODE, _needs_dual_stack
-from triochat.drivers._tls import NOT_TLS_REPLY, server_ssl_context
+from triochat.drivers._tls import server_ssl_context
 from triochat.server._server import format_address
 
 from .conftest import LineClient, eventually
@@ -90,7 +90,9 @@ async def test_plain_text_to_a_tls_port_is_told_and_disconnected(
     port = server.endpoints[0].port
     plain = await LineClient.open(port)
     await plain.send("/nick mallory")
-    assert await plain.rest() == [NOT_TLS_REPLY.decode().rstrip("\n")]
+    assert await plain.rest() == [
+        "*** error: this port speaks TLS; connect with TLS (triochat connect --tls)"
+    ]
     await plain.aclose()
     # The server goes on serving TLS clients.
     good = await LineClient(await open_tls_stream(port, certs)).registered("after")

@@ -229,7 +229,7 @@ async def test_handle_stream_connections_end_with_serve() -> None:
 def test_batch_encoding_is_never_shared_between_equal_looking_batches() -> None:
     from triochat import Event, Notice
     from triochat.core._events import utc_now
-    from triochat.drivers._connection import _encode_batch
+    from triochat.protocols.text._codec import _encode_batch
 
     # Notice.data does not take part in equality: these two compare equal, but are not the same.
     now = utc_now()

@@ -15,25 +15,23 @@ import contextlib
 import itertools
 import logging
 import math
-import operator
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar, Final
+from typing import TYPE_CHECKING, Final
 
 import trio
 
-from ..core._events import Event, Notice
-from ..core._member import SLOW_CONSUMER
-from ..core._text import DecodeError, LineSplitter, LineTooLong, decode_line, sanitize
-from ..protocols._render import RENDERERS
-from ..session._commands import parse_command
+from ..core._events import SLOW_CONSUMER, Event
 from ..session._flood import FloodControl, Verdict
-from ..session._session import Session, _seconds
+from ..session._input import InputError
+from ..session._reasons import CloseReason, seconds
+from ..session._session import Session
 
 if TYPE_CHECKING:
     from ..core._hub import Hub
     from ..core._member import Member
+    from ..protocols._codec import Codec
     from ..server._config import ServerConfig
     from ..session._auth import Guard
     from ._flusher import Flusher
@@ -42,14 +40,6 @@ __all__ = ["Connection"]
 
 log = logging.getLogger("triochat.server")
 
-#: Reason used when the server stops.
-SHUTTING_DOWN: Final = "server shutting down"
-#: Reason given to a client whose connection met a bug of ours: the server goes on without it.
-INTERNAL_ERROR: Final = "internal server error"
-_LOST: Final = "connection lost"
-_WRITE_TIMEOUT: Final = "write timeout"
-#: Start of the reason given to a client disconnected for sending too many lines too fast.
-EXCESS_FLOOD: Final = "excess flood"
 # Seconds to spend on a goodbye line after a hard stop or a slow-consumer disconnect.
 _LAST_WORD_TIMEOUT: Final = 0.5
 # Connection ids, for logs: unique within the process.
@@ -84,11 +74,10 @@ class Connection:
         "_read_scope",
         "_said_goodbye",
         "_sending",
-        "_splitter",
         "_writer",
         "_writer_done",
+        "codec",
         "config",
-        "format",
         "guard",
         "hub",
         "id",
@@ -96,6 +85,7 @@ class Connection:
         "paused",
         "peer",
         "reason",
+        "reason_detail",
         "session",
         "stream",
     )
@@ -108,6 +98,7 @@ class Connection:
         peer: str,
         guard: Guard | None = None,
         *,
+        codec: Codec,
         flusher: Flusher | None = None,
         on_closed: Callable[[Connection], None] | None = None,
     ) -> None:
@@ -118,11 +109,14 @@ class Connection:
         self.id = next(_ids)
         self.stream = stream
         self.peer = peer
-        self.reason: str | None = None
+        #: Why the connection ended (the first reason given wins), and what it said.
+        self.reason: CloseReason | None = None
+        self.reason_detail = ""
         self.member: Member | None = None
         self.session: Session | None = None
-        #: The wire format the writer renders with: "text" until the client asks for "json".
-        self.format = "text"
+        #: The protocol: bytes in, commands out; events out, bytes in. The only thing here
+        #: that knows what the client speaks.
+        self.codec = codec
         self._read_scope = trio.CancelScope()
         # Until the client gives the server password (if there is one): then it is cut off.
         self._auth_deadline = math.inf
@@ -142,7 +136,6 @@ class Connection:
         self._writer: trio.CancelScope | None = None
         self._writer_done: trio.Event | None = None
         self._on_closed = on_closed
-        self._splitter = LineSplitter(config.max_line)
         self._flood = FloodControl(
             rate=config.message_rate,
             burst=config.message_burst,
@@ -159,7 +152,7 @@ class Connection:
     @property
     def pending_input(self) -> int:
         """Bytes of an unfinished line held for this client (at most ``max_line`` + 1)."""
-        return self._splitter.pending
+        return self.codec.pending
 
     @property
     def reading_paused(self) -> bool:
@@ -172,28 +165,44 @@ class Connection:
         """Lines discarded because this client sent them faster than its rate limit."""
         return self._flood.refused
 
-    def close(self, reason: str, *, abort: bool = False, announce: bool = True) -> None:
-        """End the connection with *reason* (the first reason given wins).
+    def close(
+        self,
+        reason: CloseReason,
+        detail: str = "",
+        *,
+        abort: bool = False,
+        announce: bool = True,
+    ) -> None:
+        """End the connection with *reason* and its *detail* (the first reason given wins).
 
         The member leaves the hub at once (its rooms hear why, unless *announce* is false) and its
         outbox closes: what is still queued is sent, then the goodbye. With *abort*, a writer
         still sending is cancelled instead (its socket is stuck or gone).
         """
         if self.reason is None:
-            self.reason = reason
+            self.reason, self.reason_detail = reason, detail
         self._read_scope.cancel()
         if self.member is not None:
-            self.hub.disconnect(self.member, self.reason, announce=announce)
+            self.hub.disconnect(self.member, self.said_reason, announce=announce)
         if abort:
             self._aborted = True
             self._fd = -1
             if self._writer is not None:
                 self._writer.cancel()
 
+    @property
+    def said_reason(self) -> str:
+        """Why the connection ended, as the rooms hear it (``""`` while it has not)."""
+        reason = self.reason
+        return "" if reason is None else reason.describe(self.reason_detail)
+
     def _removed(self, reason: str) -> None:
         # Called by the hub when someone else removed our member (a room found it too slow).
         # Its outbox was discarded; the socket is stuck, so stop waiting on it.
-        self.close(reason, abort=reason == SLOW_CONSUMER)
+        if reason == SLOW_CONSUMER:
+            self.close(CloseReason.SLOW_CONSUMER, abort=True)
+        else:
+            self.close(CloseReason.REMOVED, reason)
 
     async def run(self, nursery: trio.Nursery) -> None:
         """Serve the client; a writer task, when output is backlogged, runs in *nursery*."""
@@ -207,7 +216,7 @@ class Connection:
         # coroutine frames of SocketStream.receive_some that every idle connection would keep.
         stream = self.stream
         config = self.config
-        splitter = self._splitter
+        codec = self.codec
         half_idle = config.idle_timeout / 2
         read_size = config.read_size
         fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
@@ -229,7 +238,7 @@ class Connection:
                             except BlockingIOError:
                                 data = None
                             except OSError:  # reset
-                                self.close(_LOST)
+                                self.close(CloseReason.LOST)
                                 break
                             if data is None:
                                 # Waiting outside the except block: an idle connection would
@@ -241,12 +250,12 @@ class Connection:
                             try:
                                 data = await stream.receive_some(read_size)
                             except (trio.BrokenResourceError, trio.ClosedResourceError):
-                                self.close(_LOST)
+                                self.close(CloseReason.LOST)
                                 break
                         if not data:
-                            self.close("client closed the connection")
+                            self.close(CloseReason.CLIENT_CLOSED)
                             break
-                        items = splitter.feed(data)
+                        items = codec.receive(data)
                         if items:
                             last_line = trio.current_time()
                             pinged = False
@@ -256,17 +265,17 @@ class Connection:
                 if self.reason is not None or not scope.cancelled_caught:
                     break  # closed, or the client is done
                 if trio.current_time() >= self._auth_deadline:
-                    self.close("authentication timeout")
+                    self.close(CloseReason.AUTH_TIMEOUT)
                     break
                 self._read_scope = trio.CancelScope()
                 if pinged:
-                    self.close("idle timeout")
+                    self.close(CloseReason.IDLE_TIMEOUT)
                     break
                 pinged = True
                 if self.session is not None:
                     self.session.ping(half_idle)
             # The reader is done: send what is queued and the goodbye (unless aborted).
-            self.close(self.reason or "closed")
+            self.close(CloseReason.CLOSED)
             if self._writer is not None:
                 await self._wait_for_writer()
             elif not self._aborted:
@@ -286,7 +295,7 @@ class Connection:
             exc_info=exc,
             extra={"contained_crash": True},
         )
-        self.close(INTERNAL_ERROR, abort=True)
+        self.close(CloseReason.INTERNAL_ERROR, abort=True)
 
     def _open(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
@@ -319,11 +328,12 @@ class Connection:
         try:
             if self.reason is None:
                 # Cancelled from outside (the server stopped without a graceful shutdown).
-                self.reason = SHUTTING_DOWN
+                self.reason = CloseReason.SHUTTING_DOWN
+            reason = self.reason
             if member is None:  # setting up failed: there is nobody to say goodbye to
                 await trio.aclose_forcefully(self.stream)
                 return
-            self.hub.disconnect(member, self.reason)
+            self.hub.disconnect(member, self.said_reason)
             member.close_outbox()
             self._fd = -1
             with trio.CancelScope(shield=True):
@@ -331,16 +341,16 @@ class Connection:
                     self._writer.cancel()
                     with trio.move_on_after(_LAST_WORD_TIMEOUT):
                         await self._wait_for_writer()
-                if not self._said_goodbye and self.reason not in (_LOST, _WRITE_TIMEOUT):
+                if not self._said_goodbye and not reason.peer_gone:
                     # The writer was stopped before it could say goodbye; one short try. If it
                     # was stopped in the middle of a send, part of a line may be on the wire:
                     # end that line first so that the goodbye is a line of its own.
-                    goodbye = self._goodbye()
+                    goodbye = self.codec.goodbye(reason, self.reason_detail)
                     if self._sending:
                         goodbye = b"\n" + goodbye
                     with trio.move_on_after(_LAST_WORD_TIMEOUT):
                         await self._send_quietly(goodbye)
-                if self.reason not in (_LOST, _WRITE_TIMEOUT, SLOW_CONSUMER):
+                if not reason.peer_gone and reason is not CloseReason.SLOW_CONSUMER:
                     # A polite close: over TLS it sends close_notify, without which the client
                     # cannot tell our goodbye from a connection cut by someone in between.
                     with trio.move_on_after(_LAST_WORD_TIMEOUT):
@@ -349,19 +359,10 @@ class Connection:
                         ):
                             await self.stream.aclose()
                 await trio.aclose_forcefully(self.stream)
-            log.info("disconnect %s (%s): %s", self.peer, member.nick, self.reason)
+            log.info("disconnect %s (%s): %s", self.peer, member.nick, self.said_reason)
         finally:
             if self._on_closed is not None:
                 self._on_closed(self)
-
-    def _goodbye(self) -> bytes:
-        reason = self.reason or "closed"
-        if reason in (SLOW_CONSUMER, INTERNAL_ERROR) or reason.startswith(EXCESS_FLOOD):
-            notice = Notice(text=f"error: {reason}; disconnecting", error=True, kind="goodbye")
-        else:
-            notice = Notice(text=f"goodbye ({reason})", kind="goodbye")
-        notice.data["reason"] = reason
-        return RENDERERS[self.format](notice)
 
     async def _send_quietly(self, data: bytes) -> bool:
         self._sending = True
@@ -375,13 +376,8 @@ class Connection:
     # ------------------------------------------------------------------------------- writer
 
     def _encode(self, events: list[Event]) -> bytes:
-        """The events in this connection's format, each rendered once per format for everyone."""
-        session = self.session
-        if session is not None and session.format_switches:
-            return self._encode_switching(events, session)
-        if len(events) == 1:
-            return events[0].encode(self.format, RENDERERS[self.format])
-        return _encode_batch(events, self.format)
+        """The events in this connection's protocol, each encoded once for everyone."""
+        return self.codec.encode(events)
 
     def flush(self) -> None:
         """Answer the member's doorbell: write everything queued with one non-blocking send, and
@@ -459,43 +455,33 @@ class Connection:
                     continue
             with trio.move_on_after(timeout) as scope:
                 if not await self._send_quietly(data):
-                    self.close(_LOST, abort=True)
+                    self.close(CloseReason.LOST, abort=True)
                     return
             if scope.cancelled_caught:
-                self.close(_WRITE_TIMEOUT, abort=True)
+                self.close(CloseReason.WRITE_TIMEOUT, abort=True)
                 return
         # The member was removed and everything queued has been sent: say why, and stop.
         with trio.move_on_after(min(timeout, self.config.shutdown_grace)):
-            self._said_goodbye = await self._send_quietly(self._goodbye())
+            goodbye = self.codec.goodbye(self.reason or CloseReason.CLOSED, self.reason_detail)
+            self._said_goodbye = await self._send_quietly(goodbye)
         self._read_scope.cancel()
-
-    def _encode_switching(self, batch: list[Event], session: Session) -> bytes:
-        # The format changes exactly at the notice that confirms it: what was queued before it
-        # keeps the old format, the notice and everything after it use the new one.
-        parts = []
-        for event in batch:
-            if isinstance(event, Notice) and event.kind == "format":
-                self.format = event.data["format"]
-                session.format_switches -= 1
-            parts.append(event.encode(self.format, RENDERERS[self.format]))
-        return b"".join(parts)
 
     # ------------------------------------------------------------------------------- reader
 
-    async def _handle_lines(self, items: list[bytes | LineTooLong]) -> bool:
-        """Act on the lines of one read; ``False`` when one of them ends the connection.
+    async def _handle_lines(self, frames: list[object]) -> bool:
+        """Act on the frames of one read; ``False`` when one of them ends the connection.
 
         (A coroutine of its own, alive only while it works: the frame an idle connection keeps,
         that of :meth:`run`, is smaller for it.)
         """
-        for item in items:
+        for frame in frames:
             await self._wait_for_outbox()
             verdict = self._flood.check(trio.current_time())
             if verdict is not Verdict.ACCEPT:
                 if not self._refuse(verdict):
                     return False
                 continue
-            if not await self._handle_line(item):
+            if not await self._handle_frame(frame):
                 return False
         return True
 
@@ -519,45 +505,35 @@ class Connection:
             await self._outbox_drained.park()
 
     def _refuse(self, verdict: Verdict) -> bool:
-        """Discard a line over the rate limit; ``False`` when the client is disconnected."""
+        """Discard a frame over the rate limit; ``False`` when the client is disconnected."""
         config = self.config
         if verdict is Verdict.DISCONNECT:
             self.close(
-                f"{EXCESS_FLOOD}: more than {config.flood_limit} lines refused within "
-                f"{_seconds(config.flood_window)}"
+                CloseReason.EXCESS_FLOOD,
+                f"more than {config.flood_limit} lines refused within "
+                f"{seconds(config.flood_window)}",
             )
             return False
         if verdict is Verdict.WARN and self.session is not None:
-            self.session.notify(
-                f"slow down: at most {config.message_rate:g} lines a second, "
-                f"{config.message_burst} at once; lines sent faster are discarded",
-                error=True,
-            )
+            self.session.slow_down(config.message_rate, config.message_burst)
         return True
 
-    async def _handle_line(self, item: bytes | LineTooLong) -> bool:
-        """Act on one line; return ``False`` when the connection should end."""
+    async def _handle_frame(self, frame: object) -> bool:
+        """Act on one frame; return ``False`` when the connection should end."""
         session = self.session
         assert session is not None
-        if isinstance(item, LineTooLong):
-            session.notify(
-                f"line too long (the limit is {item.limit} bytes); discarded", error=True
-            )
-            return True
-        try:
-            text = sanitize(decode_line(item))
-        except DecodeError as exc:
-            session.notify(f"{exc}; discarded", error=True)
-            return True
-        command = parse_command(text, json_commands=session.format == "json")
+        command = self.codec.decode(frame)
         if command is None:
+            return True
+        if isinstance(command, InputError):
+            session.input_error(command)
             return True
         if not session.member.connected:
             return False
         authenticated = session.authenticated
-        reason = await session.execute(command)
-        if reason is not None:
-            self.close(reason)
+        ending = await session.execute(command)
+        if ending is not None:
+            self.close(*ending)
             return False
         if session.authenticated and not authenticated:
             self._auth_deadline = math.inf
@@ -572,35 +548,3 @@ def peer_address(peer: str) -> str:
         return peer[1 : peer.find("]")] if "]" in peer else peer
     host, sep, port = peer.rpartition(":")
     return host if sep and port.isdecimal() and ":" not in host else peer
-
-
-class _LastBatch:
-    """The last batch of events encoded, its format and its bytes.
-
-    Under load the members of a room hold the same batch (every event of the room since their
-    last write), so the flusher and the writers meet the same list again and again: comparing
-    it with the last one (element by element, by identity first, in C) is far cheaper than
-    looking up each event's encoding and joining them again for every member.
-    """
-
-    events: ClassVar[list[Event]] = []
-    wire_format: ClassVar[str] = ""
-    data: ClassVar[bytes] = b""
-
-
-def _encode_batch(events: list[Event], wire_format: str) -> bytes:
-    if not events:
-        return b""
-    last = _LastBatch.events
-    # The same events, by identity: events that merely compare equal can render differently
-    # (a notice's data takes no part in equality), and one member must never get another's.
-    if (
-        wire_format == _LastBatch.wire_format
-        and len(events) == len(last)
-        and all(map(operator.is_, events, last))
-    ):
-        return _LastBatch.data
-    render = RENDERERS[wire_format]
-    data = b"".join([event.encode(wire_format, render) for event in events])
-    _LastBatch.events, _LastBatch.wire_format, _LastBatch.data = events, wire_format, data
-    return data

@@ -33,11 +33,6 @@ log = logging.getLogger("triochat.server")
 DEFAULT_TLS_HANDSHAKE_TIMEOUT: Final = 10.0
 #: The oldest protocol version either side accepts (see the module docstring for why).
 MINIMUM_TLS_VERSION: Final = ssl.TLSVersion.TLSv1_2
-#: Written in plain text to a client that spoke plain text to a TLS port (`nc`, most likely),
-#: so that a person sees why the connection closed.
-NOT_TLS_REPLY: Final = (
-    b"*** error: this port speaks TLS; connect with TLS (triochat connect --tls)\n"
-)
 # OpenSSL reasons that mean "the first bytes were not a TLS record at all".
 _NOT_TLS_REASONS: Final = frozenset({"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL"})
 # OpenSSL reasons for a connection closed in the middle of the handshake.
@@ -160,7 +155,12 @@ def describe_tls_error(exc: BaseException | None) -> str:
 
 
 async def server_handshake(
-    stream: trio.abc.Stream, context: ssl.SSLContext, *, peer: str, timeout: float
+    stream: trio.abc.Stream,
+    context: ssl.SSLContext,
+    *,
+    peer: str,
+    timeout: float,
+    not_tls_reply: bytes = b"",
 ) -> trio.SSLStream[trio.abc.Stream] | None:
     """Do the server side of a TLS handshake on *stream*, within *timeout* seconds.
 
@@ -191,7 +191,7 @@ async def server_handshake(
             # Nothing was sent yet: the raw stream is clean for one line a person can read.
             with trio.move_on_after(_NOT_TLS_REPLY_TIMEOUT):
                 with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    await stream.send_all(NOT_TLS_REPLY)
+                    await stream.send_all(not_tls_reply)
     finally:
         if not done:
             await trio.aclose_forcefully(stream)

@@ -14,10 +14,8 @@ from __future__ import annotations
 import enum
 from typing import ClassVar, Protocol
 
-import attrs
-
 from ..core._events import Event
-from ..session._commands import Command
+from ..session._input import Input, InputError, InputProblem
 from ..session._reasons import CloseReason
 
 __all__ = ["Codec", "Input", "InputError", "InputProblem", "Refusal"]
@@ -32,29 +30,6 @@ class Refusal(enum.Enum):
     TOO_MANY_FROM_ADDRESS = "too many connections from your address"
     #: Plain text reached a TLS port.
     NOT_TLS = "this port speaks TLS"
-
-
-class InputProblem(enum.Enum):
-    """What was wrong with a frame a client sent."""
-
-    LINE_TOO_LONG = "line too long"
-    NOT_UTF8 = "not valid UTF-8"
-
-
-@attrs.frozen
-class InputError:
-    """A frame that could not be read. The session answers it with an error reply and the
-    connection goes on. *limit* is the line limit in bytes (for LINE_TOO_LONG), *offset* the
-    first bad byte (for NOT_UTF8)."""
-
-    problem: InputProblem
-    limit: int = 0
-    offset: int = 0
-
-
-#: What one frame means: a command, an error to reply to, or nothing (a blank line, a keepalive
-#: answer): still a complete frame, which counts for the idle timer and the flood control.
-Input = Command | InputError | None
 
 
 class Codec(Protocol):

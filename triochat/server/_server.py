@@ -16,12 +16,15 @@ import attrs
 import trio
 
 from ..core._hub import Hub
-from ..drivers._connection import SHUTTING_DOWN, Connection
+from ..drivers._connection import Connection
 from ..drivers._endpoints import Endpoint
 from ..drivers._flusher import Flusher
 from ..drivers._listeners import Listening, open_listeners
 from ..drivers._tls import TLSConfigError, server_handshake, server_ssl_context
+from ..protocols._codec import Refusal
+from ..protocols.text import LineCodec
 from ..session._auth import FailureThrottle, Guard, NickStore
+from ..session._reasons import CloseReason
 from ._config import ServerConfig
 
 __all__ = ["ChatServer", "ServerStatistics", "serve_tcp"]
@@ -36,7 +39,6 @@ _RESOURCE_WARNING_INTERVAL: Final = 10.0
 # Refused connections are logged at most once per this many seconds (with a count), so that a
 # host hammering the port cannot flood the log either.
 _REFUSAL_LOG_INTERVAL: Final = 10.0
-_SERVER_FULL: Final = b"*** error: server full, try again later\n"
 
 
 def format_address(address: Any) -> str:
@@ -197,7 +199,7 @@ class ChatServer:
                 # Connections handed to handle_stream by someone else's task run outside our
                 # nursery: the server they belong to is gone, so they end too.
                 for connection in list(self._connections):
-                    connection.close(SHUTTING_DOWN, abort=True)
+                    connection.close(CloseReason.SHUTTING_DOWN, abort=True)
 
     def tls_context(self) -> ssl.SSLContext:
         """The server-side SSL context: :attr:`ServerConfig.ssl_context`, or one made (once) from
@@ -222,7 +224,7 @@ class ChatServer:
         """
         self._accepting.cancel()
         for connection in list(self._connections):
-            connection.close(SHUTTING_DOWN, announce=False)
+            connection.close(CloseReason.SHUTTING_DOWN, announce=False)
         with trio.move_on_after(self.config.shutdown_grace):
             if self._connections:
                 await self._idle.wait()
@@ -377,15 +379,11 @@ class ChatServer:
         if busy >= config.max_clients:
             self._refused_full += 1
             self._log_refusal(peer, f"server full ({busy} clients)")
-            return _SERVER_FULL
+            return LineCodec.refusal(Refusal.SERVER_FULL)
         if ip is not None and self._per_ip.get(ip, 0) >= config.max_clients_per_ip:
             self._refused_per_ip += 1
             self._log_refusal(peer, f"{config.max_clients_per_ip} connections from {ip}")
-            message = (
-                f"*** error: too many connections from your address (the limit is "
-                f"{config.max_clients_per_ip}), try again later\n"
-            )
-            return message.encode()
+            return LineCodec.refusal(Refusal.TOO_MANY_FROM_ADDRESS, limit=config.max_clients_per_ip)
         return None
 
     async def _serve_admitted(
@@ -399,6 +397,7 @@ class ChatServer:
                     self.tls_context(),
                     peer=peer,
                     timeout=self.config.tls_handshake_timeout,
+                    not_tls_reply=LineCodec.refusal(Refusal.NOT_TLS),
                 )
             finally:
                 self._handshaking -= 1
@@ -420,6 +419,7 @@ class ChatServer:
             stream,
             peer,
             self.guard,
+            codec=LineCodec(self.config.max_line),
             flusher=self._flusher,
             on_closed=self._forget_connection,
         )

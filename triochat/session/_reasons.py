@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
+import math
 
 from ..core._events import SLOW_CONSUMER
 
-__all__ = ["CloseReason"]
+__all__ = ["CloseReason", "seconds"]
 
 
 class CloseReason(enum.Enum):
@@ -61,3 +62,8 @@ class CloseReason(enum.Enum):
 _ERRORS = frozenset(
     {CloseReason.SLOW_CONSUMER, CloseReason.EXCESS_FLOOD, CloseReason.INTERNAL_ERROR}
 )
+
+
+def seconds(value: float) -> str:
+    """A duration for people: ``10 s``, ``5 min``."""
+    return f"{value:g} s" if value < 60 or not math.isfinite(value) else f"{value / 60:g} min"

@@ -8,7 +8,6 @@ order as the room events around it.
 from __future__ import annotations
 
 import logging
-import math
 import re
 from typing import TYPE_CHECKING, Any, Final
 
@@ -43,13 +42,18 @@ from ._commands import (
     Unregister,
     Who,
 )
+from ._input import InputError, InputProblem
+from ._reasons import CloseReason, seconds
 
 if TYPE_CHECKING:
     from ..core._hub import Hub
     from ..core._member import Member
     from ..core._room import Room
 
-__all__ = ["Session"]
+__all__ = ["Ending", "Session"]
+
+#: Why a connection must end: the reason, and what the client said (its quit message) or ``""``.
+Ending = tuple[CloseReason, str]
 
 moderation_log = logging.getLogger("triochat.moderation")
 auth_log = logging.getLogger("triochat.auth")
@@ -61,7 +65,7 @@ _LIST_LIMIT: Final = 100
 class Session:
     """One client's commands, carried out on the hub on behalf of *member*."""
 
-    __slots__ = ("authenticated", "format", "format_switches", "guard", "hub", "member")
+    __slots__ = ("authenticated", "guard", "hub", "member")
 
     def __init__(self, hub: Hub, member: Member, guard: Guard | None = None) -> None:
         self.hub = hub
@@ -69,10 +73,6 @@ class Session:
         self.guard = guard or Guard()
         #: False until the client gives the server password, on servers that have one.
         self.authenticated = self.guard.password is None
-        #: The format asked for last: JSON commands are accepted from then on.
-        self.format = "text"
-        #: Format switches queued but not yet seen by the writer (it only looks when non-zero).
-        self.format_switches = 0
 
     def notify(
         self, text: str, *, error: bool = False, kind: str | None = None, **data: Any
@@ -112,13 +112,32 @@ class Session:
 
     def ping(self, idle: float) -> None:
         self.notify(
-            f"ping: no complete line for {_seconds(idle)}; send any line within {_seconds(idle)} "
+            f"ping: no complete line for {seconds(idle)}; send any line within {seconds(idle)} "
             "or you will be disconnected",
             kind="ping",
         )
 
-    async def execute(self, command: Command) -> str | None:
-        """Carry out *command*. Returns the reason to end the connection, or ``None`` to go on.
+    def input_error(self, error: InputError) -> None:
+        """Answer a frame the client's codec could not read."""
+        if error.problem is InputProblem.LINE_TOO_LONG:
+            self.notify(f"line too long (the limit is {error.limit} bytes); discarded", error=True)
+        else:
+            self.notify(
+                f"line is not valid UTF-8 (bad byte at offset {error.offset}); discarded",
+                error=True,
+            )
+
+    def slow_down(self, rate: float, burst: int) -> None:
+        """Tell the client that lines it sends faster than *rate* a second are discarded."""
+        self.notify(
+            f"slow down: at most {rate:g} lines a second, {burst} at once; lines sent faster "
+            "are discarded",
+            error=True,
+        )
+
+    async def execute(self, command: Command) -> Ending | None:
+        """Carry out *command*. Returns why the connection must end (the reason and its
+        detail), or ``None`` to go on.
 
         User errors (a bad nick, an unknown room...) become error notices, never exceptions.
         """
@@ -130,7 +149,7 @@ class Session:
             self.notify(str(exc), error=True)
             return None
 
-    async def _execute(self, command: Command) -> str | None:
+    async def _execute(self, command: Command) -> Ending | None:
         hub, member = self.hub, self.member
         match command:
             case Say(text=text, room=room_name):
@@ -180,7 +199,7 @@ class Session:
                     "%s %s %s in %s", member.nick, "banned" if add else "unbanned", mask, room.name
                 )
             case Quit(reason=reason):
-                return f"quit: {reason}" if reason else "quit"
+                return CloseReason.QUIT, reason
             case Help():
                 self.notify(HELP_TEXT, kind="help")
             case Who(room=room_name):
@@ -225,8 +244,7 @@ class Session:
             case History(count=count):
                 self._history(self._current(), count)
             case Format(name=name):
-                self.format = name
-                self.format_switches += 1
+                # The codec switched its input already; its output switches at this notice.
                 current = member.current_room
                 self.notify(
                     f"format is now {name}",
@@ -252,12 +270,12 @@ class Session:
         auth_log.warning("failed %s from %s (%s)", what, self.member.address, self.member.nick)
         return AuthenticationFailed(f"wrong {what}")
 
-    async def _pass(self, password: str) -> str | None:
+    async def _pass(self, password: str) -> Ending | None:
         if self.authenticated:
             raise ChatError("you are already in")
         if not self.guard.throttle.allowed(self.member.address):
             self.notify("too many failed attempts from your address; try again later", error=True)
-            return "too many failed attempts"
+            return CloseReason.TOO_MANY_FAILURES, ""
         assert self.guard.password is not None
         if not self.guard.password.matches(password):
             raise self._failed("password")
@@ -380,7 +398,3 @@ class Session:
                 self.hub.disconnect(self.member, SLOW_CONSUMER)
                 return
         self.notify(f"end of history of {room.name}", kind="history-end", room=room.name)
-
-
-def _seconds(value: float) -> str:
-    return f"{value:g} s" if value < 60 or not math.isfinite(value) else f"{value / 60:g} min"

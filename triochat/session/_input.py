@@ -1,0 +1,35 @@
+"""What one frame from a client means, whatever its protocol: a command, an input error, or
+nothing. Codecs produce these; the session acts on them."""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from ._commands import Command
+
+__all__ = ["Input", "InputError", "InputProblem"]
+
+
+class InputProblem(enum.Enum):
+    """What was wrong with a frame a client sent."""
+
+    LINE_TOO_LONG = "line too long"
+    NOT_UTF8 = "not valid UTF-8"
+
+
+@attrs.frozen
+class InputError:
+    """A frame that could not be read. The session answers it with an error reply and the
+    connection goes on. *limit* is the line limit in bytes (for LINE_TOO_LONG), *offset* the
+    first bad byte (for NOT_UTF8)."""
+
+    problem: InputProblem
+    limit: int = 0
+    offset: int = 0
+
+
+#: What one frame means: a command, an error to reply to, or nothing (a blank line, a keepalive
+#: answer): still a complete frame, which counts for the idle timer and the flood control.
+Input = Command | InputError | None
