@@ -21,7 +21,7 @@ from ..drivers._endpoints import Endpoint
 from ..drivers._flusher import Flusher
 from ..drivers._listeners import Listening, open_listeners
 from ..drivers._tls import TLSConfigError, server_handshake, server_ssl_context
-from ..protocols._codec import Refusal
+from ..protocols._codec import Codec, Refusal
 from ..protocols.text import LineCodec
 from ..session._auth import FailureThrottle, Guard, NickStore
 from ..session._reasons import CloseReason
@@ -315,7 +315,13 @@ class ChatServer:
         await self._handle(stream, peer, tls=listening.endpoint.is_tls, ip=ip, nursery=nursery)
 
     async def handle_stream(
-        self, stream: trio.abc.Stream, peer: str, *, tls: bool = False, ip: str | None = None
+        self,
+        stream: trio.abc.Stream,
+        peer: str,
+        *,
+        tls: bool = False,
+        ip: str | None = None,
+        codec: Codec | None = None,
     ) -> None:
         """Serve one client over any trio stream (a socket, or a ``trio.testing`` fake).
 
@@ -328,10 +334,13 @@ class ChatServer:
 
         The connection runs in a nursery of its own, in the caller's task, whether or not
         :meth:`serve` is running; if :meth:`serve` ends first, the connection ends with it.
+        *codec* is the protocol the client speaks (see :class:`triochat.protocols.Codec`); by
+        default, the line protocol (text, and JSON lines on request) of every endpoint.
+
         Returns when the client is gone; *stream* is closed by then.
         """
         async with trio.open_nursery() as nursery:
-            await self._handle(stream, peer, tls=tls, ip=ip, nursery=nursery)
+            await self._handle(stream, peer, tls=tls, ip=ip, nursery=nursery, codec=codec)
 
     async def _handle(
         self,
@@ -341,6 +350,7 @@ class ChatServer:
         tls: bool,
         ip: str | None,
         nursery: trio.Nursery,
+        codec: Codec | None = None,
     ) -> None:
         """Serve one client whose connection (reader and writer) runs in *nursery*."""
         try:
@@ -356,7 +366,7 @@ class ChatServer:
         if ip is not None:
             self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
         try:
-            await self._serve_admitted(stream, peer, tls=tls, nursery=nursery)
+            await self._serve_admitted(stream, peer, tls=tls, nursery=nursery, codec=codec)
         except Exception as exc:  # a bug before the connection's own boundary was in place
             log.error(
                 "client %s failed before its session began; closing it, the server goes on",
@@ -387,7 +397,13 @@ class ChatServer:
         return None
 
     async def _serve_admitted(
-        self, stream: trio.abc.Stream, peer: str, *, tls: bool, nursery: trio.Nursery
+        self,
+        stream: trio.abc.Stream,
+        peer: str,
+        *,
+        tls: bool,
+        nursery: trio.Nursery,
+        codec: Codec | None = None,
     ) -> None:
         if tls:
             self._handshaking += 1
@@ -408,10 +424,12 @@ class ChatServer:
             if self._accepting.cancel_called:  # shutting down: do not start a session now
                 await trio.aclose_forcefully(stream)
                 return
-        connection = self._connection(stream, peer, None)
+        connection = self._connection(stream, peer, None, codec)
         await connection.run(nursery)
 
-    def _connection(self, stream: trio.abc.Stream, peer: str, ip: str | None) -> Connection:
+    def _connection(
+        self, stream: trio.abc.Stream, peer: str, ip: str | None, codec: Codec | None = None
+    ) -> Connection:
         """A new connection, counted (under *ip* in _per_ip, if given) until it ends."""
         connection = Connection(
             self.hub,
@@ -419,7 +437,7 @@ class ChatServer:
             stream,
             peer,
             self.guard,
-            codec=LineCodec(self.config.max_line),
+            codec=codec or LineCodec(self.config.max_line),
             flusher=self._flusher,
             on_closed=self._forget_connection,
         )
