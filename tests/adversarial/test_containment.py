@@ -145,12 +145,12 @@ async def test_a_store_bug_costs_one_connection(
 ) -> None:
     import attrs
 
-    from triochat.session import _auth
+    from triochat.session import _nick_store
 
-    def buggy(self: Any, nick: str) -> bool:
+    async def buggy(self: Any, nick: str) -> Any:
         raise Injected("store bug")
 
-    monkeypatch.setattr(_auth.NickStore, "is_registered", buggy)
+    monkeypatch.setattr(_nick_store.NickStore, "lookup", buggy)
     config = attrs.evolve(config, data_dir=str(tmp_path))
     server: ChatServer = await nursery.start(ChatServer(config=config).serve)
     port = server.addresses[0][1]

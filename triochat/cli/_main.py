@@ -455,15 +455,7 @@ async def _serve(config: ServerConfig) -> int:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             try:
-                chat_server = ChatServer(config=config)
-            except (OSError, sqlite3.Error) as exc:
-                print(
-                    f"triochat serve: cannot use --data-dir {config.data_dir}: {exc}",
-                    file=sys.stderr,
-                )
-                return EXIT_ERROR
-            try:
-                server: ChatServer = await nursery.start(chat_server.serve)
+                server: ChatServer = await nursery.start(ChatServer(config=config).serve)
             except TLSConfigError as exc:
                 print(f"triochat serve: {exc}", file=sys.stderr)
                 return EXIT_ERROR
@@ -475,6 +467,12 @@ async def _serve(config: ServerConfig) -> int:
                 )
                 print(
                     f"triochat serve: cannot listen on {exc.endpoint.address}: {reason}",
+                    file=sys.stderr,
+                )
+                return EXIT_ERROR
+            except (OSError, sqlite3.Error) as exc:  # the nick store (ListenFailed is above)
+                print(
+                    f"triochat serve: cannot use --data-dir {config.data_dir}: {exc}",
                     file=sys.stderr,
                 )
                 return EXIT_ERROR

@@ -23,7 +23,8 @@ from ..drivers._listeners import Listening, open_listeners
 from ..drivers._tls import TLSConfigError, server_handshake, server_ssl_context
 from ..protocols._codec import Codec, Refusal
 from ..protocols.text import LineCodec
-from ..session._auth import FailureThrottle, Guard, NickStore
+from ..session._auth import FailureThrottle, Guard
+from ..session._nick_store import NickStore
 from ..session._reasons import CloseReason
 from ._config import ServerConfig
 
@@ -75,6 +76,7 @@ def address_key(address: Any) -> str | None:
 
 
 def _guard(config: ServerConfig) -> Guard:
+    # Touches no file: the store is opened by serve(), in a worker thread.
     return Guard(
         password=config.password,
         admin_token=config.admin_token,
@@ -179,27 +181,36 @@ class ChatServer:
 
         Error handling: before anything is reported, and before anything listens,
         :exc:`~triochat.TLSConfigError` if a ``tls://`` endpoint's certificate or key cannot be
-        used; then :exc:`~triochat.ListenFailed` (an :exc:`OSError`, such as one with
-        ``errno.EADDRINUSE``) if any endpoint cannot be opened, after closing those that were.
+        used; ``sqlite3.Error`` or an :exc:`OSError` if the registered-nick store in
+        ``data_dir`` cannot be created or opened; then :exc:`~triochat.ListenFailed` (an
+        :exc:`OSError`, such as one with ``errno.EADDRINUSE``) if any endpoint cannot be
+        opened, after closing those that were.
         """
         config = self.config
-        if config.tls_cert is not None or any(e.is_tls for e in config.endpoints):
-            self.tls_context()
-        async with open_listeners(config.endpoints) as listening:
-            self.addresses = [item.address for item in listening]
-            self.endpoints = [item.endpoint for item in listening]
-            try:
+        store = self.guard.nick_store
+        try:
+            # Blocking file work (PEM files, the nick store) in worker threads, never in the
+            # event loop; before listening, so that a server that cannot use them never starts.
+            if config.tls_cert is not None or any(e.is_tls for e in config.endpoints):
+                await trio.to_thread.run_sync(self.tls_context, abandon_on_cancel=True)
+            if store is not None:
+                await store.open()
+            async with open_listeners(config.endpoints) as listening:
+                self.addresses = [item.address for item in listening]
+                self.endpoints = [item.endpoint for item in listening]
                 with trio.CancelScope() as self._scope:
                     async with trio.open_nursery() as nursery:
                         nursery.start_soon(self._flusher.run)
                         nursery.start_soon(self._accept_all, listening, nursery)
                         log.info("listening on %s", ", ".join(e.address for e in self.endpoints))
                         task_status.started(self)
-            finally:
-                # Connections handed to handle_stream by someone else's task run outside our
-                # nursery: the server they belong to is gone, so they end too.
-                for connection in list(self._connections):
-                    connection.close(CloseReason.SHUTTING_DOWN, abort=True)
+        finally:
+            # Connections handed to handle_stream by someone else's task run outside our
+            # nursery: the server they belong to is gone, so they end too.
+            for connection in list(self._connections):
+                connection.close(CloseReason.SHUTTING_DOWN, abort=True)
+            if store is not None:
+                store.close()  # now, or when a thread still waiting on it is done
 
     def tls_context(self) -> ssl.SSLContext:
         """The server-side SSL context: :attr:`ServerConfig.ssl_context`, or one made (once) from

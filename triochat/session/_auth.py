@@ -1,35 +1,37 @@
-"""Secrets, throttling of failed attempts, and the registered-nick store.
+"""Secrets, the throttling of attempts, password hashing, and the guard that holds them.
 
 Nothing secret is ever logged or kept in plain text: the server password and the admin token are
 kept as SHA-256 digests and compared in constant time; registered nicks' passwords are stored
-salted and hashed with scrypt in a small SQLite file.
+salted and hashed with scrypt (see :mod:`triochat.session._nick_store` for the store).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import os
 import secrets
-import sqlite3
-import stat
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Final
 
 import attrs
+import trio
 
-__all__ = ["FailureThrottle", "Guard", "NickStore", "Secret", "read_secret"]
+from ._nick_store import NickStore, Registration
 
-#: Failed attempts one address may make in a burst (server password, nick passwords, admin).
+__all__ = ["FailureThrottle", "Guard", "PasswordHasher", "Secret", "hash_password", "read_secret"]
+
+#: Attempts one address may make in a burst on one target (failed ones on the server password,
+#: the admin token or one nick's password; any registration).
 DEFAULT_FAILURE_BURST: Final = 5
-#: Seconds after which one more failed attempt is allowed again.
+#: Seconds after which one more attempt is allowed again.
 DEFAULT_FAILURE_REFILL: Final = 10.0
-# Addresses remembered by the throttle; the least recently seen are forgotten first.
-_THROTTLE_MAX_ADDRESSES: Final = 10_000
+# (target, address) pairs remembered by the throttle; the least recently seen are forgotten.
+_THROTTLE_MAX_KEYS: Final = 10_000
 # scrypt cost: about 16 MiB and some tens of milliseconds per hash, run in a worker thread.
 _SCRYPT_N: Final = 2**14
 _SCRYPT_R: Final = 8
@@ -83,12 +85,35 @@ def read_secret(*, path: str | None = None, env: str | None = None, what: str) -
     return Secret.from_text(value)
 
 
-class FailureThrottle:
-    """A token bucket of failed attempts per address.
+#: What the throttle counts attempts by: (target, address), such as ``("pass", "192.0.2.1")``.
+ThrottleKey = tuple[str, str]
 
-    Each address may fail *burst* times in a row; one more attempt is allowed every *refill*
-    seconds. Memory is bounded: at most 10 000 addresses are remembered. *clock* is a function
-    returning seconds (the server passes ``trio.current_time``, so tests can use a fake clock).
+
+@attrs.define(eq=False)
+class _Turns:
+    """The attempts on one key in progress: checked one at a time, in the order they came."""
+
+    lock: trio.Lock = attrs.field(factory=trio.Lock)
+    users: int = 0
+
+
+class FailureThrottle:
+    """A token bucket of attempts per (target, address).
+
+    Each address may fail *burst* times in a row on one target (the server password, the admin
+    token, one nick's password; or register that many nicks); one more attempt is allowed every
+    *refill* seconds. Targets are counted apart, so failures on one never hold up another.
+
+    Secrets are checked through :meth:`turn`, which *delays* an attempt over the limit instead
+    of refusing it: attempts on one key are checked one at a time, in order, each once a token
+    is there. A guesser gets one guess per *refill* seconds however many connections it opens,
+    and someone else at the same address with the right secret is let in once its turn comes
+    (after the attempts queued before it, at most one per connection), never refused.
+
+    Memory is bounded: at most 10 000 keys are remembered (the least recently used are
+    forgotten), plus one small record per key while attempts on it are in progress. *clock* is
+    a function returning seconds (the server passes ``trio.current_time``, so tests can use a
+    fake clock; :meth:`turn` sleeps with trio, so it needs trio's clock).
     """
 
     def __init__(
@@ -101,116 +126,136 @@ class FailureThrottle:
         self.burst = burst
         self.refill = refill
         self.clock = clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._buckets: OrderedDict[ThrottleKey, tuple[float, float]] = OrderedDict()
+        self._turns: dict[ThrottleKey, _Turns] = {}
 
-    def _tokens(self, address: str) -> float:
+    def _tokens(self, key: ThrottleKey) -> float:
         now = self.clock()
-        tokens, then = self._buckets.get(address, (float(self.burst), now))
+        tokens, then = self._buckets.get(key, (float(self.burst), now))
         return min(float(self.burst), tokens + (now - then) / self.refill)
 
-    def allowed(self, address: str) -> bool:
-        """Whether *address* may make another attempt now."""
-        return self._tokens(address) >= 1
+    def allowed(self, key: ThrottleKey) -> bool:
+        """Whether an attempt on *key* may be made now."""
+        return self._tokens(key) >= 1
 
-    def failed(self, address: str) -> None:
-        """Count one failed attempt from *address*."""
-        tokens = max(0.0, self._tokens(address) - 1)
-        self._buckets[address] = (tokens, self.clock())
-        self._buckets.move_to_end(address)
-        while len(self._buckets) > _THROTTLE_MAX_ADDRESSES:
+    def count(self, key: ThrottleKey) -> None:
+        """Count one attempt on *key* (a failed one, or a registration)."""
+        tokens = max(0.0, self._tokens(key) - 1)
+        self._buckets[key] = (tokens, self.clock())
+        self._buckets.move_to_end(key)
+        while len(self._buckets) > _THROTTLE_MAX_KEYS:
             self._buckets.popitem(last=False)
 
+    def delay(self, key: ThrottleKey) -> float:
+        """Seconds until an attempt on *key* made now is checked, at most: 0 if at once.
 
-class NickStore:
-    """Registered nicks in an SQLite file: ``DATA_DIR/nicks.sqlite3``.
+        An upper bound when other attempts wait before it: those that succeed cost no token.
+        """
+        turns = self._turns.get(key)
+        ahead = turns.users if turns is not None else 0
+        return max(0.0, (ahead + 1 - self._tokens(key)) * self.refill)
 
-    Passwords are stored as scrypt hashes with a random salt each. Every method is blocking (file
-    I/O and a deliberately slow hash): call them through ``trio.to_thread.run_sync``.
+    @asynccontextmanager
+    async def turn(self, key: ThrottleKey) -> AsyncIterator[None]:
+        """Wait for the turn of an attempt on *key*; check the secret inside, and :meth:`count`
+        it there if it was wrong."""
+        turns = self._turns.get(key)
+        if turns is None:
+            turns = self._turns[key] = _Turns()
+        turns.users += 1
+        try:
+            async with turns.lock:  # trio.Lock is fair: first come, first checked
+                # Only attempts holding this lock spend this key's tokens: one sleep is enough
+                # (and a microsecond more, so that rounding cannot leave it a hair short).
+                missing = 1 - self._tokens(key)
+                if missing > 0:
+                    await trio.sleep(missing * self.refill + 1e-6)
+                yield
+        finally:
+            turns.users -= 1
+            if not turns.users:
+                del self._turns[key]
+
+
+def hash_password(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    """scrypt of *password* (blocking, and deliberately slow: run it in a thread)."""
+    return hashlib.scrypt(
+        password.encode(),
+        salt=salt,
+        n=n,
+        r=r,
+        p=p,
+        maxmem=64 * 1024 * 1024,
+        dklen=_HASH_BYTES,
+    )
+
+
+class PasswordHasher:
+    """scrypt in worker threads, bounded (each hash takes about 16 MiB and 50 ms of a CPU).
+
+    Two lanes of one hash at a time each: one for new registrations, one for checking the
+    password of a registered nick. So the whole server hashes at most two passwords at once, and
+    a crowd registering never delays a registered user's login by more than one hash. In each
+    lane an address has at most one hash waiting or running, so no address can queue several
+    hashes before another address's one.
     """
 
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
-        directory = Path(data_dir)
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.path = directory / "nicks.sqlite3"
-        with self._open() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS nicks ("
-                " key TEXT PRIMARY KEY, nick TEXT NOT NULL, salt BLOB NOT NULL,"
-                " hash BLOB NOT NULL, n INTEGER NOT NULL, r INTEGER NOT NULL,"
-                " p INTEGER NOT NULL, created REAL NOT NULL)"
-            )
-        # The file holds password hashes: readable by the server's user only.
-        with contextlib.suppress(OSError):
-            self.path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    def __init__(self) -> None:
+        self._registering = trio.CapacityLimiter(1)
+        self._checking = trio.CapacityLimiter(1)
+        self._per_address: dict[tuple[trio.CapacityLimiter, str], _Turns] = {}
 
-    def _open(self) -> contextlib.closing[sqlite3.Connection]:
-        return contextlib.closing(sqlite3.connect(self.path, timeout=5, isolation_level=None))
-
-    @staticmethod
-    def _hash(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-        return hashlib.scrypt(
-            password.encode(),
-            salt=salt,
-            n=n,
-            r=r,
-            p=p,
-            maxmem=64 * 1024 * 1024,
-            dklen=_HASH_BYTES,
-        )
-
-    def is_registered(self, nick: str) -> bool:
-        with self._open() as db:
-            row = db.execute("SELECT 1 FROM nicks WHERE key = ?", (nick.casefold(),)).fetchone()
-        return row is not None
-
-    def register(self, nick: str, password: str) -> bool:
-        """Register *nick*; ``False`` if it is registered already."""
+    async def new(self, password: str, *, address: str) -> Registration:
+        """A registration for *password*: a new random salt and its hash."""
         salt = secrets.token_bytes(_SALT_BYTES)
-        digest = self._hash(password, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P)
-        with self._open() as db:
-            try:
-                db.execute(
-                    "INSERT INTO nicks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        nick.casefold(),
-                        nick,
-                        salt,
-                        digest,
-                        _SCRYPT_N,
-                        _SCRYPT_R,
-                        _SCRYPT_P,
-                        time.time(),
-                    ),
+        n, r, p = _SCRYPT_N, _SCRYPT_R, _SCRYPT_P
+        digest = await self._hash(self._registering, address, password, salt, n, r, p)
+        return Registration(salt, digest, n, r, p)
+
+    async def matches(self, registration: Registration, password: str, *, address: str) -> bool:
+        """Whether *password* is the one *registration* was made with (in constant time)."""
+        salt, n, r, p = registration.salt, registration.n, registration.r, registration.p
+        digest = await self._hash(self._checking, address, password, salt, n, r, p)
+        return hmac.compare_digest(digest, registration.digest)
+
+    async def _hash(
+        self,
+        lane: trio.CapacityLimiter,
+        address: str,
+        password: str,
+        salt: bytes,
+        n: int,
+        r: int,
+        p: int,
+    ) -> bytes:
+        key = (lane, address)
+        turns = self._per_address.get(key)
+        if turns is None:
+            turns = self._per_address[key] = _Turns()
+        turns.users += 1
+        try:
+            async with turns.lock:
+                # Abandoned on cancellation (the client left): the thread finishes its 50 ms
+                # holding its place in the lane, so the bound holds.
+                return await trio.to_thread.run_sync(
+                    hash_password, password, salt, n, r, p, limiter=lane, abandon_on_cancel=True
                 )
-            except sqlite3.IntegrityError:
-                return False
-        return True
-
-    def verify(self, nick: str, password: str) -> bool:
-        """Whether *password* is the one *nick* was registered with (``False`` if unknown)."""
-        with self._open() as db:
-            row = db.execute(
-                "SELECT salt, hash, n, r, p FROM nicks WHERE key = ?", (nick.casefold(),)
-            ).fetchone()
-        if row is None:
-            return False
-        salt, digest, n, r, p = row
-        return hmac.compare_digest(self._hash(password, salt, n, r, p), digest)
-
-    def unregister(self, nick: str) -> None:
-        with self._open() as db:
-            db.execute("DELETE FROM nicks WHERE key = ?", (nick.casefold(),))
+        finally:
+            turns.users -= 1
+            if not turns.users:
+                del self._per_address[key]
 
 
 @attrs.define(eq=False, kw_only=True)
 class Guard:
     """What a server checks people against: its password, the admin token, registered nicks.
 
-    One guard per server, shared by its connections (so the failure throttle sees every attempt
-    from an address, whichever connection it comes on).
+    One guard per server, shared by its connections (so the throttle sees every attempt from an
+    address, whichever connection it comes on, and the hasher bounds the whole server).
     """
 
     password: Secret | None = None
     admin_token: Secret | None = None
     nick_store: NickStore | None = None
     throttle: FailureThrottle = attrs.field(factory=FailureThrottle)
+    hasher: PasswordHasher = attrs.field(factory=PasswordHasher)

@@ -8,14 +8,14 @@ order as the room events around it.
 from __future__ import annotations
 
 import logging
+import math
 import re
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
-
-import trio
 
 from ..core._errors import AuthenticationFailed, ChatError, NotInRoom
 from ..core._hub import validate_nick
-from ._auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Guard, NickStore
+from ._auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Guard
 from ._commands import (
     HELP_TEXT,
     Admin,
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from ..core._hub import Hub
     from ..core._member import Member
     from ..core._room import Room
+    from ._nick_store import NickStore, Registration
 
 __all__ = ["Ending", "Session"]
 
@@ -159,7 +160,7 @@ class Session:
             case Nick(name=name, password=password):
                 await self._rename(name, password)
             case Pass(password=password):
-                return await self._pass(password)
+                await self._pass(password)
             case Admin(token=token):
                 await self._admin(token)
             case Register(password=password):
@@ -259,36 +260,52 @@ class Session:
 
     # ---------------------------------------------------------------------------- passwords
 
-    def _check_throttle(self) -> None:
-        if not self.guard.throttle.allowed(self.member.address):
-            raise AuthenticationFailed(
-                "too many failed attempts from your address; wait a minute and try again"
+    async def _check(self, target: str, what: str, check: Callable[[], Awaitable[bool]]) -> None:
+        """Run *check* (is the secret right?) in its turn for (*target*, the client's address).
+
+        Over the throttle's limit the attempt is delayed, never refused: the client is told how
+        long, and a right secret gets in when its turn comes. A wrong one is counted, logged and
+        raised as :exc:`AuthenticationFailed` ("wrong *what*").
+        """
+        throttle = self.guard.throttle
+        key = (target, self.member.address)
+        delay = throttle.delay(key)
+        if delay > 0:
+            self.notify(
+                f"too many failed attempts from your address: yours is checked in at most "
+                f"{seconds(math.ceil(delay))}",
+                kind="throttled",
+                seconds=math.ceil(delay),
             )
-
-    def _failed(self, what: str) -> AuthenticationFailed:
-        self.guard.throttle.failed(self.member.address)
+        async with throttle.turn(key):
+            if await check():
+                return
+            throttle.count(key)
         auth_log.warning("failed %s from %s (%s)", what, self.member.address, self.member.nick)
-        return AuthenticationFailed(f"wrong {what}")
+        raise AuthenticationFailed(f"wrong {what}")
 
-    async def _pass(self, password: str) -> Ending | None:
+    async def _pass(self, password: str) -> None:
         if self.authenticated:
             raise ChatError("you are already in")
-        if not self.guard.throttle.allowed(self.member.address):
-            self.notify("too many failed attempts from your address; try again later", error=True)
-            return CloseReason.TOO_MANY_FAILURES, ""
-        assert self.guard.password is not None
-        if not self.guard.password.matches(password):
-            raise self._failed("password")
+        secret = self.guard.password
+        assert secret is not None
+
+        async def right() -> bool:
+            return secret.matches(password)
+
+        await self._check("pass", "password", right)
         self.authenticated = True
         self._enter()
-        return None
 
     async def _admin(self, token: str) -> None:
-        if self.guard.admin_token is None:
+        secret = self.guard.admin_token
+        if secret is None:
             raise ChatError("this server has no admin token")
-        self._check_throttle()
-        if not self.guard.admin_token.matches(token):
-            raise self._failed("admin token")
+
+        async def right() -> bool:
+            return secret.matches(token)
+
+        await self._check("admin", "admin token", right)
         self.member.is_admin = True
         auth_log.warning("%s (%s) is now a server admin", self.member.nick, self.member.address)
         self.notify("you are now a server admin: an operator in every room", kind="admin")
@@ -298,6 +315,16 @@ class Session:
             raise ChatError("this server does not keep registered nicks")
         return self.guard.nick_store
 
+    async def _check_nick_password(
+        self, nick: str, registration: Registration, password: str
+    ) -> None:
+        hasher, address = self.guard.hasher, self.member.address
+
+        async def right() -> bool:
+            return await hasher.matches(registration, password, address=address)
+
+        await self._check(f"nick:{nick.casefold()}", f"password for {nick}", right)
+
     async def _rename(self, name: str, password: str | None) -> None:
         store = self.guard.nick_store
         if password is not None and store is None:
@@ -305,28 +332,38 @@ class Session:
             raise ChatError("usage: /nick NAME (a nick has no spaces)")
         if store is not None and name.casefold() != self.member.nick.casefold():
             validate_nick(name)
-            if await trio.to_thread.run_sync(store.is_registered, name):
+            registration = await store.lookup(name)
+            if registration is not None:
                 if password is None:
                     raise AuthenticationFailed(
                         f"the nick {name} is registered; /nick {name} PASSWORD"
                     )
-                self._check_throttle()
-                if not await trio.to_thread.run_sync(store.verify, name, password):
-                    raise self._failed(f"password for {name}")
+                await self._check_nick_password(name, registration, password)
         self.hub.rename(self.member, name)
 
     async def _register(self, password: str) -> None:
         store = self._store()
-        nick = self.member.nick
+        nick, address = self.member.nick, self.member.address
         if re.fullmatch(rf"{re.escape(self.hub.guest_prefix)}-\d+", nick):
             raise ChatError("choose a nick with /nick NAME before registering it")
         if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
             raise ChatError(
                 f"a password has {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
             )
-        if not await trio.to_thread.run_sync(store.register, nick, password):
+        # Cheap checks first: the expensive hash only for a registration that can succeed.
+        if await store.lookup(nick) is not None:
             raise ChatError(f"the nick {nick} is registered already")
-        auth_log.info("%s registered by %s", nick, self.member.address)
+        throttle, key = self.guard.throttle, ("register", address)
+        if not throttle.allowed(key):
+            raise ChatError(
+                "too many registrations from your address; try again in "
+                f"{seconds(math.ceil(throttle.delay(key)))}"
+            )
+        throttle.count(key)
+        registration = await self.guard.hasher.new(password, address=address)
+        if not await store.add(nick, registration):  # someone was quicker
+            raise ChatError(f"the nick {nick} is registered already")
+        auth_log.info("%s registered by %s", nick, address)
         self.notify(
             f"the nick {nick} is now registered: nobody else can take it without the password",
             kind="registered",
@@ -336,10 +373,11 @@ class Session:
     async def _unregister(self, password: str) -> None:
         store = self._store()
         nick = self.member.nick
-        self._check_throttle()
-        if not await trio.to_thread.run_sync(store.verify, nick, password):
-            raise self._failed(f"password for {nick}")
-        await trio.to_thread.run_sync(store.unregister, nick)
+        registration = await store.lookup(nick)
+        if registration is None:
+            raise ChatError(f"the nick {nick} is not registered")
+        await self._check_nick_password(nick, registration, password)
+        await store.remove(nick)
         self.notify(f"the nick {nick} is no longer registered", kind="registered", nick=None)
 
     # ---------------------------------------------------------------------------- helpers
