@@ -29,6 +29,7 @@ from ._message import NotUtf8 as NotUtf8
 from ._message import UserHost as UserHost
 from ._message import client_only_tags as client_only_tags
 from ._message import escape_tag_value as escape_tag_value
+from ._message import middle_param as middle_param
 from ._message import parse_client_line as parse_client_line
 from ._message import parse_message as parse_message
 from ._message import split_userhost as split_userhost

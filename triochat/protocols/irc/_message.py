@@ -40,6 +40,7 @@ __all__ = [
     "UserHost",
     "client_only_tags",
     "escape_tag_value",
+    "middle_param",
     "parse_client_line",
     "parse_message",
     "split_userhost",
@@ -264,6 +265,17 @@ def parse_client_line(
     except UnicodeDecodeError as exc:
         raise NotUtf8(f"line is not valid UTF-8 (bad byte at offset {exc.start})") from None
     return parse_message(text)
+
+
+def middle_param(text: str, *, placeholder: str = "*") -> str:
+    """*text* if it can be a parameter before the last one, else *placeholder*.
+
+    For echoing what a client sent into a reply (a refused nick, an unknown subcommand): such a
+    parameter cannot be empty, hold a space or start with ``:``, and a client's input can.
+    """
+    if not text or " " in text or text[0] == ":" or _FORBIDDEN.search(text):
+        return placeholder
+    return text
 
 
 def client_only_tags(tags: Mapping[str, str]) -> dict[str, str]:

@@ -30,7 +30,7 @@ from typing import Final, Literal
 import attrs
 
 from ._casemap import nick_protocol_problem
-from ._message import Message
+from ._message import Message, middle_param
 from ._numerics import (
     ERR_ALREADYREGISTERED,
     ERR_ERRONEUSNICKNAME,
@@ -232,10 +232,14 @@ class Registration:
         """The credentials of the last :class:`CheckSasl` were right: log in as *account*."""
         self._end_check()
         self.account = account
-        mask = f"{self.client}!{self.user or '*'}@{self.host}"
+        mask = middle_param(f"{self.client}!{self.user or '*'}@{self.host}")
         return [
             RPL_LOGGEDIN.message(
-                self.server, self.client, mask, account, text=f"You are now logged in as {account}"
+                self.server,
+                self.client,
+                mask,
+                middle_param(account),
+                text=f"You are now logged in as {account}",
             ),
             self._reply(RPL_SASLSUCCESS),
             *self._complete(),
@@ -257,7 +261,7 @@ class Registration:
         if not self.registered or self.nick is None:
             raise RuntimeError("refuse_nick() is for the nick of a Registered")
         nick, self.nick, self.registered = self.nick, None, False
-        return [self._reply(numeric, nick)]
+        return [self._reply(numeric, middle_param(nick))]
 
     def renamed(self, nick: str) -> None:
         """After registration, the session changed the client's nick: use it in replies."""
@@ -325,7 +329,7 @@ class Registration:
             return [self._reply(ERR_NONICKNAMEGIVEN)]
         refusal = self._check_nick(nick)
         if refusal is not None:
-            return [self._reply(refusal, nick)]
+            return [self._reply(refusal, middle_param(nick))]
         self.nick = nick
         return self._complete()
 
@@ -342,7 +346,7 @@ class Registration:
         subcommand = message.params[0].upper()
         handler = _CAP_SUBCOMMANDS.get(subcommand)
         if handler is None:
-            return [self._reply(ERR_INVALIDCAPCMD, message.params[0])]
+            return [self._reply(ERR_INVALIDCAPCMD, middle_param(message.params[0]))]
         return handler(self, message.params[1:])
 
     def _cap_ls(self, arguments: tuple[str, ...]) -> list[Output]:
