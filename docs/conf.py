@@ -74,7 +74,7 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(datetime|dt|collections\.abc|contextlib|types|typing|argparse|os|ssl)\..*"),
     # Private helper types that appear in public signatures (ServerConfig.password and
     # admin_token are Secrets; ChatServer.guard is a Guard); the fields' docs say what they do.
-    (r"py:class", r"triochat\._auth\.(Secret|Guard)"),
+    (r"py:class", r"triochat\.session\._auth\.(Secret|Guard)"),
     # Built-in exceptions named in "Error handling" sections.
     (r"py:(exc|class)", r"[A-Z]\w*(Error|Exception|Iteration|Group)"),
 ]
@@ -122,6 +122,30 @@ def _no_builtin_docstring(
         lines.clear()
 
 
+_PRIVATE_PATH = re.compile(r"triochat(?:\.[a-z]+)*\._\w+\.(\w+(?:\.\w+)?)")
+
+
+def _public_name(app: Sphinx, env: Any, node: Any, contnode: Any) -> Any:
+    """Resolve a reference to a name by its private module path (``triochat.core._errors.
+    ErrorCode``, as type hints spell it) to where it is documented: the package that re-exports
+    it (``triochat.ErrorCode``, or ``triochat.protocols.Codec``)."""
+    if node.get("refdomain") != "py":
+        return None
+    match = _PRIVATE_PATH.fullmatch(node.get("reftarget", ""))
+    if match is None:
+        return None
+    domain = env.get_domain("py")
+    package = node["reftarget"].split("._", 1)[0]
+    for public in (f"{package}.{match[1]}", f"triochat.{match[1]}"):
+        found = domain.resolve_xref(
+            env, node["refdoc"], app.builder, node["reftype"], public, node, contnode
+        )
+        if found is not None:
+            return found
+    return None
+
+
 def setup(app: Sphinx) -> None:
+    app.connect("missing-reference", _public_name)
     app.connect("autodoc-process-signature", _tidy_signature)
     app.connect("autodoc-process-docstring", _no_builtin_docstring)

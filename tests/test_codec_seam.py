@@ -3,44 +3,31 @@ line protocol without any change to the core, the session or the connection driv
 
 from __future__ import annotations
 
-from typing import ClassVar
+import re
+from pathlib import Path
+from typing import Any
 
 import trio
 import trio.testing
 
-from triochat import ChatServer, Event, Message, ServerConfig
-from triochat.protocols import Codec, Input
-from triochat.session import CloseReason, Say
+from triochat import ChatServer, ServerConfig
+from triochat.protocols import Codec
 
 from .conftest import LineClient
 from .memory_client import FakeClient
 
 
-class ShoutCodec:
-    """Lines in, said in capitals; other people's messages out, as ``NICK: TEXT``."""
+def _codec_from_the_docs() -> type:
+    """The ShoutCodec shown in docs/architecture.md: the page's code is what is tested."""
+    page = (Path(__file__).parent.parent / "docs" / "architecture.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", page, re.S) if "ShoutCodec" in b)
+    namespace: dict[str, Any] = {"__name__": "shout_codec"}
+    exec(compile(block, "docs/architecture.md", "exec"), namespace)
+    codec: type = namespace["ShoutCodec"]
+    return codec
 
-    name: ClassVar[str] = "shout"
 
-    def __init__(self) -> None:
-        self._buffer = b""
-
-    pending = property(lambda self: len(self._buffer))
-
-    def receive(self, data: bytes | bytearray) -> list[object]:
-        *lines, self._buffer = (self._buffer + bytes(data)).split(b"\n")
-        return list(lines)
-
-    def decode(self, frame: object) -> Input:
-        assert isinstance(frame, bytes)
-        text = frame.decode(errors="replace").strip()
-        return Say(text.upper()) if text else None
-
-    def encode(self, events: list[Event]) -> bytes:
-        said = [e for e in events if isinstance(e, Message)]
-        return b"".join(f"{e.sender}: {e.text}\n".encode() for e in said)
-
-    def goodbye(self, reason: CloseReason, detail: str = "") -> bytes:
-        return b"BYE\n"
+ShoutCodec = _codec_from_the_docs()
 
 
 async def test_a_codec_written_outside_the_package_chats_with_nc_users(

@@ -16,6 +16,7 @@ from .client._decode import parse_event as parse_event
 from .core._errors import AuthenticationFailed as AuthenticationFailed
 from .core._errors import Banned as Banned
 from .core._errors import ChatError as ChatError
+from .core._errors import ErrorCode as ErrorCode
 from .core._errors import InvalidNick as InvalidNick
 from .core._errors import InvalidRoom as InvalidRoom
 from .core._errors import NickInUse as NickInUse

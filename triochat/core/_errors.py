@@ -62,9 +62,9 @@ class ErrorCode(enum.StrEnum):
 class ChatError(Exception):
     """Base class of errors a user can cause and be told about.
 
-    ``str(exc)`` is the message; :attr:`code` says what went wrong (each subclass has its own,
-    a raise site may name a more precise one) and :attr:`params` carries the details
-    (``nick``, ``room``, ``limit``...) a protocol words its reply with.
+    ``str(exc)`` is the message; ``exc.code`` (an :class:`ErrorCode`) says what went wrong
+    (each subclass has its own, a raise site may name a more precise one) and ``exc.params``
+    carries the details (``nick``, ``room``, ``limit``...) a protocol words its reply with.
     """
 
     #: The code of this kind of error, unless the raise site names another.

@@ -11,8 +11,8 @@ __all__ = ["CloseReason", "seconds"]
 
 
 class CloseReason(enum.Enum):
-    """Why a connection ended. The value is the reason as the room hears it (a :class:`Left`
-    event's ``reason``, which every front end shows as it is); a detail may follow it after a
+    """Why a connection ended. The value is the reason as the room hears it (a
+    :class:`~triochat.Left` event's ``reason``, which every front end shows as it is); a detail may follow it after a
     colon (``quit: see you``, ``excess flood: more than 200 lines refused within 10 s``)."""
 
     #: The client said goodbye (``/quit [REASON]``, ``quit``, IRC ``QUIT``).
@@ -27,7 +27,7 @@ class CloseReason(enum.Enum):
     AUTH_TIMEOUT = "authentication timeout"
     #: The client did not take what was written for the write timeout.
     WRITE_TIMEOUT = "write timeout"
-    #: The outbox overflowed: the client does not read fast enough.
+    #: The outbox overflowed, because the client does not read fast enough.
     SLOW_CONSUMER = SLOW_CONSUMER
     #: Too many lines refused by flood control.
     EXCESS_FLOOD = "excess flood"
