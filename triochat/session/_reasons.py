@@ -11,9 +11,11 @@ __all__ = ["CloseReason", "seconds"]
 
 
 class CloseReason(enum.Enum):
-    """Why a connection ended. The value is the reason as the room hears it (a
-    :class:`~triochat.Left` event's ``reason``, which every front end shows as it is); a detail may follow it after a
-    colon (``quit: see you``, ``excess flood: more than 200 lines refused within 10 s``)."""
+    """Why a connection ended.
+
+    The value is the reason as the room hears it (a :class:`~triochat.Left` event's
+    ``reason``, which every front end shows as it is); a detail may follow it after a colon
+    (``quit: see you``, ``excess flood: more than 200 lines refused within 10 s``)."""
 
     #: The client said goodbye (``/quit [REASON]``, ``quit``, IRC ``QUIT``).
     QUIT = "quit"
