@@ -13,6 +13,8 @@ from typing import Any, Final
 
 import attrs
 
+from ._errors import ErrorCode
+
 __all__ = [
     "DEFAULT_ROOM",
     "SLOW_CONSUMER",
@@ -195,6 +197,8 @@ class Notice(Event):
         ``error``, ``ping``, ``goodbye``, ``nick``, ``switch``, ``history``, ``info``...
       data: structured details for programs (for ``who``, the list of members; for ``rooms``,
         each room's name, member count and topic), rendered into the JSON format.
+      code: for an error, what went wrong (an :class:`~triochat.ErrorCode`), so that every
+        protocol can word or number it its own way; ``None`` otherwise.
 
     Notices are not part of a room's order (``seq`` is 0).
     """
@@ -203,6 +207,7 @@ class Notice(Event):
     error: bool = False
     kind: str = "info"
     data: dict[str, Any] = attrs.field(factory=dict, eq=False, hash=False)
+    code: ErrorCode | None = None
 
     @property
     def size(self) -> int:

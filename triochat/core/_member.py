@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import trio
 
-from ._errors import NotInRoom
+from ._errors import ErrorCode, NotInRoom
 from ._events import SLOW_CONSUMER, Event, Notice
 from ._text import sanitize
 
@@ -220,17 +220,19 @@ class Member(trio.abc.ReceiveChannel[Event]):
         error: bool = False,
         kind: str | None = None,
         data: dict[str, Any] | None = None,
+        code: ErrorCode | None = None,
     ) -> None:
         """Send a server notice (a welcome, a reply, an error) to this member only.
 
         *kind* defaults to ``"error"`` for errors and ``"info"`` otherwise; *data* carries
-        structured details for the JSON format.
+        structured details for the JSON format; *code* says what went wrong, for an error.
         """
         notice = Notice(
             text=text,
             error=error,
             kind=kind or ("error" if error else "info"),
             data=data or {},
+            code=code,
         )
         if not self.deliver(notice):
             self.hub.disconnect(self, SLOW_CONSUMER)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from ..core._errors import AuthenticationFailed, ChatError, NotInRoom
+from ..core._errors import AuthenticationFailed, ChatError, ErrorCode, NotInRoom
 from ..core._hub import validate_nick
 from ._auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Guard
 from ._commands import (
@@ -76,9 +76,19 @@ class Session:
         self.authenticated = self.guard.password is None
 
     def notify(
-        self, text: str, *, error: bool = False, kind: str | None = None, **data: Any
+        self,
+        text: str,
+        *,
+        error: bool = False,
+        kind: str | None = None,
+        code: ErrorCode | None = None,
+        **data: Any,
     ) -> None:
-        self.member.notify(f"error: {text}" if error else text, error=error, kind=kind, data=data)
+        if error and code is None:
+            code = ErrorCode.REFUSED
+        self.member.notify(
+            f"error: {text}" if error else text, error=error, kind=kind, data=data, code=code
+        )
 
     def start(self) -> None:
         """Greet the client: welcome it into the default room, or ask for the password."""
@@ -98,7 +108,7 @@ class Session:
         try:
             self.hub.join(self.member, room.name)
         except ChatError as exc:  # banned from the default room: still connected, in no room
-            self.notify(str(exc), error=True)
+            self.notify(str(exc), error=True, code=exc.code)
 
     def welcome(self, room: Room) -> None:
         others = len(room)
@@ -121,11 +131,16 @@ class Session:
     def input_error(self, error: InputError) -> None:
         """Answer a frame the client's codec could not read."""
         if error.problem is InputProblem.LINE_TOO_LONG:
-            self.notify(f"line too long (the limit is {error.limit} bytes); discarded", error=True)
+            self.notify(
+                f"line too long (the limit is {error.limit} bytes); discarded",
+                error=True,
+                code=ErrorCode.LINE_TOO_LONG,
+            )
         else:
             self.notify(
                 f"line is not valid UTF-8 (bad byte at offset {error.offset}); discarded",
                 error=True,
+                code=ErrorCode.NOT_UTF8,
             )
 
     def slow_down(self, rate: float, burst: int) -> None:
@@ -134,6 +149,7 @@ class Session:
             f"slow down: at most {rate:g} lines a second, {burst} at once; lines sent faster "
             "are discarded",
             error=True,
+            code=ErrorCode.SLOW_DOWN,
         )
 
     async def execute(self, command: Command) -> Ending | None:
@@ -147,7 +163,7 @@ class Session:
                 raise AuthenticationFailed("this server needs a password first: /pass PASSWORD")
             return await self._execute(command)
         except ChatError as exc:
-            self.notify(str(exc), error=True)
+            self.notify(str(exc), error=True, code=exc.code)
             return None
 
     async def _execute(self, command: Command) -> Ending | None:
@@ -255,7 +271,7 @@ class Session:
                     room=current.name if current is not None else None,
                 )
             case Unknown(message=message):
-                self.notify(message, error=True)
+                self.notify(message, error=True, code=ErrorCode.UNKNOWN_COMMAND)
         return None
 
     # ---------------------------------------------------------------------------- passwords
