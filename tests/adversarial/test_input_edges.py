@@ -1,0 +1,222 @@
+"""Input at the edges of the parser: huge numbers, invisible prefixes, invisible text, lone
+surrogates, replies too large for one line, and what the reader does with a read's lines when
+its own outbox holds it up (tracker issues 10 and 11).
+
+In-process servers with in-memory clients where no socket is needed; real sockets where the
+scenario depends on one (the eager flusher, a reader that does not read).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+from triochat import ChatServer, ServerConfig
+from triochat._auth import Secret
+from triochat._commands import Me, Msg, Say, Unknown, parse_command
+
+from ..conftest import WAIT, LineClient
+from ..memory_client import FakeClient
+
+# ------------------------------------------------------------------------ huge numbers
+
+_DIGITS = "9" * 4400  # past Python's 4 300-digit limit on int() of a string
+
+
+async def test_history_with_thousands_of_digits_is_an_error_line(nursery: trio.Nursery) -> None:
+    server = await nursery.start(ChatServer(config=ServerConfig(port=0, max_line=10_000)).serve)
+    client = await (await LineClient.open(server.addresses[0][1])).registered("alice")
+    for line in (f"/history {_DIGITS}", f"/rooms {_DIGITS}", f"/who #lobby {_DIGITS}"):
+        await client.send(line)
+        assert (await client.until("error"))[-1].startswith("*** error: usage: /")
+    await client.send("/format json")
+    await client.until('"kind":"format"')
+    await client.send('{"cmd":"history","count":' + _DIGITS + "}")
+    assert '"error":true' in (await client.until('"kind":"error"'))[-1]
+    # Still serving, this client and a new one.
+    await client.send('{"cmd":"help"}')
+    await client.until('"kind":"help"')
+    other = await (await LineClient.open(server.addresses[0][1])).registered("bob")
+    for each in (client, other):
+        await each.aclose()
+
+
+def test_counts_are_parsed_with_a_length_bound() -> None:
+    assert parse_command("/history 12") is not None
+    for text in (f"/history {_DIGITS}", "/history 0", "/history -1", "/history 1e3"):
+        command = parse_command(text)
+        assert isinstance(command, Unknown), text
+
+
+# ----------------------------------------------------------- secrets and invisible prefixes
+
+_PREFIXES = [" ", "   ", "\t", "\ufeff", "\u200b", "\u00a0", "\u3000", "\u2060", "\ufeff \u200b"]
+
+
+async def _json_mode(client: FakeClient) -> None:
+    await client.send("/format json")
+    await client.until('"kind":"format"')
+
+
+async def _seen_until_marker(bob: FakeClient, alice: FakeClient, marker: str) -> list[str]:
+    """Alice says *marker*; every line bob receives up to it."""
+    await alice.send(marker)
+    lines = []
+    while True:
+        line = await bob.line()
+        assert line is not None
+        lines.append(line)
+        if marker in line:
+            return lines
+
+
+async def test_invisible_prefix_never_turns_a_secret_into_a_chat_line(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    config = ServerConfig(data_dir=str(tmp_path), admin_token=Secret.from_text("SECRET-token"))
+    server = ChatServer(config=config)
+    alice = await FakeClient.connect(nursery, server, "10.0.0.1:1", timeout=WAIT)
+    bob = await FakeClient.connect(nursery, server, "10.0.0.2:1", timeout=WAIT)
+    await alice.send("/nick alice")
+    await bob.until("now known as alice")
+    for index, prefix in enumerate(_PREFIXES):
+        secrets = [
+            "/register SECRET-password-1",
+            f"/nick alice{index} SECRET-password-2",
+            "/admin SECRET-token",
+            "/pass SECRET-password-3",
+            "/oper SECRET-token",
+            "/unregister SECRET-password-4",
+        ]
+        for secret in secrets:
+            await alice.send(prefix + secret)
+        lines = await _seen_until_marker(bob, alice, f"marker {index}")
+        assert not [line for line in lines if "SECRET" in line], (prefix, lines)
+    # Alice got an answer to each, never her own words back.
+    lines = await _seen_until_marker(alice, alice, "last marker")
+    assert not [line for line in lines if "SECRET" in line]
+
+
+def test_invisible_prefix_is_stripped_before_command_detection() -> None:
+    for prefix in _PREFIXES:
+        assert parse_command(prefix + "quit") is not None
+        assert type(parse_command(prefix + "/me waves")) is Me
+        assert parse_command(prefix + "//x") == Say("/x")
+        assert parse_command(prefix + '{"cmd":"help"}', json_commands=True) == parse_command(
+            '{"cmd":"help"}', json_commands=True
+        )
+    # An ordinary chat line keeps its leading spaces: indentation can matter.
+    assert parse_command("    indented code") == Say("    indented code")
+
+
+# ------------------------------------------------------------------------ invisible text
+
+_INVISIBLE = ["\u2028", "\u2029", "\u200b", "\ufeff", "\u2060", "\U000e0041"]
+
+
+async def test_line_separators_and_zero_width_characters_are_never_relayed(
+    nursery: trio.Nursery,
+) -> None:
+    server = ChatServer()
+    alice = await FakeClient.connect(nursery, server, "10.0.0.1:1", timeout=WAIT)
+    bob = await FakeClient.connect(nursery, server, "10.0.0.2:1", timeout=WAIT)
+    await bob.send("/nick bob")
+    await alice.until("now known as bob")
+    mixed = "a\u2028b\u2029c\u200bd\ufeffe\u2060f\U000e0041g"
+    await alice.send(mixed)
+    await alice.send(f"/me {mixed}")
+    await alice.send(f"/msg bob {mixed}")
+    await alice.send(f"/topic {mixed}")
+    await _json_mode(alice)
+    await alice.send(json.dumps({"cmd": "say", "text": mixed}))
+    lines = await _seen_until_marker(bob, alice, "marker")
+    relayed = [line for line in lines if "a" in line and "g" in line and "bob" not in line]
+    assert len(relayed) >= 4, lines
+    for line in lines:
+        assert not any(ch in line for ch in _INVISIBLE), ascii(line)
+    # Emoji sequences keep their joiners and selectors: 👨‍👩‍👧, ❤️, the flag of England.
+    family, heart, england = (
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+        "\u2764\ufe0f",
+        "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f",
+    )
+    lines = await _seen_until_marker(bob, alice, f"{family} {heart} {england}")
+    assert lines[-1].endswith(f"{family} {heart} {england}")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        {"cmd": "say", "text": ""},
+        {"cmd": "say", "text": "   "},
+        {"cmd": "say", "text": "\u200b\u00a0\ufeff"},
+        {"cmd": "me", "text": ""},
+        {"cmd": "me", "text": "\u2060 "},
+        {"cmd": "msg", "to": "bob", "text": ""},
+        {"cmd": "msg", "to": "bob", "text": "\u3000"},
+    ],
+)
+def test_json_blank_chat_text_is_refused(command: dict[str, str]) -> None:
+    parsed = parse_command(json.dumps(command), json_commands=True)
+    assert isinstance(parsed, Unknown), parsed
+    assert "empty" in parsed.message
+
+
+def test_text_lines_of_only_invisible_characters_are_blank() -> None:
+    for line in ("\u200b", "\u00a0 \u3000", "\ufeff", "\u2060\u200d", "\u115f"):
+        assert parse_command(line) is None, ascii(line)
+    assert isinstance(parse_command("/me \u200d"), Unknown)
+    assert isinstance(parse_command("/msg bob \u00a0\u200b"), Unknown)
+    assert parse_command("/msg bob hi") == Msg("bob", "hi")
+
+
+async def test_blank_or_invisible_chat_is_never_relayed(nursery: trio.Nursery) -> None:
+    server = ChatServer()
+    alice = await FakeClient.connect(nursery, server, "10.0.0.1:1", timeout=WAIT)
+    bob = await FakeClient.connect(nursery, server, "10.0.0.2:1", timeout=WAIT)
+    await bob.send("/nick bob")
+    await alice.until("now known as bob")
+    await bob.until("now known as bob")
+    await alice.send("\u200b\u00a0")
+    await _json_mode(alice)
+    for command in ({"cmd": "say", "text": ""}, {"cmd": "me", "text": "\u200b"}):
+        await alice.send(json.dumps(command))
+        assert '"error":true' in await alice.until('"kind":"error"')
+    await alice.send(json.dumps({"cmd": "msg", "to": "bob", "text": ""}))
+    await alice.until('"kind":"error"')
+    lines = await _seen_until_marker(bob, alice, "marker")
+    assert len(lines) == 1, lines
+
+
+# ---------------------------------------------------------------------- lone surrogates
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"cmd":"nick","nick":"x\\udfff"}',
+        '{"cmd":"say","text":"hi \\ud800 there"}',
+        '{"cmd":"topic","text":"\\udc00"}',
+        '{"cmd":"join","room":"#a\\ud83d"}',
+    ],
+)
+def test_json_lone_surrogates_are_refused_not_altered(line: str) -> None:
+    parsed = parse_command(line, json_commands=True)
+    assert isinstance(parsed, Unknown), parsed
+    assert "surrogate" in parsed.message
+    # A surrogate pair is a real character and is fine.
+    ok = parse_command('{"cmd":"say","text":"\\ud83d\\ude00"}', json_commands=True)
+    assert ok == Say("\U0001f600")
+
+
+async def test_json_nick_with_a_lone_surrogate_is_an_error_line(nursery: trio.Nursery) -> None:
+    server = ChatServer()
+    alice = await FakeClient.connect(nursery, server, "10.0.0.1:1", timeout=WAIT)
+    await _json_mode(alice)
+    await alice.send('{"cmd":"nick","nick":"x\\udfff"}')
+    assert "surrogate" in await alice.until('"kind":"error"')
+    assert server.hub.member("x") is None
