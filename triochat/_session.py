@@ -94,6 +94,8 @@ class Session:
     def _enter(self) -> None:
         room = self.hub.room()
         self.welcome(room)
+        if not self.member.connected:
+            return  # the welcome overflowed the outbox (a client that sent a lot unread)
         try:
             self.hub.join(self.member, room.name)
         except ChatError as exc:  # banned from the default room: still connected, in no room

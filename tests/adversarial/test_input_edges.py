@@ -15,12 +15,13 @@ import pytest
 import trio
 import trio.testing
 
-from triochat import ChatServer, ServerConfig
+from triochat import ChatError, ChatServer, Hub, ServerConfig
 from triochat._auth import Secret
 from triochat._commands import Me, Msg, Say, Unknown, parse_command
 
 from ..conftest import WAIT, LineClient
 from ..memory_client import FakeClient
+from .helpers import open_raw, serve_process
 
 # ------------------------------------------------------------------------ huge numbers
 
@@ -220,3 +221,50 @@ async def test_json_nick_with_a_lone_surrogate_is_an_error_line(nursery: trio.Nu
     await alice.send('{"cmd":"nick","nick":"x\\udfff"}')
     assert "surrogate" in await alice.until('"kind":"error"')
     assert server.hub.member("x") is None
+
+
+# ------------------------------------------------------ a notice that disconnects, then a join
+
+
+async def test_welcome_that_overflows_the_outbox_does_not_stop_the_server(
+    tmp_path: Path,
+) -> None:
+    # A client that does not read fills its 99-event outbox with /help replies and then gives
+    # the password: the welcome overflows and disconnects it, and nothing may then join it to
+    # the lobby. Around 99 lines is where the overflow lands on the welcome; the exact count
+    # depends on whether the flusher sent the first notice before the lines arrived.
+    password = tmp_path / "password"
+    password.write_text("PW\n")
+    args = ("--outbox", "99", "--history", "10", "--password-file", str(password))
+    async with serve_process(*args, "--rate", "inf") as server:
+        with trio.fail_after(WAIT):
+            for count in (96, 97, 98, 99, 100):
+                stream = await open_raw(server.port)
+                await stream.send_all(b"/help\n" * count + b"/pass PW\n")
+                data = b""
+                while b"joined #lobby" not in data:
+                    chunk = await stream.receive_some(1 << 16)
+                    if not chunk:
+                        break
+                    data += chunk
+                # Either it overflowed (and was told so), or it got in: never a crash.
+                assert b"SendQ exceeded" in data or b"joined #lobby" in data, data[-200:]
+                await stream.aclose()
+            assert server.process.returncode is None, server.log
+            probe = LineClient(await open_raw(server.port))
+            await probe.until("needs a password")
+            await probe.send("/pass PW")
+            await probe.until("joined #lobby")
+            await probe.aclose()
+        assert "Traceback" not in server.log, server.log
+
+
+def test_joining_a_disconnected_member_is_a_chat_error() -> None:
+    # What a session meets if a notice disconnected its member just before: an error it
+    # reports like any other, never the ValueError that Room.join raises for library misuse.
+    hub = Hub()
+    member = hub.connect("late")
+    hub.disconnect(member, "gone")
+    with pytest.raises(ChatError, match="not connected"):
+        hub.join(member, "#lobby")
+    assert hub.room().nicks == []
