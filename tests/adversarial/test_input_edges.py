@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -18,6 +19,7 @@ import trio.testing
 from triochat import ChatError, ChatServer, Hub, ServerConfig
 from triochat._auth import Secret
 from triochat._commands import Me, Msg, Say, Unknown, parse_command
+from triochat._events import Notice
 
 from ..conftest import WAIT, LineClient
 from ..memory_client import FakeClient
@@ -268,3 +270,123 @@ def test_joining_a_disconnected_member_is_a_chat_error() -> None:
     with pytest.raises(ChatError, match="not connected"):
         hub.join(member, "#lobby")
     assert hub.room().nicks == []
+
+
+# ---------------------------------------------------------------------- paged listings
+
+_PLANE_15_TOPIC = "".join(chr(0xF0000 + n) for n in range(300))
+
+
+def _fill_rooms(server: ChatServer, count: int) -> None:
+    """*count* rooms, each with one library member and a 300-character plane-15 topic."""
+    hub = server.hub
+    for number in range(count):
+        owner = hub.connect(f"owner{number}")
+        room = hub.join(owner, f"#room{number:03d}")
+        room.set_topic(owner, _PLANE_15_TOPIC)
+
+
+async def _json_reply(client: LineClient, kind: str) -> dict[str, Any]:
+    while True:
+        line = await client.line()
+        if line.startswith("{"):
+            obj: dict[str, Any] = json.loads(line)
+            assert obj.get("kind") != "goodbye", obj
+            if obj.get("kind") == kind:
+                return obj
+
+
+@pytest.mark.parametrize("outbox_bytes", [1024 * 1024, 64 * 1024])
+async def test_rooms_listing_is_paged_and_never_cuts_a_reader(
+    nursery: trio.Nursery, outbox_bytes: int
+) -> None:
+    config = ServerConfig(port=0, outbox_bytes=outbox_bytes, outbox_soft_bytes=outbox_bytes // 2)
+    server = await nursery.start(ChatServer(config=config).serve)
+    _fill_rooms(server, 360)
+    port = server.addresses[0][1]
+    # In the text format: the first page, then each page the reply points to.
+    text = await (await LineClient.open(port)).registered("reader")
+    await text.send("/rooms")
+    first = (await text.until("361 rooms"))[-1]
+    assert "SendQ" not in first
+    assert "page 1 of " in first
+    pages = int(first.split("page 1 of ")[1].split(":")[0])
+    assert pages > 1
+    assert "/rooms 2" in first
+    await text.send(f"/rooms {pages}")
+    last = (await text.until(f"page {pages} of {pages}"))[-1]
+    assert "#room359" in last
+    await text.send(f"/rooms {pages + 1}")
+    assert "error" in (await text.until("error"))[-1]
+    # In the JSON format: data carries each page's rooms; together, every room once.
+    client = await (await LineClient.open(port)).registered("bot")
+    await client.send("/format json")
+    seen: list[str] = []
+    page = 1
+    while True:
+        await client.send(json.dumps({"cmd": "rooms", "page": page}))
+        data = (await _json_reply(client, "rooms"))["data"]
+        assert data["page"] == page
+        assert data["total"] == 361
+        seen += [room["name"] for room in data["rooms"]]
+        assert all(room["topic"] == _PLANE_15_TOPIC for room in data["rooms"][1:])
+        if page == data["pages"]:
+            break
+        page += 1
+    assert page == pages
+    assert seen == sorted({room.name for room in server.hub.rooms}, key=str.casefold)
+    for each in (text, client):
+        assert server.hub.member("reader" if each is text else "bot") is not None
+        await each.aclose()
+
+
+async def test_who_listing_is_paged(nursery: trio.Nursery) -> None:
+    server = await nursery.start(ChatServer(config=ServerConfig(port=0)).serve)
+    hub = server.hub
+    for number in range(250):
+        hub.join(hub.connect(f"member{number:03d}"), "#big")
+    client = await (await LineClient.open(server.addresses[0][1])).registered("asker")
+    await client.send("/who #big")
+    first = (await client.until("250 in #big"))[-1]
+    assert "page 1 of 3" in first
+    assert "/who #big 2" in first
+    await client.send("/who #big 3")
+    last = (await client.until("page 3 of 3"))[-1]
+    assert last.endswith("member249")
+    await client.send("/format json")
+    await client.send(json.dumps({"cmd": "who", "room": "#big", "page": 2}))
+    data = (await _json_reply(client, "who"))["data"]
+    assert (data["page"], data["pages"], data["total"]) == (2, 3, 250)
+    assert data["members"] == [f"member{n:03d}" for n in range(100, 200)]
+    await client.aclose()
+
+
+async def test_history_replay_never_cuts_the_asker(nursery: trio.Nursery) -> None:
+    # 64 KiB of history kept per room, but outboxes of 16 KiB: /history sends what fits.
+    config = ServerConfig(outbox_bytes=16 * 1024, outbox_soft_bytes=8 * 1024)
+    server = ChatServer(config=config)
+    hub = server.hub
+    speaker = hub.connect("speaker", max_bytes=1 << 20)
+    hub.join(speaker, "#lobby")
+    for number in range(100):
+        await speaker.say(f"{number:03d} " + "x" * 400)
+    speaker.take_all()
+    asker = await FakeClient.connect(nursery, server, "10.0.0.1:1", timeout=WAIT)
+    await asker.send("/history")
+    heading = await asker.until("history of #lobby")
+    assert "more would not fit in your outbox" in heading
+    replayed: list[str] = []
+    while "end of history" not in (line := await asker.until("")):
+        replayed.append(line)
+    assert replayed
+    assert replayed[-1].endswith("099 " + "x" * 400)
+    assert hub.member("guest-1") is not None
+
+
+def test_notice_size_counts_utf8_bytes() -> None:
+    topic = _PLANE_15_TOPIC
+    notice = Notice(text="x", kind="rooms", data={"rooms": [{"topic": topic}]})
+    encoded = len(json.dumps(notice.data, ensure_ascii=False).encode())
+    # Honest: about the UTF-8 size of what is rendered, not the length of a repr() that
+    # spells each of these characters as ten ASCII characters.
+    assert encoded < notice.size < encoded + 200
