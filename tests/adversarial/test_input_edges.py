@@ -390,3 +390,32 @@ def test_notice_size_counts_utf8_bytes() -> None:
     # Honest: about the UTF-8 size of what is rendered, not the length of a repr() that
     # spells each of these characters as ten ASCII characters.
     assert encoded < notice.size < encoded + 200
+
+
+# ------------------------------------------------ a deadline while parked on the outbox
+
+
+async def test_lines_after_a_deadline_while_parked_are_still_handled(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    # The client sends several lines in one write and does not read: its outbox passes the soft
+    # limit and the reader parks. The idle deadline passes meanwhile; once the client reads,
+    # every line of that write must still be acted on (or answered), none silently dropped.
+    config = ServerConfig(idle_timeout=20, write_timeout=1000, outbox_soft_events=2)
+    server = ChatServer(config=config)
+    client_end, server_end = trio.testing.lockstep_stream_pair()
+    nursery.start_soon(server.handle_stream, server_end, "fake:1")
+    client = FakeClient(client_end)
+    await client.until("joined #lobby")
+    await client.send(b"/help\n" * 6 + b"/nick late\n")
+    await trio.sleep(100)  # not reading, well past the idle deadline (10 s)
+    assert server.hub.member("late") is None
+    lines: list[str] = []
+    while True:
+        line = await client.line()
+        assert line is not None, lines
+        lines.append(line)
+        if "now known as late" in line:
+            break
+    assert sum(line.startswith("*** commands:") for line in lines) == 6
+    assert server.hub.member("late") is not None
