@@ -11,7 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from triochat import DEFAULT_ROOM, Action, Event, Joined, Left, Message, NickChanged, Notice
-from triochat.core._text import DecodeError, LineSplitter, LineTooLong, decode_line, sanitize
+from triochat.core._text import (
+    DecodeError,
+    LineSplitter,
+    LineTooLong,
+    decode_line,
+    is_blank,
+    sanitize,
+    strip_leading_blanks,
+)
 from triochat.protocols._render import render_text
 from triochat.session._commands import (
     Command,
@@ -398,7 +406,12 @@ def test_unknown_command_names_it_and_points_to_help(line: str) -> None:
 
 
 _commandish = st.tuples(
-    st.sampled_from(["", "/", "//", "/nick", "/nick ", "/me ", "/quit", "/QUIT ", "quit", " "]),
+    st.sampled_from(
+        [
+            *("", "/", "//", "/nick", "/nick ", "/me ", "/quit", "/QUIT ", "quit", " "),
+            *(" //", "\ufeff/pass ", "\u200b\u00a0/nick ", "\u3000quit", "\u200d"),
+        ]
+    ),
     st.text(),
 ).map("".join)
 
@@ -406,12 +419,15 @@ _commandish = st.tuples(
 @given(st.one_of(st.text(), _commandish))
 def test_parse_command_never_raises(line: str) -> None:
     command = parse_command(line)
-    if not line.strip():
+    # Blank: white space and invisible characters only (a zero-width space is no message).
+    if is_blank(line):
         assert command is None
     else:
         assert isinstance(command, Command)
     if isinstance(command, Say):
-        assert command.text in (line, line[1:])
+        # The line itself, or "//..." without its first "/" (after any leading blanks).
+        head = strip_leading_blanks(line)
+        assert command.text == line or (head.startswith("//") and command.text == head[1:])
     if isinstance(command, Nick):
         assert command.name
         assert " " not in command.name

@@ -26,7 +26,7 @@ from triochat import Action, Event, Joined, Left, Message, NickChanged, Notice
 from triochat.core._events import Private, TopicChanged
 from triochat.core._text import DecodeError, LineSplitter, LineTooLong, decode_line, sanitize
 from triochat.protocols._render import render_json, render_text
-from triochat.session._commands import Command, Unknown, parse_command
+from triochat.session._commands import Command, Me, Say, Unknown, parse_command
 from triochat.session._flood import FloodControl, Verdict
 
 # --------------------------------------------------------------------------- the pipeline
@@ -56,6 +56,19 @@ _TOKENS = [
     b'{"cmd":"nick","nick":7}',
     b'{"cmd":',
     b"[" * 50,
+    # Counts past Python's 4 300-digit limit on int(), reachable with a large --max-line.
+    b"/history ",
+    b"/rooms ",
+    b"/who #lobby ",
+    b'{"cmd":"history","count":',
+    b"9" * 4400,
+    # Invisible characters: before a command, and inside text.
+    b"\xef\xbb\xbf",  # U+FEFF
+    b"\xe2\x80\x8b",  # U+200B
+    b"\xc2\xa0",  # U+00A0
+    b"\xe2\x80\xa8",  # U+2028
+    b"/pass ",
+    b'{"cmd":"say","text":"\\ud800"}',
 ]
 _stream = st.lists(st.one_of(st.binary(max_size=40), st.sampled_from(_TOKENS)), max_size=40).map(
     b"".join
@@ -94,7 +107,7 @@ def _cut(data: bytes, cuts: set[int]) -> list[bytes]:
 
 @given(
     data=_stream,
-    max_line=st.one_of(st.integers(1, 64), st.just(4096)),
+    max_line=st.one_of(st.integers(1, 64), st.just(4096), st.just(10_000)),
     json_commands=st.booleans(),
     cuts=st.sets(st.integers(0, 2000), max_size=30),
 )
@@ -116,6 +129,26 @@ def test_one_byte_at_a_time_gives_what_one_chunk_gives(
     )
 
 
+_digits = st.one_of(
+    st.text(alphabet="0123456789", max_size=12),
+    st.integers(1, 9000).map(lambda length: "9" * length),
+)
+
+
+@given(
+    command=st.sampled_from(["/history ", "/rooms ", "/list ", "/who #lobby ", "/who "]),
+    digits=_digits,
+    json_count=st.sampled_from(['{"cmd":"history","count":', '{"cmd":"rooms","page":']),
+)
+def test_counts_of_any_length_are_answered_with_a_large_max_line(
+    command: str, digits: str, json_count: str
+) -> None:
+    # Lines up to 10 000 bytes (--max-line 10000) can carry more digits than int() takes.
+    lines = f"{command}{digits}\n{json_count}{digits or 0}}}\n".encode()
+    outcomes = serve_lines([lines], 10_000, json_commands=True)
+    assert all(isinstance(outcome, Command) for outcome in outcomes[:-1]), outcomes
+
+
 def _strings(value: Any) -> list[str]:
     """Every string inside a command (its fields, recursively)."""
     if isinstance(value, str):
@@ -125,15 +158,48 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
+_NEVER_RELAYED = frozenset("\u2028\u2029\u200b\ufeff\u2060")
+
+
 def _is_clean(text: str) -> bool:
-    return all(unicodedata.category(ch) not in ("Cc", "Cs") for ch in text) and "\x1b" not in text
+    return (
+        all(unicodedata.category(ch) not in ("Cc", "Cs") for ch in text)
+        and "\x1b" not in text
+        and not _NEVER_RELAYED.intersection(text)
+    )
 
 
-@given(data=_stream, json_commands=st.booleans())
-def test_every_string_a_command_carries_is_clean(data: bytes, json_commands: bool) -> None:
-    for outcome in serve_lines([data], 4096, json_commands=json_commands):
+@given(
+    data=_stream,
+    max_line=st.one_of(st.just(4096), st.just(10_000)),
+    json_commands=st.booleans(),
+)
+def test_every_string_a_command_carries_is_clean(
+    data: bytes, max_line: int, json_commands: bool
+) -> None:
+    for outcome in serve_lines([data], max_line, json_commands=json_commands):
         if isinstance(outcome, Command):
             assert all(_is_clean(text) for text in _strings(outcome)), outcome
+
+
+_blanks = st.lists(
+    st.sampled_from([" ", "\t", "\ufeff", "\u200b", "\u00a0", "\u3000", "\u2060", "\u200d"]),
+    max_size=5,
+).map("".join)
+
+
+@given(
+    prefix=_blanks,
+    command=st.sampled_from(["/pass", "/register", "/unregister", "/admin", "/oper", "/nick x"]),
+    secret=st.text(min_size=1).filter(lambda text: " " not in text),
+    json_commands=st.booleans(),
+)
+def test_a_secret_after_invisible_characters_is_never_a_chat_line(
+    prefix: str, command: str, secret: str, json_commands: bool
+) -> None:
+    line = sanitize(f"{prefix}{command} {secret}")
+    outcome = parse_command(line, json_commands=json_commands)
+    assert not isinstance(outcome, Say | Me), outcome
 
 
 # ----------------------------------------------------------------------------- JSON input

@@ -211,4 +211,25 @@ class Notice(Event):
 
     @property
     def size(self) -> int:
-        return 64 + len(self.text) + (len(repr(self.data)) if self.data else 0)
+        # Bytes as rendered (UTF-8, the data as JSON), so that a listing of non-ASCII text
+        # counts what it costs: repr() spells one plane-15 character in ten ASCII characters.
+        # Counted once: the outbox adds and later subtracts the same number.
+        size: int | None = self._encoded.get("size")
+        if size is None:
+            size = self._encoded["size"] = (
+                64 + _json_size(self.text) + (_json_size(self.data) if self.data else 0)
+            )
+        return size
+
+
+def _json_size(value: object) -> int:
+    """About the bytes *value* takes in compact JSON with ``ensure_ascii=False``."""
+    if isinstance(value, str):
+        return 2 + (len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass")))
+    if isinstance(value, dict):
+        return 2 + sum(_json_size(key) + _json_size(item) + 2 for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return 2 + sum(_json_size(item) + 1 for item in value)
+    if value is None or isinstance(value, bool):
+        return 5
+    return len(str(value))

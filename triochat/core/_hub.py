@@ -264,8 +264,11 @@ class Hub:
         """Put *member* in the room *name* (created on demand) and make it its current room.
 
         Joining a room the member is already in only makes it current. Raises
-        :exc:`InvalidRoom` or :exc:`TooManyRooms`.
+        :exc:`InvalidRoom`, :exc:`TooManyRooms`, or :exc:`ChatError` if *member* has been
+        disconnected (a notice that overflowed its outbox, say).
         """
+        if not member.connected:
+            raise ChatError(f"{member.nick} is not connected")
         existing = self.find_room(name)
         if existing is not None and existing in member.rooms.values():
             member.current_room = existing

@@ -20,7 +20,9 @@ __all__ = [
     "LineSplitter",
     "LineTooLong",
     "decode_line",
+    "is_blank",
     "sanitize",
+    "strip_leading_blanks",
 ]
 
 #: Longest line, in bytes and without its newline, that a client may send by default.
@@ -114,19 +116,64 @@ _ESCAPES: Final = re.compile(
 )
 # Characters that can reorder or hide text on a terminal: bidirectional overrides and isolates.
 _INVISIBLE_TRICKS: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Format characters that show nothing and have no use in chat text, only in hiding it: the zero
+# width space, the byte order mark (U+FEFF), the word joiner and invisible operators, the
+# deprecated format controls, the Mongolian vowel separator and the interlinear annotation marks.
+# (Joiners, variation selectors and emoji tags stay: emoji sequences and scripts need them.)
+_REMOVED: Final = _INVISIBLE_TRICKS | frozenset(
+    "\u200b\ufeff\u2060\u2061\u2062\u2063\u2064\u2065\u206a\u206b\u206c\u206d\u206e\u206f"
+    "\u180e\ufff9\ufffa\ufffb"
+)
+# Tag characters (U+E0000 to U+E0FFF) draw nothing; their one use is to spell a subdivision flag
+# after U+1F3F4 (the flag of England, of Scotland...). Elsewhere they smuggle invisible text.
+_TAGS: Final = re.compile(r"(\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f)|[\U000e0000-\U000e0fff]")
+# What a line may start with and still be empty in effect: white space (str.isspace, which
+# includes the no-break and ideographic spaces and U+2028/U+2029) and Unicode's
+# Default_Ignorable_Code_Point characters (DerivedCoreProperties.txt), which render as nothing.
+_IGNORABLE: Final = (
+    r"\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    r"\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3"
+    r"\U0001d173-\U0001d17a\U000e0000-\U000e0fff"
+)
+_LEADING_BLANKS: Final = re.compile(rf"[\s{_IGNORABLE}]+")
 
 
 def sanitize(text: str) -> str:
-    """Remove terminal escape sequences, control characters and bidi overrides from *text*.
+    """Remove terminal escape sequences, control characters, bidi overrides and invisible
+    format characters from *text*.
 
-    Tabs become single spaces. The result is safe to show on another user's terminal and cannot
-    start a new line, so one client cannot forge a line that looks like the server's.
+    Tabs and the Unicode line and paragraph separators become single spaces. The result is safe
+    to show on another user's terminal and cannot start a new line, so one client cannot forge a
+    line that looks like the server's. Lone surrogates are removed; input that may hold them
+    (JSON strings) should be refused before it gets here.
     """
     if text.isprintable():
         return text
     text = _ESCAPES.sub("", text).replace("\t", " ")
-    return "".join(
-        ch
-        for ch in text
-        if ch not in _INVISIBLE_TRICKS and unicodedata.category(ch) not in ("Cc", "Cs")
-    )
+    kept = []
+    for ch in text:
+        if ch in _REMOVED:
+            continue
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Cs"):
+            continue
+        kept.append(" " if category in ("Zl", "Zp") else ch)
+    text = "".join(kept)
+    if _TAGS.search(text):
+        text = _TAGS.sub(lambda match: match[1] or "", text)
+    return text
+
+
+def strip_leading_blanks(text: str) -> str:
+    """*text* without the white space and invisible characters it starts with.
+
+    Used before deciding whether a line is a command: a byte order mark, a zero-width or a
+    no-break space in front of ``/pass SECRET`` must not turn it into a chat line.
+    """
+    match = _LEADING_BLANKS.match(text)
+    return text[match.end() :] if match else text
+
+
+def is_blank(text: str) -> bool:
+    """Whether *text* holds nothing but white space and invisible characters."""
+    return not strip_leading_blanks(text)

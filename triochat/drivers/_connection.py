@@ -474,8 +474,15 @@ class Connection:
         (A coroutine of its own, alive only while it works: the frame an idle connection keeps,
         that of :meth:`run`, is smaller for it.)
         """
+        member = self.member
+        assert member is not None
+        config = self.config
         for frame in frames:
-            await self._wait_for_outbox()
+            if (
+                member.queued_events >= config.outbox_soft_events
+                or member.queued_bytes >= config.outbox_soft_bytes
+            ):
+                await self._wait_for_outbox_off_the_clock()
             verdict = self._flood.check(trio.current_time())
             if verdict is not Verdict.ACCEPT:
                 if not self._refuse(verdict):
@@ -484,6 +491,26 @@ class Connection:
             if not await self._handle_frame(frame):
                 return False
         return True
+
+    async def _wait_for_outbox_off_the_clock(self) -> None:
+        """:meth:`_wait_for_outbox`, with the idle clock stopped while it waits.
+
+        The read scope's deadline is the idle timer (and the password deadline). While the
+        reader parks on this client's own outbox, it is the server that is not reading, not the
+        client that is idle: if the timer fired there, the rest of the lines of this read would
+        be dropped without a word. So the idle deadline moves on by the time spent parked; the
+        password deadline stays, and :meth:`close` still cancels the scope. A client whose
+        socket never drains is cut off by the write timeout instead.
+        """
+        scope = self._read_scope
+        idle_deadline = scope.deadline
+        parked_at = trio.current_time()
+        scope.deadline = self._auth_deadline
+        try:
+            await self._wait_for_outbox()
+        finally:
+            parked = trio.current_time() - parked_at
+            scope.deadline = min(idle_deadline + parked, self._auth_deadline)
 
     async def _wait_for_outbox(self) -> None:
         """Stop reading while this client's own outbox is over its soft limit.

@@ -8,11 +8,12 @@ on connections that switched to the JSON format, one JSON object per line
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Final
 
 import attrs
 
-from ..core._text import sanitize
+from ..core._text import is_blank, sanitize, strip_leading_blanks
 
 __all__ = [
     "HELP_TEXT",
@@ -44,6 +45,11 @@ __all__ = [
 
 #: Wire formats a connection can use.
 FORMATS: Final = ("text", "json")
+#: Largest count or page number a command takes. Bounding the digits before ``int()`` keeps
+#: a long line of digits (past Python's 4 300-digit limit) an error reply, not an exception.
+MAX_COUNT: Final = 999_999_999
+_MAX_COUNT_DIGITS: Final = len(str(MAX_COUNT))
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
 @attrs.frozen
@@ -136,9 +142,11 @@ class Help:
 
 @attrs.frozen
 class Who:
-    """``/who [#room]``: list the members of a room (``None``: the current room)."""
+    """``/who [#room [page]]``: list the members of a room (``None``: the current room), one
+    page at a time."""
 
     room: str | None = None
+    page: int = 1
 
 
 @attrs.frozen
@@ -158,7 +166,9 @@ class Part:
 
 @attrs.frozen
 class Rooms:
-    """``/rooms``: list the rooms with their member counts and topics."""
+    """``/rooms [page]``: list the rooms with their member counts and topics, a page at a time."""
+
+    page: int = 1
 
 
 @attrs.frozen
@@ -231,12 +241,21 @@ Command = (
 
 HELP_TEXT: Final = (
     "commands: /join #ROOM, /part [#ROOM] [REASON], /switch #ROOM (where plain lines go), "
-    "/rooms, /who [#ROOM], /topic [TEXT], /msg NICK TEXT (private), /me TEXT (an action), "
-    "/history [N], /nick NAME [PASSWORD], /register PASSWORD, /format json|text, /help, "
+    "/rooms [PAGE], /who [#ROOM [PAGE]], /topic [TEXT], /msg NICK TEXT (private), "
+    "/me TEXT (an action), /history [N], /nick NAME [PASSWORD], /register PASSWORD, "
+    "/format json|text, /help, "
     "/quit [REASON] (the bare line 'quit' works too); room operators: /kick NICK [REASON], "
     "/op NICK, /deop NICK, /ban MASK, /unban MASK, /bans. Any other line is said in your "
     "current room; start it with '//' to say a line that begins with '/'."
 )
+
+
+def _count(text: str) -> int | None:
+    """*text* as a count from 1 to :data:`MAX_COUNT`, or ``None`` if it is not one."""
+    if not text.isdecimal() or len(text) > _MAX_COUNT_DIGITS:
+        return None
+    count = int(text)
+    return count if count >= 1 else None
 
 
 def _split(rest: str) -> tuple[str, str]:
@@ -275,15 +294,17 @@ def _parse_slash(text: str) -> Command:
         case "bans":
             return Ban(None)
         case "me":
-            return Me(rest) if rest else Unknown("usage: /me TEXT")
+            return Unknown("usage: /me TEXT") if is_blank(rest) else Me(rest)
         case "quit":
             return Quit(rest)
         case "help":
             return Help()
         case "who" | "names":
-            if " " in rest:
-                return Unknown("usage: /who [#ROOM]")
-            return Who(rest or None)
+            room, page_text = _split(rest)
+            page = _count(page_text) if page_text else 1
+            if page is None:
+                return Unknown("usage: /who [#ROOM [PAGE]], PAGE a number from 1")
+            return Who(room or None, page)
         case "join" | "j":
             if not rest or " " in rest:
                 return Unknown("usage: /join #ROOM")
@@ -294,7 +315,10 @@ def _parse_slash(text: str) -> Command:
                 return Part(first, remainder)
             return Part(None, rest)
         case "rooms" | "list":
-            return Rooms()
+            page = _count(rest) if rest else 1
+            if page is None:
+                return Unknown("usage: /rooms [PAGE], PAGE a number from 1")
+            return Rooms(page)
         case "topic":
             return Topic(rest if rest else None)
         case "switch" | "go":
@@ -303,15 +327,16 @@ def _parse_slash(text: str) -> Command:
             return Switch(rest)
         case "msg" | "query" | "tell":
             nick, message = _split(rest)
-            if not nick or not message:
+            if not nick or is_blank(message):
                 return Unknown("usage: /msg NICK TEXT")
             return Msg(nick, message)
         case "history":
             if not rest:
                 return History()
-            if not rest.isdecimal() or int(rest) < 1:
-                return Unknown("usage: /history [N], N a positive whole number")
-            return History(int(rest))
+            count = _count(rest)
+            if count is None:
+                return Unknown(f"usage: /history [N], N a whole number from 1 to {MAX_COUNT}")
+            return History(count)
         case "format":
             if rest.lower() not in FORMATS:
                 return Unknown("usage: /format json|text")
@@ -328,9 +353,21 @@ def _string(obj: dict[str, Any], key: str, *, required: bool = False) -> str | N
         return None
     if not isinstance(value, str):
         raise ValueError(f'"{key}" must be a string')
+    if _SURROGATE.search(value):
+        # "\ud800" alone is valid JSON but no character: refused, not quietly cut out.
+        raise ValueError(f'"{key}" holds a lone surrogate (\\ud800-\\udfff), not a character')
     # JSON escapes (\n, \u001b...) decode to characters the line itself could not carry, so
     # the values are sanitized again, after decoding.
     return sanitize(value)
+
+
+def _json_count(obj: dict[str, Any], key: str) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_COUNT:
+        raise ValueError(f'"{key}" must be a positive integer, at most {MAX_COUNT}')
+    return value
 
 
 def _parse_json(text: str) -> Command:
@@ -355,11 +392,18 @@ def _json_command(cmd: str, obj: dict[str, Any]) -> Command:
         assert value is not None
         return value
 
+    def words(key: str) -> str:
+        # Chat text, as the text syntax has it: a line with nothing visible is not said.
+        value = need(key)
+        if is_blank(value):
+            raise ValueError(f'"{key}" is empty')
+        return value
+
     match cmd:
         case "say":
-            return Say(need("text"), _string(obj, "room"))
+            return Say(words("text"), _string(obj, "room"))
         case "me":
-            return Me(need("text"), _string(obj, "room"))
+            return Me(words("text"), _string(obj, "room"))
         case "nick":
             return Nick(need("nick"), _string(obj, "password"))
         case "pass":
@@ -383,26 +427,21 @@ def _json_command(cmd: str, obj: dict[str, Any]) -> Command:
         case "help":
             return Help()
         case "who":
-            return Who(_string(obj, "room"))
+            return Who(_string(obj, "room"), _json_count(obj, "page") or 1)
         case "join":
             return Join(need("room"))
         case "part":
             return Part(_string(obj, "room"), _string(obj, "reason") or "")
         case "rooms":
-            return Rooms()
+            return Rooms(_json_count(obj, "page") or 1)
         case "topic":
             return Topic(_string(obj, "text"))
         case "switch":
             return Switch(need("room"))
         case "msg":
-            return Msg(need("to"), need("text"))
+            return Msg(need("to"), words("text"))
         case "history":
-            count = obj.get("count")
-            if count is not None and (
-                not isinstance(count, int) or isinstance(count, bool) or count < 1
-            ):
-                raise ValueError('"count" must be a positive integer')
-            return History(count)
+            return History(_json_count(obj, "count"))
         case "format":
             name = need("format").lower()
             if name not in FORMATS:
@@ -417,15 +456,21 @@ def parse_command(text: str, *, json_commands: bool = False) -> Command | None:
 
     With *json_commands* (connections using the JSON format), a line that starts with ``{`` is
     parsed as a JSON command object; other lines are read as text, as always.
+
+    White space and invisible characters (a byte order mark, a zero-width or no-break space)
+    before a command do not hide it: ``\ufeff /pass SECRET`` is the command, never a chat line
+    that would show the secret to the room. A line with nothing else is blank. A chat line keeps
+    its leading spaces.
     """
-    if not text.strip():
+    head = strip_leading_blanks(text)
+    if not head:
         return None
-    if text == "quit":
+    if head == "quit":
         return Quit()
-    if json_commands and text.lstrip().startswith("{"):
-        return _parse_json(text)
-    if not text.startswith("/"):
+    if json_commands and head.startswith("{"):
+        return _parse_json(head)
+    if not head.startswith("/"):
         return Say(text)
-    if text.startswith("//"):
-        return Say(text[1:])
-    return _parse_slash(text)
+    if head.startswith("//"):
+        return Say(head[1:])
+    return _parse_slash(head)

@@ -13,8 +13,11 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
+import attrs
+
 from ..core._errors import AuthenticationFailed, ChatError, ErrorCode, NotInRoom
-from ..core._hub import validate_nick
+from ..core._hub import MAX_NICK_LENGTH, MAX_ROOM_NAME_LENGTH, validate_nick
+from ..core._room import MAX_TOPIC_LENGTH
 from ._auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Guard
 from ._commands import (
     HELP_TEXT,
@@ -59,8 +62,13 @@ Ending = tuple[CloseReason, str]
 moderation_log = logging.getLogger("triochat.moderation")
 auth_log = logging.getLogger("triochat.auth")
 
-# Longest list of names that one text reply shows (the JSON reply has them all).
+# Most entries (rooms, names) in one page of a listing.
 _LIST_LIMIT: Final = 100
+# Most bytes one entry can take in a listing reply, in the JSON format, which carries it twice
+# (in the text, and in the data): every character of a name or topic can take 4 bytes in UTF-8,
+# and the rest (member count, quotes, separators, keys) takes less than 48.
+_ROOM_ENTRY_BYTES: Final = 2 * (4 * (1 + MAX_ROOM_NAME_LENGTH + MAX_TOPIC_LENGTH) + 48)
+_NAME_ENTRY_BYTES: Final = 2 * (4 * MAX_NICK_LENGTH + 8)
 
 
 class Session:
@@ -105,6 +113,8 @@ class Session:
     def _enter(self) -> None:
         room = self.hub.room()
         self.welcome(room)
+        if not self.member.connected:
+            return  # the welcome overflowed the outbox (a client that sent a lot unread)
         try:
             self.hub.join(self.member, room.name)
         except ChatError as exc:  # banned from the default room: still connected, in no room
@@ -219,8 +229,8 @@ class Session:
                 return CloseReason.QUIT, reason
             case Help():
                 self.notify(HELP_TEXT, kind="help")
-            case Who(room=room_name):
-                self._who(self._room(room_name, must_be_in=False))
+            case Who(room=room_name, page=page):
+                self._who(self._room(room_name, must_be_in=False), page)
             case Join(room=name):
                 room = hub.join(member, name)
                 self.notify(f"now talking in {room.name}", kind="switch", room=room.name)
@@ -241,8 +251,8 @@ class Session:
                 room = self._room(name)
                 member.switch(room)
                 self.notify(f"now talking in {room.name}", kind="switch", room=room.name)
-            case Rooms():
-                self._rooms()
+            case Rooms(page=page):
+                self._rooms(page)
             case Topic(text=None):
                 room = self._current()
                 self.notify(
@@ -415,40 +425,107 @@ class Session:
             raise NotInRoom(f"you are not in {room.name}; /join {room.name}")
         return room
 
-    def _who(self, room: Room) -> None:
+    def _page(self, total: int, page: int, entry_bytes: int, what: str) -> _Page:
+        """The part of a listing of *total* entries that *page* shows.
+
+        A page holds at most :data:`_LIST_LIMIT` entries, and fewer if that many could take more
+        than half of this member's outbox: a reply must never by itself cut off whoever asked.
+        Raises :exc:`ChatError` for a page past the last.
+        """
+        per_page = max(1, min(_LIST_LIMIT, self.member.max_bytes // 2 // entry_bytes))
+        pages = max(1, -(-total // per_page))
+        if page > pages:
+            raise ChatError(
+                f"there {'is' if pages == 1 else 'are'} {_plural(pages, 'page')} of {what}"
+            )
+        start = (page - 1) * per_page
+        return _Page(start, start + per_page, page, pages, total)
+
+    def _who(self, room: Room, page: int = 1) -> None:
         nicks = room.nicks
-        shown = ", ".join(nicks[:_LIST_LIMIT])
-        more = f" and {len(nicks) - _LIST_LIMIT} more" if len(nicks) > _LIST_LIMIT else ""
+        part = self._page(len(nicks), page, _NAME_ENTRY_BYTES, f"names in {room.name}")
+        shown = nicks[part.start : part.stop]
         self.notify(
-            f"{len(nicks)} in {room.name}: {shown}{more}", kind="who", room=room.name, members=nicks
+            f"{len(nicks)} in {room.name}{part.heading()}: {', '.join(shown)}"
+            + part.more(f"/who {room.name}"),
+            kind="who",
+            room=room.name,
+            members=shown,
+            **part.data(),
         )
 
-    def _rooms(self) -> None:
+    def _rooms(self, page: int = 1) -> None:
         rooms = sorted(self.hub.rooms, key=lambda room: room.name.casefold())
-        listing = [{"name": room.name, "members": len(room), "topic": room.topic} for room in rooms]
-        shown = ", ".join(
+        part = self._page(len(rooms), page, _ROOM_ENTRY_BYTES, "rooms")
+        shown = rooms[part.start : part.stop]
+        listing = [{"name": room.name, "members": len(room), "topic": room.topic} for room in shown]
+        entries = ", ".join(
             f"{room.name} ({len(room)})" + (f": {room.topic}" if room.topic else "")
-            for room in rooms[:_LIST_LIMIT]
+            for room in shown
         )
-        more = f" and {len(rooms) - _LIST_LIMIT} more" if len(rooms) > _LIST_LIMIT else ""
         self.notify(
-            f"{len(rooms)} room{'' if len(rooms) == 1 else 's'}: {shown}{more}",
+            f"{_plural(len(rooms), 'room')}{part.heading()}: {entries}" + part.more("/rooms"),
             kind="rooms",
             rooms=listing,
+            **part.data(),
         )
 
     def _history(self, room: Room, count: int | None) -> None:
         events = room.recent(count)
+        # Like a listing, a replay must never by itself overflow the outbox of whoever asked:
+        # it sends the most recent events that fit in half of it (a room's history is bounded
+        # to half an outbox in events, but its bound in bytes is configured on its own).
+        member = self.member
+        room_events, room_bytes = member.max_events // 2 - 2, member.max_bytes // 2
+        fit = 0
+        for event in reversed(events):
+            room_bytes -= event.size
+            if fit >= room_events or room_bytes < 0:
+                break
+            fit += 1
+        total = len(events)
+        events = events[total - fit :]
         self.notify(
-            f"history of {room.name}: {len(events)} event{'' if len(events) == 1 else 's'}",
+            f"history of {room.name}: {_plural(fit, 'event')}"
+            + (f", the last of {total}: more would not fit in your outbox" if fit < total else ""),
             kind="history",
             room=room.name,
-            count=len(events),
+            count=fit,
         )
         from ..core._member import SLOW_CONSUMER
 
         for event in events:
-            if not self.member.deliver(event.as_history()):
-                self.hub.disconnect(self.member, SLOW_CONSUMER)
+            if not member.deliver(event.as_history()):
+                self.hub.disconnect(member, SLOW_CONSUMER)
                 return
         self.notify(f"end of history of {room.name}", kind="history-end", room=room.name)
+
+
+@attrs.frozen
+class _Page:
+    """Entries *start* to *stop* of a listing of *total*: page *page* of *pages*.
+
+    A listing that fits in one page reads as it always did, in both formats; only a longer one
+    names its page, points to the next, and carries ``page``, ``pages`` and ``total`` in its data.
+    """
+
+    start: int
+    stop: int
+    page: int
+    pages: int
+    total: int
+
+    def heading(self) -> str:
+        return f", page {self.page} of {self.pages}" if self.pages > 1 else ""
+
+    def more(self, command: str) -> str:
+        return f"; {command} {self.page + 1} for more" if self.page < self.pages else ""
+
+    def data(self) -> dict[str, Any]:
+        if self.pages == 1:
+            return {}
+        return {"page": self.page, "pages": self.pages, "total": self.total}
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
