@@ -8,6 +8,7 @@ immutable and shared: one event object goes to every member of the room.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -40,6 +41,9 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+_log = logging.getLogger("triochat.render")
+
+
 @attrs.frozen(kw_only=True)
 class Event:
     """Base class of everything a member receives.
@@ -66,12 +70,16 @@ class Event:
     )
 
     def encode(self, wire_format: str, render: Callable[[Event], bytes]) -> bytes:
-        """Return this event rendered by *render*, rendering it only the first time per format."""
+        """Return this event rendered by *render*, rendering it only the first time per format.
+
+        Error handling: if *render* raises, the failure is logged once (the result is cached
+        like any other) and a generic error notice in the same format stands in for the event.
+        """
         try:
             cached: bytes = self._encoded[wire_format]
             return cached
         except KeyError:
-            data = self._encoded[wire_format] = render(self)
+            data = self._encoded[wire_format] = _render_or_stand_in(self, wire_format, render)
             return data
 
     def as_history(self) -> Event:
@@ -88,6 +96,28 @@ class Event:
     def size(self) -> int:
         """An estimate of the memory the event costs in an outbox, in bytes (for the byte limit)."""
         return 64
+
+
+def _render_or_stand_in(event: Event, wire_format: str, render: Callable[[Event], bytes]) -> bytes:
+    # One event that cannot be rendered (data JSON cannot serialise, an Event subclass no
+    # renderer knows) must cost that event only: this runs in the flusher and the writers, and
+    # an exception there would end a connection, or the server.
+    try:
+        return render(event)
+    except Exception:
+        _log.exception(
+            "cannot render %.300r as %s; sent an error notice instead", event, wire_format
+        )
+    stand_in = Notice(
+        text="an event could not be shown (the server logged why)",
+        error=True,
+        kind="error",
+        data={"room": event.room, "seq": event.seq} if event.seq else {},
+    )
+    try:
+        return render(stand_in)
+    except Exception:
+        return b""
 
 
 @attrs.frozen(kw_only=True)
@@ -203,4 +233,12 @@ class Notice(Event):
 
     @property
     def size(self) -> int:
-        return 64 + len(self.text) + (len(repr(self.data)) if self.data else 0)
+        return 64 + len(self.text) + (_repr_length(self.data) if self.data else 0)
+
+
+def _repr_length(data: dict[str, Any]) -> int:
+    # An estimate of what the data will render to; never an exception in deliver().
+    try:
+        return len(repr(data))
+    except Exception:
+        return 64
