@@ -42,8 +42,9 @@ __all__ = ["DEFAULT_HISTORY_BYTES", "DEFAULT_HISTORY_EVENTS", "Room", "RoomStati
 
 #: Events a room keeps for members who join later (and for ``/history``).
 DEFAULT_HISTORY_EVENTS: Final = 100
-#: Bound of a room's history in bytes (an estimate, see :attr:`Event.size`).
-DEFAULT_HISTORY_BYTES: Final = 64 * 1024
+#: Bound of a room's history in bytes of memory: every event kept, with its strings, its
+#: renderings and its history copy (see docs/operations.md). About a hundred ordinary lines.
+DEFAULT_HISTORY_BYTES: Final = 128 * 1024
 #: Longest topic, in characters.
 MAX_TOPIC_LENGTH: Final = 300
 #: Bans one room may hold.
@@ -64,7 +65,8 @@ class RoomStatistics:
       members: members in the room.
       published: events published so far (the room's last sequence number).
       history_events: events kept in the room's history.
-      history_bytes: their estimated size in bytes.
+      history_bytes: the memory they hold, in bytes: the events, their text, their renderings
+        and their history copies.
     """
 
     name: str
@@ -79,9 +81,11 @@ class Room:
     """A chat room. Get one from :meth:`Hub.room <triochat.Hub.room>`.
 
     The room stamps every event with its name, the next sequence number, the UTC time and the
-    sender's nick. It keeps the last *history_events* messages, actions and topic changes (at
-    most *history_bytes* bytes of them) and replays them, marked as history, to each member that
-    joins, right before that member's own :class:`Joined` event.
+    sender's nick. It keeps the last *history_events* messages, actions and topic changes (as
+    many of them as fit in *history_bytes* bytes of memory, counting every form memory holds them
+    in) and replays them, marked as history, to each member that joins, right before that
+    member's own :class:`Joined` event. The hub may take the oldest of them sooner, to keep the
+    history of all rooms within :attr:`Hub.history_total_bytes <triochat.Hub>`.
     """
 
     hub: Hub
@@ -101,6 +105,7 @@ class Room:
     # Set when a delivery left some outbox more than half full; cleared by _pace.
     _crowded: bool = attrs.field(default=False, init=False)
     _history: deque[Event] = attrs.field(factory=deque, init=False)
+    # The bytes of memory the history holds; every change is passed on to the hub's total.
     _history_size: int = attrs.field(default=0, init=False)
     # Slow consumers cut off but not yet announced, as (nick, reason): see _announce_departures.
     _departures: deque[tuple[str, str]] = attrs.field(factory=deque, init=False)
@@ -149,7 +154,8 @@ class Room:
             # back come after its Joined): its view starts with its history and its own Joined,
             # not with the departures of members it never saw here.
             self._announce_departures()
-        for event in self._history:
+        # A copy of the deque: making a history copy charges the history, which may evict.
+        for event in list(self._history):
             if not member.deliver(event.as_history()):
                 break  # its outbox is smaller than the history: the live events will tell
         self._members[member] = None
@@ -368,11 +374,8 @@ class Room:
         self.seq += 1
         event = kind(room=self.name, seq=self.seq, time=utc_now(), sender=sender, **fields)
         if kind in _KEPT:
-            history = self._history
-            history.append(event)
-            self._history_size += event.size
-            while len(history) > self.history_events or self._history_size > self.history_bytes:
-                self._history_size -= history.popleft().size
+            self._history.append(event)
+            self._charge(event._keep(self))
         overflowed: list[Member] | None = None
         size = event.size
         crowded = 0
@@ -392,6 +395,31 @@ class Room:
             if not crowded and not self._announcing:
                 self._announce_departures()  # at once, unless this event crowded an outbox
         return event
+
+    # ------------------------------------------------------------------------------ history
+
+    def _charge(self, nbytes: int) -> None:
+        """Count *nbytes* more held by the history (a kept event, a rendering of it, its history
+        copy), then keep within the room's bounds and the hub's."""
+        size = self._history_size = self._history_size + nbytes
+        hub = self.hub
+        hub._history_bytes += nbytes
+        history = self._history
+        if size > self.history_bytes or len(history) > self.history_events:
+            while len(history) > self.history_events or self._history_size > self.history_bytes:
+                self._evict_oldest()
+        if hub._history_bytes > hub.history_total_bytes:
+            hub._shed_history()
+
+    def _evict_oldest(self) -> None:
+        freed = self._history.popleft()._release()
+        self._history_size -= freed
+        self.hub._history_bytes -= freed
+
+    def _forget_history(self) -> None:
+        """Drop the whole history (the room is going away)."""
+        while self._history:
+            self._evict_oldest()
 
     def statistics(self) -> RoomStatistics:
         """The room's name, member count, events published and history kept."""
