@@ -176,12 +176,15 @@ class Event:
         return self._footprint()
 
 
-def _object_bytes(cls: type[Event], sizes: dict[type[Event], int] = {}) -> int:  # noqa: B006
-    # An event's own object: the same for every instance of a class (they have __slots__).
+# An event's own object is the same size for every instance of a class (they have __slots__).
+_OBJECT_BYTES: dict[type[Event], int] = {}
+
+
+def _object_bytes(cls: type[Event]) -> int:
     try:
-        return sizes[cls]
+        return _OBJECT_BYTES[cls]
     except KeyError:
-        size = sizes[cls] = sys.getsizeof(object.__new__(cls))
+        size = _OBJECT_BYTES[cls] = sys.getsizeof(object.__new__(cls))
         return size
 
 
