@@ -743,8 +743,11 @@ async def test_statistics() -> None:
     await alice.say("hello", room=lobby)  # size 64 + 5
     room_stats = lobby.statistics()
     assert (room_stats.name, room_stats.members, room_stats.published) == (DEFAULT_ROOM, 2, 3)
-    # Only the conversation is kept as history, not the joins.
-    assert (room_stats.history_events, room_stats.history_bytes) == (1, 64 + 5)
+    # Only the conversation is kept as history, not the joins; its bytes are what memory holds
+    # for it (the event, its stamp and text; nothing rendered yet).
+    (kept,) = lobby.recent()
+    assert (room_stats.history_events, room_stats.history_bytes) == (1, kept._footprint())
+    assert hub.statistics().history_bytes == kept._footprint()
 
     bob_stats = bob.statistics()
     assert bob_stats.queued_events == 2  # his Joined and the message

@@ -18,7 +18,7 @@ from typing import Final, NoReturn
 import trio
 
 from .. import __version__
-from ..core._hub import DEFAULT_MAX_ROOMS, DEFAULT_ROOMS_PER_MEMBER
+from ..core._hub import DEFAULT_HISTORY_TOTAL_BYTES, DEFAULT_MAX_ROOMS, DEFAULT_ROOMS_PER_MEMBER
 from ..core._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES
 from ..core._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
 from ..core._text import DEFAULT_MAX_LINE
@@ -348,7 +348,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=_count_or_zero,
         default=DEFAULT_HISTORY_BYTES,
         metavar="BYTES",
-        help="the same bound in bytes",
+        help="the memory each room's history may hold, in bytes (text, renderings and "
+        "history copies all counted)",
+    )
+    rooms.add_argument(
+        "--history-total-bytes",
+        type=_count_or_zero,
+        default=DEFAULT_HISTORY_TOTAL_BYTES,
+        metavar="BYTES",
+        help="the memory the history of all rooms may hold together; past it the oldest "
+        "history of the rooms with the most goes first",
     )
     serve.add_argument(
         "--log-level",
@@ -440,6 +449,7 @@ def _run_serve(args: argparse.Namespace) -> int:
             rooms_per_client=args.rooms_per_client,
             history_events=args.history,
             history_bytes=args.history_bytes,
+            history_total_bytes=args.history_total_bytes,
             password=_secret(args.password_file, args.password_env, "password"),
             admin_token=_secret(args.admin_token_file, args.admin_token_env, "admin token"),
             data_dir=args.data_dir,

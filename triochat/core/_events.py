@@ -8,8 +8,10 @@ immutable and shared: one event object goes to every member of the room.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import sys
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import attrs
 
@@ -45,6 +47,28 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+_log = logging.getLogger("triochat.render")
+
+# Where an event keeps its history copy, beside its renderings (see Event.as_history).
+_HISTORY_COPY: Final = "history-copy"
+# What memory holds for an event besides its own object and strings, in bytes (CPython): its
+# cache of renderings (a dict, at this size until it holds more than five entries), its time
+# and its sequence number (an int, once past the small ints CPython shares).
+_CACHE_BYTES: Final = sys.getsizeof(dict.fromkeys("abcde"))
+_STAMP_BYTES: Final = sys.getsizeof(utc_now()) + sys.getsizeof(1 << 20)
+
+
+def _utf8_length(text: str) -> int:
+    """Bytes of *text* in UTF-8 (lone surrogates, which only library code can make, count 3)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+class Ledger(Protocol):
+    """Who pays for the memory of a kept event: a room's history (see :meth:`Event._keep`)."""
+
+    def _charge(self, nbytes: int) -> None: ...
+
+
 @attrs.frozen(kw_only=True)
 class Event:
     """Base class of everything a member receives.
@@ -69,30 +93,126 @@ class Event:
     _encoded: dict[str, Any] = attrs.field(
         factory=dict, init=False, eq=False, repr=False, hash=False
     )
+    # The room history that keeps this event (or whose event this is a history copy of), told
+    # of every byte the event comes to hold while kept; None for every other event.
+    _ledger: Ledger | None = attrs.field(default=None, init=False, eq=False, repr=False, hash=False)
 
     def encode(self, wire_format: str, render: Callable[[Event], bytes]) -> bytes:
-        """Return this event rendered by *render*, rendering it only the first time per format."""
+        """Return this event rendered by *render*, rendering it only the first time per format.
+
+        Error handling: if *render* raises, the failure is logged once (the result is cached
+        like any other) and a generic error notice in the same format stands in for the event.
+        """
         try:
             cached: bytes = self._encoded[wire_format]
             return cached
         except KeyError:
-            data = self._encoded[wire_format] = render(self)
+            data = self._encoded[wire_format] = _render_or_stand_in(self, wire_format, render)
+            ledger = self._ledger
+            if ledger is not None:
+                ledger._charge(data.__sizeof__())
             return data
 
     def as_history(self) -> Event:
         """A copy of this event marked ``history=True`` (made once, then reused)."""
         if self.history:
             return self
-        copy = self._encoded.get("history-copy")
+        copy: Event | None = self._encoded.get(_HISTORY_COPY)
         if copy is None:
             copy = attrs.evolve(self, history=True)
-            self._encoded["history-copy"] = copy
+            self._encoded[_HISTORY_COPY] = copy
+            ledger = self._ledger
+            if ledger is not None:
+                object.__setattr__(copy, "_ledger", ledger)
+                ledger._charge(copy._copy_bytes())
         return copy
 
     @property
     def size(self) -> int:
-        """An estimate of the memory the event costs in an outbox, in bytes (for the byte limit)."""
+        """What the event costs in an outbox, in bytes (for the byte limit): 64 for the event
+        itself, plus the UTF-8 bytes of its text."""
         return 64
+
+    # What a room's history holds for a kept event: the object, its stamp and strings, every
+    # rendering cached on it, and its history copy with the copy's renderings (the copy shares
+    # its strings and stamp with the event). Charged to the room's ledger as each piece appears.
+    # (str.__sizeof__ and bytes.__sizeof__ are what sys.getsizeof reports for them, at a
+    # fraction of the cost: this runs for every message a room keeps.)
+
+    def _text_bytes(self) -> int:
+        return 0
+
+    def _copy_bytes(self) -> int:
+        return _object_bytes(type(self)) + _CACHE_BYTES
+
+    def _footprint(self) -> int:
+        """The bytes a history that keeps this event holds for it, all forms counted."""
+        total = (
+            _object_bytes(type(self))
+            + _CACHE_BYTES
+            + _STAMP_BYTES
+            + self.sender.__sizeof__()
+            + self._text_bytes()
+        )
+        encoded = self._encoded
+        if encoded:
+            for value in encoded.values():
+                if type(value) is bytes:
+                    total += value.__sizeof__()
+                elif isinstance(value, Event):  # the history copy
+                    total += value._copy_bytes()
+                    total += sum([v.__sizeof__() for v in value._encoded.values()])
+        return total
+
+    def _keep(self, ledger: Ledger) -> int:
+        """Charge *ledger* for this event from now on; return what it holds already."""
+        object.__setattr__(self, "_ledger", ledger)
+        copy: Event | None = self._encoded.get(_HISTORY_COPY)
+        if copy is not None:
+            object.__setattr__(copy, "_ledger", ledger)
+        return self._footprint()
+
+    def _release(self) -> int:
+        """Stop charging the ledger for this event; return every byte it was charged."""
+        object.__setattr__(self, "_ledger", None)
+        copy: Event | None = self._encoded.get(_HISTORY_COPY)
+        if copy is not None:
+            object.__setattr__(copy, "_ledger", None)
+        return self._footprint()
+
+
+# An event's own object is the same size for every instance of a class (they have __slots__).
+_OBJECT_BYTES: dict[type[Event], int] = {}
+
+
+def _object_bytes(cls: type[Event]) -> int:
+    try:
+        return _OBJECT_BYTES[cls]
+    except KeyError:
+        size = _OBJECT_BYTES[cls] = sys.getsizeof(object.__new__(cls))
+        return size
+
+
+def _render_or_stand_in(event: Event, wire_format: str, render: Callable[[Event], bytes]) -> bytes:
+    # One event that cannot be rendered (data JSON cannot serialise, an Event subclass no
+    # renderer knows) must cost that event only: this runs in the flusher and the writers, and
+    # an exception there would end a connection, or the server.
+    try:
+        return render(event)
+    except Exception:
+        _log.exception(
+            "cannot render %.300r as %s; sent an error notice instead", event, wire_format
+        )
+    stand_in = Notice(
+        text="an event could not be shown (the server logged why)",
+        error=True,
+        kind="error",
+        data={"room": event.room, "seq": event.seq} if event.seq else {},
+    )
+    try:
+        return render(stand_in)
+    except Exception:
+        return b""
 
 
 @attrs.frozen(kw_only=True)
@@ -103,7 +223,10 @@ class Message(Event):
 
     @property
     def size(self) -> int:
-        return 64 + len(self.text)
+        return 64 + _utf8_length(self.text)
+
+    def _text_bytes(self) -> int:
+        return self.text.__sizeof__()
 
 
 @attrs.frozen(kw_only=True)
@@ -114,7 +237,10 @@ class Action(Event):
 
     @property
     def size(self) -> int:
-        return 64 + len(self.text)
+        return 64 + _utf8_length(self.text)
+
+    def _text_bytes(self) -> int:
+        return self.text.__sizeof__()
 
 
 @attrs.frozen(kw_only=True)
@@ -127,6 +253,10 @@ class Left(Event):
     """*sender* left the room; *reason* says why (``quit``, ``idle timeout``, ...)."""
 
     reason: str = ""
+
+    @property
+    def size(self) -> int:
+        return 64 + _utf8_length(self.reason)
 
 
 @attrs.frozen(kw_only=True)
@@ -144,7 +274,10 @@ class TopicChanged(Event):
 
     @property
     def size(self) -> int:
-        return 64 + len(self.text)
+        return 64 + _utf8_length(self.text)
+
+    def _text_bytes(self) -> int:
+        return self.text.__sizeof__()
 
 
 @attrs.frozen(kw_only=True)
@@ -153,6 +286,10 @@ class Kicked(Event):
 
     target: str
     reason: str = ""
+
+    @property
+    def size(self) -> int:
+        return 64 + _utf8_length(self.reason)
 
 
 @attrs.frozen(kw_only=True)
@@ -183,7 +320,10 @@ class Private(Event):
 
     @property
     def size(self) -> int:
-        return 64 + len(self.text)
+        return 64 + _utf8_length(self.text)
+
+    def _text_bytes(self) -> int:
+        return self.text.__sizeof__()
 
 
 @attrs.frozen(kw_only=True)

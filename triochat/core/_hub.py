@@ -7,6 +7,7 @@ that changes size while someone iterates it.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import re
 from typing import Final
@@ -28,6 +29,7 @@ from ._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS, Room
 from ._text import sanitize
 
 __all__ = [
+    "DEFAULT_HISTORY_TOTAL_BYTES",
     "DEFAULT_MAX_ROOMS",
     "DEFAULT_ROOM",
     "DEFAULT_ROOMS_PER_MEMBER",
@@ -46,6 +48,9 @@ MAX_ROOM_NAME_LENGTH: Final = 32
 DEFAULT_MAX_ROOMS: Final = 1000
 #: Rooms one member may be in at once.
 DEFAULT_ROOMS_PER_MEMBER: Final = 20
+#: Bound of the history of all rooms together, in bytes of memory (256 rooms with a full
+#: history of the default size).
+DEFAULT_HISTORY_TOTAL_BYTES: Final = 32 * 1024 * 1024
 _ROOM: Final = re.compile(r"#[\w\-]+")
 # A letter or underscore, then letters, digits and a few punctuation marks IRC users expect.
 _NICK: Final = re.compile(r"[^\W\d][\w\-\[\]{}|^`]*")
@@ -84,10 +89,12 @@ class HubStatistics:
     Attributes:
       members: members connected to the hub.
       rooms: rooms that exist (the default room always does, once asked for).
+      history_bytes: the memory the history of every room holds, in bytes.
     """
 
     members: int
     rooms: int
+    history_bytes: int
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -104,7 +111,11 @@ class Hub:
         ``None`` (the default): always announce.
       max_rooms: rooms that may exist at once (the default room included).
       rooms_per_member: rooms one member may be in at once.
-      history_events, history_bytes: how much history each room keeps and replays to newcomers.
+      history_events, history_bytes: how much history each room keeps and replays to newcomers:
+        at most *history_events* events, holding at most *history_bytes* bytes of memory (the
+        events, their text, their renderings and history copies, all counted).
+      history_total_bytes: bound of the memory the history of all rooms holds together; past it,
+        the oldest events of the rooms with the largest history go, until 7/8 of it is left.
 
     Nicknames are unique and room names are unique, both compared ignoring case.
     """
@@ -117,14 +128,17 @@ class Hub:
     rooms_per_member: int = DEFAULT_ROOMS_PER_MEMBER
     history_events: int = DEFAULT_HISTORY_EVENTS
     history_bytes: int = DEFAULT_HISTORY_BYTES
+    history_total_bytes: int = DEFAULT_HISTORY_TOTAL_BYTES
     _rooms: dict[str, Room] = attrs.field(factory=dict, init=False)
     _nicks: dict[str, Member] = attrs.field(factory=dict, init=False)
     _guest_numbers: itertools.count[int] = attrs.field(
         factory=lambda: itertools.count(1), init=False
     )
+    # The bytes of memory the history of every room holds (each room adds what it charges).
+    _history_bytes: int = attrs.field(default=0, init=False)
 
     def __attrs_post_init__(self) -> None:
-        if self.history_events < 0 or self.history_bytes < 0:
+        if self.history_events < 0 or self.history_bytes < 0 or self.history_total_bytes < 0:
             raise ValueError("history bounds cannot be negative")
         # A newcomer gets the whole history at once; it must fit in an outbox with room to spare.
         if self.history_events * 2 > self.outbox_events:
@@ -296,8 +310,29 @@ class Hub:
 
     def forget_if_empty(self, room: Room) -> None:
         """Remove *room* if nobody is in it any more (the default room always stays)."""
-        if not room and room.name != DEFAULT_ROOM:
-            self._rooms.pop(room.name.casefold(), None)
+        if (
+            not room
+            and room.name != DEFAULT_ROOM
+            and self._rooms.pop(room.name.casefold(), None) is room
+        ):
+            room._forget_history()
+
+    def _shed_history(self) -> None:
+        """Evict the oldest history of the rooms with the most, until the history of all rooms
+        holds 7/8 of :attr:`history_total_bytes` (the slack makes this rare: it looks at every
+        room)."""
+        target = self.history_total_bytes - self.history_total_bytes // 8
+        largest = [
+            (-room._history_size, index, room)
+            for index, room in enumerate(self._rooms.values())
+            if room._history_size
+        ]
+        heapq.heapify(largest)
+        while self._history_bytes > target and largest:
+            _, index, room = heapq.heappop(largest)
+            room._evict_oldest()
+            if room._history_size:
+                heapq.heappush(largest, (-room._history_size, index, room))
 
     @property
     def rooms(self) -> list[Room]:
@@ -305,5 +340,7 @@ class Hub:
         return list(self._rooms.values())
 
     def statistics(self) -> HubStatistics:
-        """Counts of members and rooms."""
-        return HubStatistics(members=len(self._nicks), rooms=len(self._rooms))
+        """Counts of members and rooms, and the memory their history holds."""
+        return HubStatistics(
+            members=len(self._nicks), rooms=len(self._rooms), history_bytes=self._history_bytes
+        )

@@ -42,8 +42,9 @@ __all__ = ["DEFAULT_HISTORY_BYTES", "DEFAULT_HISTORY_EVENTS", "Room", "RoomStati
 
 #: Events a room keeps for members who join later (and for ``/history``).
 DEFAULT_HISTORY_EVENTS: Final = 100
-#: Bound of a room's history in bytes (an estimate, see :attr:`Event.size`).
-DEFAULT_HISTORY_BYTES: Final = 64 * 1024
+#: Bound of a room's history in bytes of memory: every event kept, with its strings, its
+#: renderings and its history copy (see docs/operations.md). About a hundred ordinary lines.
+DEFAULT_HISTORY_BYTES: Final = 128 * 1024
 #: Longest topic, in characters.
 MAX_TOPIC_LENGTH: Final = 300
 #: Bans one room may hold.
@@ -64,7 +65,8 @@ class RoomStatistics:
       members: members in the room.
       published: events published so far (the room's last sequence number).
       history_events: events kept in the room's history.
-      history_bytes: their estimated size in bytes.
+      history_bytes: the memory they hold, in bytes: the events, their text, their renderings
+        and their history copies.
     """
 
     name: str
@@ -79,9 +81,11 @@ class Room:
     """A chat room. Get one from :meth:`Hub.room <triochat.Hub.room>`.
 
     The room stamps every event with its name, the next sequence number, the UTC time and the
-    sender's nick. It keeps the last *history_events* messages, actions and topic changes (at
-    most *history_bytes* bytes of them) and replays them, marked as history, to each member that
-    joins, right before that member's own :class:`Joined` event.
+    sender's nick. It keeps the last *history_events* messages, actions and topic changes (as
+    many of them as fit in *history_bytes* bytes of memory, counting every form memory holds them
+    in) and replays them, marked as history, to each member that joins, right before that
+    member's own :class:`Joined` event. The hub may take the oldest of them sooner, to keep the
+    history of all rooms within :attr:`Hub.history_total_bytes <triochat.Hub>`.
     """
 
     hub: Hub
@@ -101,9 +105,12 @@ class Room:
     # Set when a delivery left some outbox more than half full; cleared by _pace.
     _crowded: bool = attrs.field(default=False, init=False)
     _history: deque[Event] = attrs.field(factory=deque, init=False)
+    # The bytes of memory the history holds; every change is passed on to the hub's total.
     _history_size: int = attrs.field(default=0, init=False)
-    # Slow consumers cut off but not yet announced, as (nick, reason): see _pace.
+    # Slow consumers cut off but not yet announced, as (nick, reason): see _announce_departures.
     _departures: deque[tuple[str, str]] = attrs.field(factory=deque, init=False)
+    # True while _announce_departures publishes, so that those publications do not recurse.
+    _announcing: bool = attrs.field(default=False, init=False)
 
     def __repr__(self) -> str:
         return f"<Room {self.name!r} members={len(self._members)}>"
@@ -142,7 +149,13 @@ class Room:
             raise Banned(f"you are banned from {self.name}")
         if self.seq == 0 and not self._members and self.name != DEFAULT_ROOM:
             self.operators.add(member)  # a new room's creator runs it
-        for event in self._history:
+        if self._departures:
+            # Announced before the newcomer is in the room (those a crowded room still holds
+            # back come after its Joined): its view starts with its history and its own Joined,
+            # not with the departures of members it never saw here.
+            self._announce_departures()
+        # A copy of the deque: making a history copy charges the history, which may evict.
+        for event in list(self._history):
             if not member.deliver(event.as_history()):
                 break  # its outbox is smaller than the history: the live events will tell
         self._members[member] = None
@@ -152,7 +165,7 @@ class Room:
             joined = Joined(room=self.name, time=utc_now(), sender=member.nick)
             self._tell(member, joined)
             return joined
-        event = self._publish(Joined, member.nick)
+        event = self._publish(Joined, member.nick, departures_first=False)
         assert isinstance(event, Joined)
         return event
 
@@ -172,7 +185,7 @@ class Room:
             # Many members can overflow on the same event (a hundred clients that never read);
             # announcing all their departures at once would put that many events in every
             # healthy outbox with no chance to drain, and cut the healthy members off too. So
-            # they are announced by the next publisher, one at a time, pacing itself (_pace).
+            # they wait in a queue that is announced with care (_announce_departures).
             self._departures.append((member.nick, reason))
         else:
             self._publish(Left, member.nick, reason=reason)
@@ -293,6 +306,8 @@ class Room:
 
     async def publish_message(self, sender: Member, text: str) -> Message:
         """Publish *text* as a :class:`Message` from *sender*; :meth:`Member.say` calls this."""
+        if self._departures:
+            await self._settle_departures()
         event = self._publish(Message, sender.nick, text=text)
         await self._pace()
         assert isinstance(event, Message)
@@ -300,36 +315,67 @@ class Room:
 
     async def publish_action(self, sender: Member, text: str) -> Action:
         """Publish *text* as an :class:`Action` from *sender*; :meth:`Member.act` calls this."""
+        if self._departures:
+            await self._settle_departures()
         event = self._publish(Action, sender.nick, text=text)
         await self._pace()
         assert isinstance(event, Action)
         return event
+
+    async def _settle_departures(self) -> None:
+        # Every departure goes out before the next chat line, paced like the lines themselves.
+        while self._departures:
+            self._announce_departures()
+            await trio.lowlevel.checkpoint()
 
     async def _pace(self) -> None:
         # A burst must not look like a slow consumer. If any outbox is more than half full, let
         # every runnable writer take its turn before publishing more: a writer empties its whole
         # outbox when it runs, so after one scheduling round only members whose *socket* is not
         # draining still have a backlog, and only they can overflow. Departures of slow
-        # consumers waiting to be announced go out here the same way: one event per round.
-        while self._departures:
-            nick, reason = self._departures.popleft()
-            self._publish(Left, nick, reason=reason)
-            await trio.lowlevel.checkpoint()
+        # consumers this line caused go out here the same way.
+        if self._departures:
+            await self._settle_departures()
         if self._crowded:
             self._crowded = False
             await trio.lowlevel.checkpoint()
         else:
             await trio.lowlevel.checkpoint_if_cancelled()
 
-    def _publish(self, kind: type[Event], sender: str, **fields: Any) -> Event:
+    def _announce_departures(self) -> None:
+        """Publish waiting departures of slow consumers: one, then more for as long as no
+        outbox is more than half full.
+
+        Called before every event the room publishes (and right after one that cut members off,
+        unless it crowded an outbox), so that a member cut off by any event (a join, a topic, a
+        kick) is announced before the room moves on. A crowded room gets one departure per
+        event, and the rest before its next chat line (_settle_departures). Each Left can
+        overflow others in turn; that ends, since every overflow removes a member.
+        """
+        departures = self._departures
+        was_crowded = self._crowded
+        self._announcing = True
+        try:
+            while departures:
+                self._crowded = False
+                nick, reason = departures.popleft()
+                self._publish(Left, nick, reason=reason)
+                if self._crowded:
+                    break
+        finally:
+            self._announcing = False
+            self._crowded = was_crowded or self._crowded
+
+    def _publish(
+        self, kind: type[Event], sender: str, *, departures_first: bool = True, **fields: Any
+    ) -> Event:
+        if self._departures and departures_first and not self._announcing:
+            self._announce_departures()
         self.seq += 1
         event = kind(room=self.name, seq=self.seq, time=utc_now(), sender=sender, **fields)
         if kind in _KEPT:
-            history = self._history
-            history.append(event)
-            self._history_size += event.size
-            while len(history) > self.history_events or self._history_size > self.history_bytes:
-                self._history_size -= history.popleft().size
+            self._history.append(event)
+            self._charge(event._keep(self))
         overflowed: list[Member] | None = None
         size = event.size
         crowded = 0
@@ -345,10 +391,35 @@ class Room:
             self._crowded = True
         if overflowed:
             for member in overflowed:
-                # Each disconnect publishes a Left here, which may overflow others in turn:
-                # that recursion ends, since every step removes a member.
-                self.hub.disconnect(member, SLOW_CONSUMER)
+                self.hub.disconnect(member, SLOW_CONSUMER)  # queues its departure
+            if not crowded and not self._announcing:
+                self._announce_departures()  # at once, unless this event crowded an outbox
         return event
+
+    # ------------------------------------------------------------------------------ history
+
+    def _charge(self, nbytes: int) -> None:
+        """Count *nbytes* more held by the history (a kept event, a rendering of it, its history
+        copy), then keep within the room's bounds and the hub's."""
+        size = self._history_size = self._history_size + nbytes
+        hub = self.hub
+        hub._history_bytes += nbytes
+        history = self._history
+        if size > self.history_bytes or len(history) > self.history_events:
+            while len(history) > self.history_events or self._history_size > self.history_bytes:
+                self._evict_oldest()
+        if hub._history_bytes > hub.history_total_bytes:
+            hub._shed_history()
+
+    def _evict_oldest(self) -> None:
+        freed = self._history.popleft()._release()
+        self._history_size -= freed
+        self.hub._history_bytes -= freed
+
+    def _forget_history(self) -> None:
+        """Drop the whole history (the room is going away)."""
+        while self._history:
+            self._evict_oldest()
 
     def statistics(self) -> RoomStatistics:
         """The room's name, member count, events published and history kept."""

@@ -9,7 +9,12 @@ from typing import Any, Final
 
 import attrs
 
-from ..core._hub import DEFAULT_MAX_ROOMS, DEFAULT_ROOMS_PER_MEMBER, Hub
+from ..core._hub import (
+    DEFAULT_HISTORY_TOTAL_BYTES,
+    DEFAULT_MAX_ROOMS,
+    DEFAULT_ROOMS_PER_MEMBER,
+    Hub,
+)
 from ..core._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES
 from ..core._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
 from ..core._text import DEFAULT_MAX_LINE
@@ -136,7 +141,11 @@ class ServerConfig:
         changes (see :class:`Hub`); ``None`` announces them always.
       max_rooms: rooms that may exist at once; rooms_per_client: rooms one client may be in.
       history_events, history_bytes: how much of its conversation each room keeps, replayed to
-        whoever joins; history_events may be at most half of outbox_events.
+        whoever joins; history_events may be at most half of outbox_events. history_bytes is
+        the memory the history holds: the events, their text, their renderings and history
+        copies, all counted.
+      history_total_bytes: bound of the memory the history of all rooms holds together; past
+        it the oldest events of the rooms with the most history go first.
       password: if set, clients must send ``/pass PASSWORD`` within *auth_timeout* seconds
         before anything else.
       admin_token: if set, ``/admin TOKEN`` makes a client a server administrator.
@@ -177,6 +186,9 @@ class ServerConfig:
     rooms_per_client: int = attrs.field(default=DEFAULT_ROOMS_PER_MEMBER, validator=_positive)
     history_events: int = attrs.field(default=DEFAULT_HISTORY_EVENTS, validator=_not_negative)
     history_bytes: int = attrs.field(default=DEFAULT_HISTORY_BYTES, validator=_not_negative)
+    history_total_bytes: int = attrs.field(
+        default=DEFAULT_HISTORY_TOTAL_BYTES, validator=_not_negative
+    )
     password: Secret | None = None
     admin_token: Secret | None = None
     data_dir: str | None = None
@@ -212,5 +224,6 @@ class ServerConfig:
             rooms_per_member=self.rooms_per_client,
             history_events=self.history_events,
             history_bytes=self.history_bytes,
+            history_total_bytes=self.history_total_bytes,
             announce_limit=self.announce_limit,
         )
