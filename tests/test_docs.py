@@ -200,3 +200,16 @@ def test_cli_reference_lists_every_flag_with_its_default(command: str) -> None:
                 str(action.default),
                 f"{action.default:g}" if isinstance(action.default, float) else str(action.default),
             )
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    """`.ci/run` runs exactly the README's second command (install everything, then test)."""
+    readme = (ROOT / "README.md").read_text()
+    commands = [
+        line
+        for block in _fenced_blocks(readme, "console")
+        for line in block.splitlines()
+        if "nox -s tests" in line
+    ]
+    assert len(commands) == 1, commands
+    assert commands[0] in (ROOT / ".ci" / "run").read_text().splitlines()
