@@ -14,9 +14,9 @@ import trio
 import trio.testing
 
 from triochat import ChatServer, ListenFailed, ServerConfig, TLSConfigError
+from triochat.drivers._addresses import format_address
 from triochat.drivers._listeners import UNIX_SOCKET_MODE, _needs_dual_stack
 from triochat.drivers._tls import server_ssl_context
-from triochat.server._server import format_address
 
 from .conftest import LineClient, eventually
 from .transport_helpers import CertFiles, open_tls_stream

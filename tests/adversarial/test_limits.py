@@ -15,7 +15,7 @@ import trio
 import trio.testing
 
 from triochat import ChatServer, ServerConfig
-from triochat.server._server import address_key
+from triochat.drivers._addresses import address_key
 from triochat.session._flood import FloodControl, TokenBucket, Verdict
 
 from ..conftest import LineClient, eventually

@@ -27,6 +27,7 @@ from ..session._flood import FloodControl, Verdict
 from ..session._input import InputError
 from ..session._reasons import CloseReason, seconds
 from ..session._session import Session
+from ._addresses import peer_address
 
 if TYPE_CHECKING:
     from ..core._hub import Hub
@@ -566,12 +567,3 @@ class Connection:
             self._auth_deadline = math.inf
             self._read_scope.deadline = trio.current_time() + self.config.idle_timeout / 2
         return session.member.connected
-
-
-def peer_address(peer: str) -> str:
-    """The address part of a peer name: ``127.0.0.1:5000`` → ``127.0.0.1``, ``[::1]:5000`` →
-    ``::1``; anything else (``unix:...``, test names) is returned as it is."""
-    if peer.startswith("["):
-        return peer[1 : peer.find("]")] if "]" in peer else peer
-    host, sep, port = peer.rpartition(":")
-    return host if sep and port.isdecimal() and ":" not in host else peer

@@ -26,12 +26,14 @@ from typing import Any, Final, Literal
 
 import attrs
 
-__all__ = ["DEFAULT_PORT", "SCHEMES", "Endpoint", "parse_endpoint"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "SCHEMES", "Endpoint", "parse_endpoint"]
 
 Scheme = Literal["tcp", "tls", "unix"]
 
 #: The port used when an endpoint URL does not give one.
 DEFAULT_PORT: Final = 9999
+#: The host a server listens on, and a client connects to, when none is given: this machine.
+DEFAULT_HOST: Final = "127.0.0.1"
 SCHEMES: Final[tuple[Scheme, ...]] = ("tcp", "tls", "unix")
 #: Longest Unix socket path in bytes: ``sun_path`` holds 108 bytes on Linux (104 on macOS and
 #: the BSDs), one of which is the terminating NUL.

@@ -18,7 +18,7 @@ from ..core._hub import (
 from ..core._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES
 from ..core._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
 from ..core._text import DEFAULT_MAX_LINE
-from ..drivers._endpoints import Endpoint, parse_endpoint
+from ..drivers._endpoints import DEFAULT_HOST, DEFAULT_PORT, Endpoint, parse_endpoint
 from ..drivers._tls import DEFAULT_TLS_HANDSHAKE_TIMEOUT
 from ..session._auth import Secret
 
@@ -42,8 +42,6 @@ __all__ = [
     "ServerConfig",
 ]
 
-DEFAULT_HOST: Final = "127.0.0.1"
-DEFAULT_PORT: Final = 9999
 #: Seconds without input before a client is disconnected (a ping notice goes out at half).
 DEFAULT_IDLE_TIMEOUT: Final = 300.0
 #: Seconds a client's socket may refuse a batch of output before it is closed.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import ipaddress
 import logging
 import ssl
 import sys
@@ -16,6 +15,7 @@ import attrs
 import trio
 
 from ..core._hub import Hub
+from ..drivers._addresses import address_key, format_address
 from ..drivers._connection import Connection
 from ..drivers._endpoints import Endpoint
 from ..drivers._flusher import Flusher
@@ -40,39 +40,6 @@ _RESOURCE_WARNING_INTERVAL: Final = 10.0
 # Refused connections are logged at most once per this many seconds (with a count), so that a
 # host hammering the port cannot flood the log either.
 _REFUSAL_LOG_INTERVAL: Final = 10.0
-
-
-def format_address(address: Any) -> str:
-    """``127.0.0.1:9999`` or ``[::1]:9999`` for a socket address; anything else as text.
-
-    An IPv4 client of a dual-stack IPv6 socket appears as ``::ffff:a.b.c.d``; it is shown as the
-    IPv4 address it is, so that one client has one name whichever socket it came through.
-    """
-    if isinstance(address, tuple) and len(address) >= 2:
-        host, port = str(address[0]), address[1]
-        if host.startswith("::ffff:"):
-            with contextlib.suppress(ValueError):
-                mapped = ipaddress.IPv6Address(host).ipv4_mapped
-                if mapped is not None:
-                    host = str(mapped)
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return str(address)
-
-
-def address_key(address: Any) -> str | None:
-    """The IP address that the per-address limit counts connections by; ``None`` if not IP.
-
-    An IPv4 address mapped into IPv6 (``::ffff:192.0.2.1``) counts as the IPv4 address.
-    """
-    if not isinstance(address, tuple) or not address:
-        return None
-    host = str(address[0])
-    if host.startswith("::ffff:"):
-        with contextlib.suppress(ValueError):
-            mapped = ipaddress.IPv6Address(host).ipv4_mapped
-            if mapped is not None:
-                return str(mapped)
-    return host
 
 
 def _guard(config: ServerConfig) -> Guard:
