@@ -1,7 +1,8 @@
 """The ``triochat`` command: ``triochat serve`` and ``triochat connect``.
 
 Signals belong here, not in the library: the server is stopped gracefully on SIGINT or SIGTERM
-through :meth:`ChatServer.shutdown`.
+through :meth:`ChatServer.shutdown`, and at once on a second one. Logging is set up here too
+(:mod:`triochat._logging`): through a writer thread, so that a slow stderr never stops the server.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import signal
 import sqlite3
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Final, NoReturn
 
 import trio
@@ -40,6 +41,12 @@ from ._config import (
 from ._endpoints import Endpoint, parse_endpoint
 from ._hub import DEFAULT_MAX_ROOMS, DEFAULT_ROOMS_PER_MEMBER
 from ._listeners import ListenFailed
+from ._logging import (
+    DEFAULT_CONNECTION_LOG_LIMIT,
+    DEFAULT_LOG_QUEUE,
+    LOG_DRAIN_TIMEOUT,
+    log_to_stderr,
+)
 from ._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES
 from ._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
 from ._server import ChatServer
@@ -350,11 +357,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="the same bound in bytes",
     )
-    serve.add_argument(
+    logs = serve.add_argument_group("logging")
+    logs.add_argument(
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
         help="how much to log on stderr (info: one line per connect and disconnect)",
+    )
+    logs.add_argument(
+        "--log-connections",
+        type=_count_or_zero,
+        default=DEFAULT_CONNECTION_LOG_LIMIT,
+        metavar="N",
+        help="connect and disconnect lines logged per client address per 10 s; the others "
+        "are counted in one line (0: no limit)",
+    )
+    logs.add_argument(
+        "--log-queue",
+        type=_count,
+        default=DEFAULT_LOG_QUEUE,
+        metavar="LINES",
+        help="log lines held while stderr is not read fast enough; more are dropped and counted",
     )
     serve.set_defaults(run=_run_serve)
 
@@ -395,11 +418,24 @@ def _usage_error(message: str) -> int:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    early_signals = _hold_stop_signals()  # first of all: no Ctrl-C can end in a traceback
+    with log_to_stderr(
+        args.log_level.upper(),
+        queue_size=args.log_queue,
+        connection_limit=args.log_connections,
+    ) as logs:
+        config = _server_config(args)
+        if not isinstance(config, ServerConfig):
+            return config  # the exit code of a usage error
+        code = trio.run(_serve, config, early_signals)
+        if code == EXIT_OK:
+            logs.report_counts(timeout=LOG_DRAIN_TIMEOUT)  # before the last line, not after
+            log.info("stopped")
+        return code
+
+
+def _server_config(args: argparse.Namespace) -> ServerConfig | int:
+    """The configuration the arguments give, or the exit code of a usage error (reported)."""
     listen: list[Endpoint] = args.listen or []
     if listen and (args.host is not None or args.port is not None):
         return _usage_error("--listen replaces --host/--port: give every endpoint with --listen")
@@ -414,7 +450,7 @@ def _run_serve(args: argparse.Namespace) -> int:
             "add one, as in --listen tls://0.0.0.0:6697"
         )
     try:
-        config = ServerConfig(
+        return ServerConfig(
             host=DEFAULT_HOST if args.host is None else args.host,
             port=DEFAULT_PORT if args.port is None else args.port,
             listen=listen,
@@ -448,41 +484,76 @@ def _run_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"triochat serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    return trio.run(_serve, config)
 
 
-async def _serve(config: ServerConfig) -> int:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+#: What stops ``triochat serve``: the first gracefully, a second one at once.
+_STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
+
+
+def _hold_stop_signals() -> list[int]:
+    """Make SIGINT and SIGTERM only note themselves in the returned list, from now until the
+    process exits, except while :func:`_serve` listens to them itself.
+
+    So no KeyboardInterrupt can be raised anywhere (trio installs no handler of its own then),
+    a signal that comes before the server starts is not lost, and one that comes while
+    everything stops (or that trio's signal receiver hands back as it closes) changes nothing.
+    """
+    received: list[int] = []
+
+    def note(signum: int, frame: object) -> None:
+        received.append(signum)
+
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, note)
+    return received
+
+
+async def _serve(config: ServerConfig, early_signals: list[int]) -> int:
+    with trio.open_signal_receiver(*_STOP_SIGNALS) as signals:
+        if early_signals:
+            log.info("%s received: not starting", signal.Signals(early_signals[0]).name)
+            return EXIT_OK
         async with trio.open_nursery() as nursery:
-            try:
-                chat_server = ChatServer(config=config)
-            except (OSError, sqlite3.Error) as exc:
-                print(
-                    f"triochat serve: cannot use --data-dir {config.data_dir}: {exc}",
-                    file=sys.stderr,
-                )
-                return EXIT_ERROR
-            try:
-                server: ChatServer = await nursery.start(chat_server.serve)
-            except TLSConfigError as exc:
-                print(f"triochat serve: {exc}", file=sys.stderr)
-                return EXIT_ERROR
-            except ListenFailed as exc:
-                reason = (
-                    "address already in use (is another server running?)"
-                    if exc.errno == errno.EADDRINUSE
-                    else exc.strerror or str(exc)
-                )
-                print(
-                    f"triochat serve: cannot listen on {exc.endpoint.address}: {reason}",
-                    file=sys.stderr,
-                )
-                return EXIT_ERROR
+            server = await _start(nursery, config)
+            if not isinstance(server, ChatServer):
+                return server  # the exit code of an error (reported)
             addresses = ", ".join(e.address for e in server.endpoints)
             print(f"triochat: serving on {addresses}; Ctrl-C stops", file=sys.stderr, flush=True)
-            async for signum in signals:
-                log.info("%s received: shutting down", signal.Signals(signum).name)
-                await server.shutdown()
-                break
-    log.info("stopped")
+            signum = await anext(signals)
+            log.info(
+                "%s received: shutting down (a second signal stops at once)",
+                signal.Signals(signum).name,
+            )
+            nursery.start_soon(_stop_at_once_on_signal, signals, server)
+            await server.shutdown()
+            nursery.cancel_scope.cancel()  # no second signal came: stop waiting for one
     return EXIT_OK
+
+
+async def _stop_at_once_on_signal(signals: AsyncIterator[int], server: ChatServer) -> None:
+    signum = await anext(signals)
+    log.info("%s received again: stopping at once", signal.Signals(signum).name)
+    await server.shutdown(grace=0)
+
+
+async def _start(nursery: trio.Nursery, config: ServerConfig) -> ChatServer | int:
+    """Start serving in *nursery*; on an error, report it in one line and return an exit code."""
+    try:
+        chat_server = ChatServer(config=config)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"triochat serve: cannot use --data-dir {config.data_dir}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        server: ChatServer = await nursery.start(chat_server.serve)
+    except TLSConfigError as exc:
+        print(f"triochat serve: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except ListenFailed as exc:
+        reason = (
+            "address already in use (is another server running?)"
+            if exc.errno == errno.EADDRINUSE
+            else exc.strerror or str(exc)
+        )
+        print(f"triochat serve: cannot listen on {exc.endpoint.address}: {reason}", file=sys.stderr)
+        return EXIT_ERROR
+    return server
