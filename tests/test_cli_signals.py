@@ -14,7 +14,7 @@ import pytest
 import trio
 
 from triochat import ServerConfig
-from triochat._cli import EXIT_OK, _serve
+from triochat._cli import EXIT_OK, _hold_stop_signals, _serve
 
 from .adversarial.helpers import Reader, ServerProcess, open_raw, serve_process
 from .conftest import LineClient, eventually
@@ -104,3 +104,18 @@ async def test_a_signal_before_the_server_started_stops_it_before_it_serves(
     with trio.fail_after(5):
         assert await _serve(ServerConfig(port=0), [signal.SIGTERM]) == EXIT_OK
     assert caplog.messages == ["SIGTERM received: not starting"]
+
+
+def test_the_command_notes_stop_signals_instead_of_dying() -> None:
+    # From before Trio starts until the process exits, a SIGINT or SIGTERM that Trio's signal
+    # receiver is not there to take (during start-up, handed back as the receiver closes, while
+    # the last log lines are written) must neither raise KeyboardInterrupt nor kill the process.
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        noted = _hold_stop_signals()
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGTERM)
+        assert noted == [signal.SIGINT, signal.SIGTERM]
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
