@@ -14,7 +14,7 @@ import pytest
 import trio
 
 from triochat import ServerConfig
-from triochat._cli import EXIT_OK, _hold_stop_signals, _serve
+from triochat._serve_cli import EXIT_OK, hold_stop_signals, serve_until_stopped
 
 from .adversarial.helpers import Reader, ServerProcess, open_raw, serve_process
 from .conftest import LineClient, eventually
@@ -102,7 +102,7 @@ async def test_a_signal_before_the_server_started_stops_it_before_it_serves(
     # The command's own handlers note a signal that comes before Trio listens for signals.
     caplog.set_level(logging.INFO, logger="triochat.cli")
     with trio.fail_after(5):
-        assert await _serve(ServerConfig(port=0), [signal.SIGTERM]) == EXIT_OK
+        assert await serve_until_stopped(ServerConfig(port=0), [signal.SIGTERM]) == EXIT_OK
     assert caplog.messages == ["SIGTERM received: not starting"]
 
 
@@ -112,7 +112,7 @@ def test_the_command_notes_stop_signals_instead_of_dying() -> None:
     # the last log lines are written) must neither raise KeyboardInterrupt nor kill the process.
     before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        noted = _hold_stop_signals()
+        noted = hold_stop_signals()
         signal.raise_signal(signal.SIGINT)
         signal.raise_signal(signal.SIGTERM)
         assert noted == [signal.SIGINT, signal.SIGTERM]

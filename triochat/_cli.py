@@ -1,19 +1,17 @@
 """The ``triochat`` command: ``triochat serve`` and ``triochat connect``.
 
 Signals belong here, not in the library: the server is stopped gracefully on SIGINT or SIGTERM
-through :meth:`ChatServer.shutdown`, and at once on a second one. Logging is set up here too
-(:mod:`triochat._logging`): through a writer thread, so that a slow stderr never stops the server.
+through :meth:`ChatServer.shutdown`, and at once on a second one (:mod:`triochat._serve_cli`).
+Logging is set up here too (:mod:`triochat._logging`): through a writer thread, so that a slow
+stderr never stops the server.
 """
 
 from __future__ import annotations
 
 import argparse
-import errno
 import logging
-import signal
-import sqlite3
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Final, NoReturn
 
 import trio
@@ -40,7 +38,6 @@ from ._config import (
 )
 from ._endpoints import Endpoint, parse_endpoint
 from ._hub import DEFAULT_MAX_ROOMS, DEFAULT_ROOMS_PER_MEMBER
-from ._listeners import ListenFailed
 from ._logging import (
     DEFAULT_CONNECTION_LOG_LIMIT,
     DEFAULT_LOG_QUEUE,
@@ -49,18 +46,13 @@ from ._logging import (
 )
 from ._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES
 from ._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
-from ._server import ChatServer
-from ._tls import TLSConfigError
+from ._serve_cli import EXIT_OK, EXIT_USAGE, hold_stop_signals, serve_until_stopped
 from ._wire import DEFAULT_MAX_LINE
 
 __all__ = ["build_parser", "main"]
 
 log = logging.getLogger("triochat.cli")
 
-#: Exit codes: 0 success, 1 a runtime error (address in use, connection refused), 2 bad usage.
-EXIT_OK: Final = 0
-EXIT_ERROR: Final = 1
-EXIT_USAGE: Final = 2
 
 _DESCRIPTION: Final = """\
 Group chat over TCP, TLS and Unix sockets, built on Trio. One server, many clients; every line
@@ -418,7 +410,7 @@ def _usage_error(message: str) -> int:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    early_signals = _hold_stop_signals()  # first of all: no Ctrl-C can end in a traceback
+    early_signals = hold_stop_signals()  # first of all: no Ctrl-C can end in a traceback
     with log_to_stderr(
         args.log_level.upper(),
         queue_size=args.log_queue,
@@ -427,7 +419,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         config = _server_config(args)
         if not isinstance(config, ServerConfig):
             return config  # the exit code of a usage error
-        code = trio.run(_serve, config, early_signals)
+        code = trio.run(serve_until_stopped, config, early_signals)
         if code == EXIT_OK:
             logs.report_counts(timeout=LOG_DRAIN_TIMEOUT)  # before the last line, not after
             log.info("stopped")
@@ -484,76 +476,3 @@ def _server_config(args: argparse.Namespace) -> ServerConfig | int:
     except ValueError as exc:
         print(f"triochat serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
-
-
-#: What stops ``triochat serve``: the first gracefully, a second one at once.
-_STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
-
-
-def _hold_stop_signals() -> list[int]:
-    """Make SIGINT and SIGTERM only note themselves in the returned list, from now until the
-    process exits, except while :func:`_serve` listens to them itself.
-
-    So no KeyboardInterrupt can be raised anywhere (trio installs no handler of its own then),
-    a signal that comes before the server starts is not lost, and one that comes while
-    everything stops (or that trio's signal receiver hands back as it closes) changes nothing.
-    """
-    received: list[int] = []
-
-    def note(signum: int, frame: object) -> None:
-        received.append(signum)
-
-    for signum in _STOP_SIGNALS:
-        signal.signal(signum, note)
-    return received
-
-
-async def _serve(config: ServerConfig, early_signals: list[int]) -> int:
-    with trio.open_signal_receiver(*_STOP_SIGNALS) as signals:
-        if early_signals:
-            log.info("%s received: not starting", signal.Signals(early_signals[0]).name)
-            return EXIT_OK
-        async with trio.open_nursery() as nursery:
-            server = await _start(nursery, config)
-            if not isinstance(server, ChatServer):
-                return server  # the exit code of an error (reported)
-            addresses = ", ".join(e.address for e in server.endpoints)
-            print(f"triochat: serving on {addresses}; Ctrl-C stops", file=sys.stderr, flush=True)
-            signum = await anext(signals)
-            log.info(
-                "%s received: shutting down (a second signal stops at once)",
-                signal.Signals(signum).name,
-            )
-            nursery.start_soon(_stop_at_once_on_signal, signals, server)
-            await server.shutdown()
-            nursery.cancel_scope.cancel()  # no second signal came: stop waiting for one
-    return EXIT_OK
-
-
-async def _stop_at_once_on_signal(signals: AsyncIterator[int], server: ChatServer) -> None:
-    signum = await anext(signals)
-    log.info("%s received again: stopping at once", signal.Signals(signum).name)
-    await server.shutdown(grace=0)
-
-
-async def _start(nursery: trio.Nursery, config: ServerConfig) -> ChatServer | int:
-    """Start serving in *nursery*; on an error, report it in one line and return an exit code."""
-    try:
-        chat_server = ChatServer(config=config)
-    except (OSError, sqlite3.Error) as exc:
-        print(f"triochat serve: cannot use --data-dir {config.data_dir}: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    try:
-        server: ChatServer = await nursery.start(chat_server.serve)
-    except TLSConfigError as exc:
-        print(f"triochat serve: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except ListenFailed as exc:
-        reason = (
-            "address already in use (is another server running?)"
-            if exc.errno == errno.EADDRINUSE
-            else exc.strerror or str(exc)
-        )
-        print(f"triochat serve: cannot listen on {exc.endpoint.address}: {reason}", file=sys.stderr)
-        return EXIT_ERROR
-    return server
