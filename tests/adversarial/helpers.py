@@ -229,14 +229,23 @@ class ServerProcess:
     def log(self) -> str:
         return self.stderr.decode(errors="replace")
 
+    async def collect_stderr(self) -> None:
+        """Read the process's stderr into :attr:`stderr` until it ends."""
+        assert self.process.stderr is not None
+        while chunk := await self.process.stderr.receive_some():
+            self.stderr.extend(chunk)
+
 
 @asynccontextmanager
 async def serve_process(
-    *args: str, max_open_files: int | None = None
+    *args: str, max_open_files: int | None = None, read_stderr: bool = True
 ) -> AsyncIterator[ServerProcess]:
     """Run ``triochat serve --port 0 ARGS`` (optionally with ``ulimit -n`` *max_open_files*).
 
-    The process is killed by its PID on the way out if it is still running.
+    Its stderr is read into :attr:`ServerProcess.stderr` all along; with *read_stderr* false,
+    only up to the startup line, and then not at all until the caller starts
+    :meth:`ServerProcess.collect_stderr`. The process is killed by its PID on the way out if it
+    is still running.
     """
 
     def limit_files() -> None:  # runs in the child, between fork and exec
@@ -256,14 +265,10 @@ async def serve_process(
                 assert chunk, f"server exited early: {bytes(stderr)!r}"
                 stderr += chunk
         async with trio.open_nursery() as nursery:
-
-            async def collect() -> None:
-                assert process.stderr is not None
-                while chunk := await process.stderr.receive_some():
-                    stderr.extend(chunk)
-
-            nursery.start_soon(collect)
-            yield ServerProcess(process, int(match[1]), stderr)
+            server = ServerProcess(process, int(match[1]), stderr)
+            if read_stderr:
+                nursery.start_soon(server.collect_stderr)
+            yield server
             if process.returncode is None:
                 process.send_signal(signal.SIGTERM)
             with trio.fail_after(WAIT):

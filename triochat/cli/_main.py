@@ -1,16 +1,15 @@
 """The ``triochat`` command: ``triochat serve`` and ``triochat connect``.
 
 Signals belong here, not in the library: the server is stopped gracefully on SIGINT or SIGTERM
-through :meth:`ChatServer.shutdown`.
+through :meth:`ChatServer.shutdown`, and at once on a second one (:mod:`triochat.cli._serve`).
+Logging is set up here too (:mod:`triochat.cli._logging`): through a writer thread, so that a slow
+stderr never stops the server.
 """
 
 from __future__ import annotations
 
 import argparse
-import errno
 import logging
-import signal
-import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from typing import Final, NoReturn
@@ -23,8 +22,6 @@ from ..core._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES
 from ..core._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
 from ..core._text import DEFAULT_MAX_LINE
 from ..drivers._endpoints import Endpoint, parse_endpoint
-from ..drivers._listeners import ListenFailed
-from ..drivers._tls import TLSConfigError
 from ..server._config import (
     DEFAULT_AUTH_TIMEOUT,
     DEFAULT_FLOOD_LIMIT,
@@ -43,17 +40,19 @@ from ..server._config import (
     DEFAULT_WRITE_TIMEOUT,
     ServerConfig,
 )
-from ..server._server import ChatServer
 from ..session._auth import Secret, read_secret
+from ._logging import (
+    DEFAULT_CONNECTION_LOG_LIMIT,
+    DEFAULT_LOG_QUEUE,
+    LOG_DRAIN_TIMEOUT,
+    log_to_stderr,
+)
+from ._serve import EXIT_OK, EXIT_USAGE, hold_stop_signals, serve_until_stopped
 
 __all__ = ["build_parser", "main"]
 
 log = logging.getLogger("triochat.cli")
 
-#: Exit codes: 0 success, 1 a runtime error (address in use, connection refused), 2 bad usage.
-EXIT_OK: Final = 0
-EXIT_ERROR: Final = 1
-EXIT_USAGE: Final = 2
 
 _DESCRIPTION: Final = """\
 Group chat over TCP, TLS and Unix sockets, built on Trio. One server, many clients; every line
@@ -359,11 +358,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="the memory the history of all rooms may hold together; past it the oldest "
         "history of the rooms with the most goes first",
     )
-    serve.add_argument(
+    logs = serve.add_argument_group("logging")
+    logs.add_argument(
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
         help="how much to log on stderr (info: one line per connect and disconnect)",
+    )
+    logs.add_argument(
+        "--log-connections",
+        type=_count_or_zero,
+        default=DEFAULT_CONNECTION_LOG_LIMIT,
+        metavar="N",
+        help="connect and disconnect lines logged per client address per 10 s; the others "
+        "are counted in one line (0: no limit)",
+    )
+    logs.add_argument(
+        "--log-queue",
+        type=_count,
+        default=DEFAULT_LOG_QUEUE,
+        metavar="LINES",
+        help="log lines held while stderr is not read fast enough; more are dropped and counted",
     )
     serve.set_defaults(run=_run_serve)
 
@@ -404,11 +419,24 @@ def _usage_error(message: str) -> int:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    early_signals = hold_stop_signals()  # first of all: no Ctrl-C can end in a traceback
+    with log_to_stderr(
+        args.log_level.upper(),
+        queue_size=args.log_queue,
+        connection_limit=args.log_connections,
+    ) as logs:
+        config = _server_config(args)
+        if not isinstance(config, ServerConfig):
+            return config  # the exit code of a usage error
+        code = trio.run(serve_until_stopped, config, early_signals)
+        if code == EXIT_OK:
+            logs.report_counts(timeout=LOG_DRAIN_TIMEOUT)  # before the last line, not after
+            log.info("stopped")
+        return code
+
+
+def _server_config(args: argparse.Namespace) -> ServerConfig | int:
+    """The configuration the arguments give, or the exit code of a usage error (reported)."""
     listen: list[Endpoint] = args.listen or []
     if listen and (args.host is not None or args.port is not None):
         return _usage_error("--listen replaces --host/--port: give every endpoint with --listen")
@@ -423,7 +451,7 @@ def _run_serve(args: argparse.Namespace) -> int:
             "add one, as in --listen tls://0.0.0.0:6697"
         )
     try:
-        config = ServerConfig(
+        return ServerConfig(
             host=DEFAULT_HOST if args.host is None else args.host,
             port=DEFAULT_PORT if args.port is None else args.port,
             listen=listen,
@@ -458,39 +486,3 @@ def _run_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"triochat serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    return trio.run(_serve, config)
-
-
-async def _serve(config: ServerConfig) -> int:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
-            try:
-                server: ChatServer = await nursery.start(ChatServer(config=config).serve)
-            except TLSConfigError as exc:
-                print(f"triochat serve: {exc}", file=sys.stderr)
-                return EXIT_ERROR
-            except ListenFailed as exc:
-                reason = (
-                    "address already in use (is another server running?)"
-                    if exc.errno == errno.EADDRINUSE
-                    else exc.strerror or str(exc)
-                )
-                print(
-                    f"triochat serve: cannot listen on {exc.endpoint.address}: {reason}",
-                    file=sys.stderr,
-                )
-                return EXIT_ERROR
-            except (OSError, sqlite3.Error) as exc:  # the nick store (ListenFailed is above)
-                print(
-                    f"triochat serve: cannot use --data-dir {config.data_dir}: {exc}",
-                    file=sys.stderr,
-                )
-                return EXIT_ERROR
-            addresses = ", ".join(e.address for e in server.endpoints)
-            print(f"triochat: serving on {addresses}; Ctrl-C stops", file=sys.stderr, flush=True)
-            async for signum in signals:
-                log.info("%s received: shutting down", signal.Signals(signum).name)
-                await server.shutdown()
-                break
-    log.info("stopped")
-    return EXIT_OK

@@ -8,7 +8,7 @@ import functools
 import logging
 import ssl
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Final
 
 import attrs
@@ -134,8 +134,12 @@ class ChatServer:
     _handshaking: int = attrs.field(default=0, init=False)
     _handshake_failures: int = attrs.field(default=0, init=False)
     _ssl_context: ssl.SSLContext | None = attrs.field(default=None, init=False)
-    _scope: trio.CancelScope | None = attrs.field(default=None, init=False)
+    # Made up front, not when serve() starts, so that a shutdown() at any moment stops serve().
+    _scope: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
     _accepting: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
+    # The grace period of the shutdown in progress (None: none yet); set when serve() ends.
+    _grace: trio.CancelScope | None = attrs.field(default=None, init=False)
+    _finished: trio.Event | None = attrs.field(default=None, init=False)
     _idle: trio.Event = attrs.field(factory=trio.Event, init=False)
 
     async def serve(
@@ -156,21 +160,25 @@ class ChatServer:
         config = self.config
         store = self.guard.nick_store
         try:
-            # Blocking file work (PEM files, the nick store) in worker threads, never in the
-            # event loop; before listening, so that a server that cannot use them never starts.
-            if config.tls_cert is not None or any(e.is_tls for e in config.endpoints):
-                await trio.to_thread.run_sync(self.tls_context, abandon_on_cancel=True)
-            if store is not None:
-                await store.open()
-            async with open_listeners(config.endpoints) as listening:
-                self.addresses = [item.address for item in listening]
-                self.endpoints = [item.endpoint for item in listening]
-                with trio.CancelScope() as self._scope:
-                    async with trio.open_nursery() as nursery:
-                        nursery.start_soon(self._flusher.run)
-                        nursery.start_soon(self._accept_all, listening, nursery)
-                        log.info("listening on %s", ", ".join(e.address for e in self.endpoints))
-                        task_status.started(self)
+            async with self._running():
+                # Blocking file work (PEM files, the nick store) in worker threads, never in the
+                # event loop; before listening, so that a server that cannot use them never
+                # starts.
+                if config.tls_cert is not None or any(e.is_tls for e in config.endpoints):
+                    await trio.to_thread.run_sync(self.tls_context, abandon_on_cancel=True)
+                if store is not None:
+                    await store.open()
+                async with open_listeners(config.endpoints) as listening:
+                    self.addresses = [item.address for item in listening]
+                    self.endpoints = [item.endpoint for item in listening]
+                    with self._scope:
+                        async with trio.open_nursery() as nursery:
+                            nursery.start_soon(self._flusher.run)
+                            nursery.start_soon(self._accept_all, listening, nursery)
+                            log.info(
+                                "listening on %s", ", ".join(e.address for e in self.endpoints)
+                            )
+                            task_status.started(self)
         finally:
             # Connections handed to handle_stream by someone else's task run outside our
             # nursery: the server they belong to is gone, so they end too.
@@ -195,19 +203,46 @@ class ChatServer:
                 raise TLSConfigError("TLS needs a certificate and key (tls_cert and tls_key)")
         return self._ssl_context
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, *, grace: float | None = None) -> None:
         """Stop gracefully: stop accepting, tell every client the server is going away, give
-        them :attr:`ServerConfig.shutdown_grace` seconds to receive what was already queued and
-        the goodbye, then cut whatever is left. Returns when :meth:`serve` has finished.
+        them *grace* seconds (by default :attr:`ServerConfig.shutdown_grace`) to receive what was
+        already queued and the goodbye, then cut whatever is left.
+
+        Returns when :meth:`serve` has finished: every connection is closed and every listener
+        too. If the server is not serving, returns at once (and a later :meth:`serve` ends as
+        soon as it has started).
+
+        Calling it again while a shutdown is in progress shortens the grace period (it never
+        lengthens it): ``await server.shutdown(grace=0)`` stops at once, which is what
+        ``triochat serve`` does on a second Ctrl-C. Cancelling a call during its grace period
+        also stops the server at once, rather than leaving it half stopped.
         """
-        self._accepting.cancel()
-        for connection in list(self._connections):
-            connection.close(CloseReason.SHUTTING_DOWN, announce=False)
-        with trio.move_on_after(self.config.shutdown_grace):
-            if self._connections:
-                await self._idle.wait()
-        if self._scope is not None:
-            self._scope.cancel()
+        grace = self.config.shutdown_grace if grace is None else max(grace, 0.0)
+        deadline = trio.current_time() + grace
+        if self._grace is not None:  # a shutdown is in progress: bring its end forward
+            self._grace.deadline = min(self._grace.deadline, deadline)
+        else:
+            self._grace = trio.CancelScope(deadline=deadline)
+            self._accepting.cancel()
+            for connection in list(self._connections):
+                connection.close(CloseReason.SHUTTING_DOWN, announce=False)
+            try:
+                with self._grace:
+                    if self._connections:
+                        await self._idle.wait()
+            finally:
+                self._scope.cancel()
+        if self._finished is not None:
+            await self._finished.wait()
+
+    @contextlib.asynccontextmanager
+    async def _running(self) -> AsyncIterator[None]:
+        """Around all of :meth:`serve`: what :meth:`shutdown` waits for."""
+        finished = self._finished = trio.Event()
+        try:
+            yield
+        finally:
+            finished.set()
 
     async def _accept_all(self, listening: list[Listening], nursery: trio.Nursery) -> None:
         # One cancel scope stops every accept loop; connections run in the outer *nursery*.
