@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 
 from triochat import Event, Hub, Joined, Member
 
+from .test_room_log import RecordingLog, recorded
+
 ROOMS = ["#a", "#b", "#lobby"]
 SLOTS = 4
 
@@ -43,7 +45,28 @@ def read_all(member: Member, into: list[Event]) -> None:
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=operations)
 async def test_views_are_gap_free_and_share_one_order(ops: list[Op]) -> None:
-    hub = Hub(outbox_events=12, history_events=4)
+    await check_views(ops, Hub(outbox_events=12, history_events=4))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=operations)
+async def test_a_log_plugged_in_records_each_rooms_one_order(ops: list[Op]) -> None:
+    # The RecordingLog of docs/architecture.md in every room: the model holds just the same, and
+    # what the log recorded is the room's order itself, the very events every member saw.
+    hub = Hub(outbox_events=12, history_events=4, room_log=RecordingLog)
+    canonical = await check_views(ops, hub)
+    for room in hub.rooms:
+        events, _ = recorded(hub, room.name)
+        assert [event.seq for event in events] == list(range(1, room.seq + 1))
+        assert all(event.room == room.name for event in events)
+        for (name, seq), event in canonical.items():
+            if name == room.name:
+                assert events[seq - 1] is event
+
+
+async def check_views(ops: list[Op], hub: Hub) -> dict[tuple[str, int], Event]:
+    """Run *ops* on *hub*, check every member's view, and return each event seen by (room,
+    seq)."""
     # Start busy: every slot connected and in the lobby, so that short examples already have
     # rooms with many events and several readers.
     slots = {slot: hub.connect(f"first{slot}") for slot in range(SLOTS)}
@@ -105,3 +128,4 @@ async def test_views_are_gap_free_and_share_one_order(ops: list[Op]) -> None:
             last_seq[event.room] = event.seq
             # One order: every member saw the very same event at this position of the room.
             assert canonical.setdefault((event.room, event.seq), event) is event
+    return canonical

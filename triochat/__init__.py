@@ -39,6 +39,10 @@ from .core._events import Private as Private
 from .core._events import TopicChanged as TopicChanged
 from .core._hub import Hub as Hub
 from .core._hub import HubStatistics as HubStatistics
+from .core._log import MemoryLog as MemoryLog
+from .core._log import RoomLog as RoomLog
+from .core._log import RoomLogFactory as RoomLogFactory
+from .core._log import RoomState as RoomState
 from .core._member import SLOW_CONSUMER as SLOW_CONSUMER
 from .core._member import Member as Member
 from .core._member import MemberStatistics as MemberStatistics

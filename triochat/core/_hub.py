@@ -7,7 +7,6 @@ that changes size while someone iterates it.
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import re
 from typing import Final
@@ -24,6 +23,7 @@ from ._errors import (
     TooManyRooms,
 )
 from ._events import DEFAULT_ROOM, Private
+from ._log import HistoryBudget, MemoryLog, RoomLogFactory
 from ._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES, SLOW_CONSUMER, Member
 from ._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS, Room
 from ._text import sanitize
@@ -116,6 +116,9 @@ class Hub:
         events, their text, their renderings and history copies, all counted).
       history_total_bytes: bound of the memory the history of all rooms holds together; past it,
         the oldest events of the rooms with the largest history go, until 7/8 of it is left.
+      room_log: opens each room's log, ``room_log(hub, room_name, deliver)``: its order,
+        history and state (see :class:`~triochat.RoomLog`). The default, :class:`MemoryLog`,
+        keeps them in memory within the three history bounds above.
 
     Nicknames are unique and room names are unique, both compared ignoring case.
     """
@@ -129,13 +132,14 @@ class Hub:
     history_events: int = DEFAULT_HISTORY_EVENTS
     history_bytes: int = DEFAULT_HISTORY_BYTES
     history_total_bytes: int = DEFAULT_HISTORY_TOTAL_BYTES
+    room_log: RoomLogFactory = MemoryLog
     _rooms: dict[str, Room] = attrs.field(factory=dict, init=False)
     _nicks: dict[str, Member] = attrs.field(factory=dict, init=False)
     _guest_numbers: itertools.count[int] = attrs.field(
         factory=lambda: itertools.count(1), init=False
     )
-    # The bytes of memory the history of every room holds (each room adds what it charges).
-    _history_bytes: int = attrs.field(default=0, init=False)
+    # The memory the history of every MemoryLog holds, and its cap (history_total_bytes).
+    _history_budget: HistoryBudget = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         if self.history_events < 0 or self.history_bytes < 0 or self.history_total_bytes < 0:
@@ -146,6 +150,7 @@ class Hub:
                 f"history_events ({self.history_events}) must be at most half of "
                 f"outbox_events ({self.outbox_events})"
             )
+        self._history_budget = HistoryBudget(self.history_total_bytes)
 
     # ---------------------------------------------------------------------------- members
 
@@ -259,12 +264,7 @@ class Hub:
         if room is None:
             if len(self._rooms) >= self.max_rooms:
                 raise TooManyRooms(f"the server has its maximum of {self.max_rooms} rooms")
-            room = self._rooms[name.casefold()] = Room(
-                hub=self,
-                name=name,
-                history_events=self.history_events,
-                history_bytes=self.history_bytes,
-            )
+            room = self._rooms[name.casefold()] = Room(hub=self, name=name)
         return room
 
     def find_room(self, name: str) -> Room | None:
@@ -315,24 +315,7 @@ class Hub:
             and room.name != DEFAULT_ROOM
             and self._rooms.pop(room.name.casefold(), None) is room
         ):
-            room._forget_history()
-
-    def _shed_history(self) -> None:
-        """Evict the oldest history of the rooms with the most, until the history of all rooms
-        holds 7/8 of :attr:`history_total_bytes` (the slack makes this rare: it looks at every
-        room)."""
-        target = self.history_total_bytes - self.history_total_bytes // 8
-        largest = [
-            (-room._history_size, index, room)
-            for index, room in enumerate(self._rooms.values())
-            if room._history_size
-        ]
-        heapq.heapify(largest)
-        while self._history_bytes > target and largest:
-            _, index, room = heapq.heappop(largest)
-            room._evict_oldest()
-            if room._history_size:
-                heapq.heappush(largest, (-room._history_size, index, room))
+            room._close()
 
     @property
     def rooms(self) -> list[Room]:
@@ -342,5 +325,7 @@ class Hub:
     def statistics(self) -> HubStatistics:
         """Counts of members and rooms, and the memory their history holds."""
         return HubStatistics(
-            members=len(self._nicks), rooms=len(self._rooms), history_bytes=self._history_bytes
+            members=len(self._nicks),
+            rooms=len(self._rooms),
+            history_bytes=self._history_budget.total,
         )

@@ -4,6 +4,10 @@ Publishing is synchronous and single-owner: trio runs one task at a time, and a 
 event to every member's outbox in one loop with no ``await`` inside it, so every member sees the
 room's events in the same order with no gaps, and nothing can change the member table while the
 loop runs. Members that cannot take an event are collected and disconnected *after* the loop.
+
+What a room remembers (its ``seq``, its history, its topic, operators and bans) is in its log
+(``_log.py``): the room publishes through the log, and the log hands each stamped event back to
+the room's fan-out, :meth:`Room._deliver`.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from ._events import (
     TopicChanged,
     utc_now,
 )
+from ._log import RoomLog
 from ._member import SLOW_CONSUMER
 from ._text import sanitize
 
@@ -52,8 +57,10 @@ MAX_BANS: Final = 100
 _MASK: Final = re.compile(r"[^\s@]{0,40}(?:@[^\s@]{1,64})?")
 
 
-# What the history keeps: the conversation, not the comings and goings.
-_KEPT: Final = frozenset({Message, Action, TopicChanged})
+def _nick_key(nick: str) -> str:
+    # The one place a room turns a nick into the key its operators are kept under and members
+    # are found by: the hub's own comparison of nicks (to follow it if that changes).
+    return nick.casefold()
 
 
 @attrs.frozen(kw_only=True)
@@ -80,37 +87,56 @@ class RoomStatistics:
 class Room:
     """A chat room. Get one from :meth:`Hub.room <triochat.Hub.room>`.
 
-    The room stamps every event with its name, the next sequence number, the UTC time and the
-    sender's nick. It keeps the last *history_events* messages, actions and topic changes (as
-    many of them as fit in *history_bytes* bytes of memory, counting every form memory holds them
-    in) and replays them, marked as history, to each member that joins, right before that
+    The room's log (the hub's ``room_log``, by default a :class:`~triochat.MemoryLog`) stamps
+    every event with the room's name, the next sequence number, the UTC time and the sender's
+    nick. It keeps the last ``history_events`` messages, actions and topic changes (as many of
+    them as fit in ``history_bytes`` bytes of memory, counting every form memory holds them in),
+    which the room replays, marked as history, to each member that joins, right before that
     member's own :class:`Joined` event. The hub may take the oldest of them sooner, to keep the
     history of all rooms within :attr:`Hub.history_total_bytes <triochat.Hub>`.
     """
 
     hub: Hub
     name: str
-    history_events: int = DEFAULT_HISTORY_EVENTS
-    history_bytes: int = DEFAULT_HISTORY_BYTES
-    #: Sequence number of the last event published (0 before the first).
-    seq: int = attrs.field(default=0, init=False)
-    #: The topic, ``""`` if none.
-    topic: str = attrs.field(default="", init=False)
-    #: Members who may kick, ban and promote here (besides server admins). Whoever creates a
-    #: room (other than the default room) is its first operator.
-    operators: set[Member] = attrs.field(factory=set, init=False)
-    #: The ban masks, each ``NICK``, ``@ADDRESS`` or ``NICK@ADDRESS``, with ``*`` and ``?``.
-    bans: list[str] = attrs.field(factory=list, init=False)
     _members: dict[Member, None] = attrs.field(factory=dict, init=False)
+    # The room's order, history and state; opened by the hub's room_log factory.
+    _log: RoomLog = attrs.field(init=False)
     # Set when a delivery left some outbox more than half full; cleared by _pace.
     _crowded: bool = attrs.field(default=False, init=False)
-    _history: deque[Event] = attrs.field(factory=deque, init=False)
-    # The bytes of memory the history holds; every change is passed on to the hub's total.
-    _history_size: int = attrs.field(default=0, init=False)
     # Slow consumers cut off but not yet announced, as (nick, reason): see _announce_departures.
     _departures: deque[tuple[str, str]] = attrs.field(factory=deque, init=False)
     # True while _announce_departures publishes, so that those publications do not recurse.
     _announcing: bool = attrs.field(default=False, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._log = self.hub.room_log(self.hub, self.name, self._deliver)
+
+    @property
+    def log(self) -> RoomLog:
+        """The log that keeps the room's order, history and state (a :class:`~triochat.RoomLog`)."""
+        return self._log
+
+    @property
+    def seq(self) -> int:
+        """Sequence number of the last event published (0 before the first)."""
+        return self._log.seq
+
+    @property
+    def topic(self) -> str:
+        """The topic, ``""`` if none."""
+        return self._log.state.topic
+
+    @property
+    def operators(self) -> frozenset[str]:
+        """Who may kick, ban and promote here (besides server admins), as nick keys (the nick
+        case-folded): whoever creates a room (other than the default room) is its first
+        operator, keeps it through a change of nick, and loses it on leaving."""
+        return self._log.state.operators
+
+    @property
+    def bans(self) -> list[str]:
+        """The ban masks, each ``NICK``, ``@ADDRESS`` or ``NICK@ADDRESS``, with ``*`` and ``?``."""
+        return list(self._log.state.bans)
 
     def __repr__(self) -> str:
         return f"<Room {self.name!r} members={len(self._members)}>"
@@ -147,15 +173,15 @@ class Room:
             raise ValueError(f"{member.nick} is already in {self.name}")
         if self.is_banned(member):
             raise Banned(f"you are banned from {self.name}")
-        if self.seq == 0 and not self._members and self.name != DEFAULT_ROOM:
-            self.operators.add(member)  # a new room's creator runs it
+        if self._log.seq == 0 and not self._members and self.name != DEFAULT_ROOM:
+            self._set_operator(member.nick, True)  # a new room's creator runs it
         if self._departures:
             # Announced before the newcomer is in the room (those a crowded room still holds
             # back come after its Joined): its view starts with its history and its own Joined,
             # not with the departures of members it never saw here.
             self._announce_departures()
-        # A copy of the deque: making a history copy charges the history, which may evict.
-        for event in list(self._history):
+        # recent() is a copy: making a history copy charges the history, which may evict.
+        for event in self._log.recent():
             if not member.deliver(event.as_history()):
                 break  # its outbox is smaller than the history: the live events will tell
         self._members[member] = None
@@ -175,7 +201,7 @@ class Room:
             return
         announce = announce and not self._quiet()
         del self._members[member]
-        self.operators.discard(member)
+        self._set_operator(member.nick, False)
         member.rooms.pop(self.name, None)
         if member.current_room is self:
             member.current_room = next(reversed(member.rooms.values()), None)
@@ -191,7 +217,15 @@ class Room:
             self._publish(Left, member.nick, reason=reason)
 
     def announce_nick(self, old: str, new: str) -> None:
-        """Publish a :class:`NickChanged` event. :meth:`Hub.rename` calls it for every room."""
+        """Publish a :class:`NickChanged` event, and move operator status from *old* to *new*.
+
+        :meth:`Hub.rename` calls it for every room the member is in.
+        """
+        state = self._log.state
+        old_key, new_key = _nick_key(old), _nick_key(new)
+        if old_key in state.operators and new_key != old_key:
+            operators = state.operators - {old_key} | {new_key}
+            self._log.set_state(attrs.evolve(state, operators=operators))
         if self._quiet():
             member = self.hub.member(new)
             if member is not None:
@@ -217,7 +251,7 @@ class Room:
         if len(text) > MAX_TOPIC_LENGTH:
             raise ChatError(f"a topic has at most {MAX_TOPIC_LENGTH} characters")
         text = sanitize(text)
-        self.topic = text
+        self._log.set_state(attrs.evolve(self._log.state, topic=text))
         event = self._publish(TopicChanged, member.nick, text=text)
         assert isinstance(event, TopicChanged)
         return event
@@ -226,19 +260,28 @@ class Room:
 
     def is_operator(self, member: Member) -> bool:
         """Whether *member* may moderate this room: an operator of it, or a server admin."""
-        return member.is_admin or member in self.operators
+        return member.is_admin or _nick_key(member.nick) in self._log.state.operators
 
     def is_banned(self, member: Member) -> bool:
         """Whether a ban matches *member* (admins are never banned)."""
-        return not member.is_admin and any(_matches(mask, member) for mask in self.bans)
+        bans = self._log.state.bans
+        return not member.is_admin and any(_matches(mask, member) for mask in bans)
+
+    def _set_operator(self, nick: str, operator: bool) -> None:
+        state = self._log.state
+        key = _nick_key(nick)
+        if (key in state.operators) != operator:
+            operators = state.operators | {key} if operator else state.operators - {key}
+            self._log.set_state(attrs.evolve(state, operators=operators))
 
     def _check_operator(self, actor: Member) -> None:
         if not self.is_operator(actor):
             raise NotOperator(f"you are not an operator of {self.name}")
 
     def _member_named(self, nick: str) -> Member:
+        key = _nick_key(nick)
         for member in self._members:
-            if member.nick.casefold() == nick.casefold():
+            if _nick_key(member.nick) == key:
                 return member
         raise NotInRoom(f"{nick} is not in {self.name}")
 
@@ -260,10 +303,7 @@ class Room:
         """Make the member called *nick* an operator here, or take that away."""
         self._check_operator(actor)
         target = self._member_named(nick)
-        if operator:
-            self.operators.add(target)
-        else:
-            self.operators.discard(target)
+        self._set_operator(target.nick, operator)
         event = self._publish(OperatorChanged, actor.nick, target=target.nick, operator=operator)
         assert isinstance(event, OperatorChanged)
         return event
@@ -272,10 +312,11 @@ class Room:
         """Ban *mask* and remove the members it matches (except admins)."""
         self._check_operator(actor)
         mask = _validate_mask(mask)
-        if mask not in self.bans:
-            if len(self.bans) >= MAX_BANS:
+        state = self._log.state
+        if mask not in state.bans:
+            if len(state.bans) >= MAX_BANS:
                 raise ChatError(f"{self.name} already has {MAX_BANS} bans; /unban one")
-            self.bans.append(mask)
+            self._log.set_state(attrs.evolve(state, bans=(*state.bans, mask)))
         event = self._publish(BanChanged, actor.nick, mask=mask, banned=True)
         for member in [m for m in self._members if m is not actor and _matches(mask, m)]:
             if not member.is_admin:
@@ -290,17 +331,28 @@ class Room:
         """
         self._check_operator(actor)
         mask = _validate_mask(mask)
-        if mask not in self.bans:
+        state = self._log.state
+        if mask not in state.bans:
             raise ChatError(f"{mask} is not banned in {self.name}")
-        self.bans.remove(mask)
+        bans = tuple(ban for ban in state.bans if ban != mask)
+        self._log.set_state(attrs.evolve(state, bans=bans))
         event = self._publish(BanChanged, actor.nick, mask=mask, banned=False)
         assert isinstance(event, BanChanged)
         return event
 
-    def recent(self, count: int | None = None) -> list[Event]:
-        """The last *count* events kept in the history (all of them if ``None``), oldest first."""
-        events = list(self._history)
-        return events if count is None else events[-count:] if count > 0 else []
+    def recent(self, count: int | None = None, *, before: int | None = None) -> list[Event]:
+        """The last *count* events kept in the history (all of them if ``None``), oldest first;
+        with *before*, only those whose sequence number is lower. From memory, at once."""
+        return self._log.recent(count, before=before)
+
+    async def history(
+        self, count: int | None = None, *, before: int | None = None, after: int | None = None
+    ) -> list[Event]:
+        """Kept events, oldest first: the last *count* before sequence number *before* (or the
+        newest), or with *after*, the first *count* after it. ``count=None``: all the log holds
+        in memory. A log that keeps more than memory (on disk) may reach further back, and
+        wait for it; the default log answers at once."""
+        return await self._log.history(count, before=before, after=after)
 
     # ---------------------------------------------------------------------------- publishing
 
@@ -371,11 +423,12 @@ class Room:
     ) -> Event:
         if self._departures and departures_first and not self._announcing:
             self._announce_departures()
-        self.seq += 1
-        event = kind(room=self.name, seq=self.seq, time=utc_now(), sender=sender, **fields)
-        if kind in _KEPT:
-            self._history.append(event)
-            self._charge(event._keep(self))
+        # The log stamps the event and hands it to _deliver before it returns it.
+        return self._log.append(kind, sender, fields)
+
+    def _deliver(self, event: Event) -> None:
+        """The fan-out: offer *event* to every member, then cut off those who could not take
+        it. The room's log calls it with each event it stamps, once, in order."""
         overflowed: list[Member] | None = None
         size = event.size
         crowded = 0
@@ -394,41 +447,19 @@ class Room:
                 self.hub.disconnect(member, SLOW_CONSUMER)  # queues its departure
             if not crowded and not self._announcing:
                 self._announce_departures()  # at once, unless this event crowded an outbox
-        return event
 
-    # ------------------------------------------------------------------------------ history
-
-    def _charge(self, nbytes: int) -> None:
-        """Count *nbytes* more held by the history (a kept event, a rendering of it, its history
-        copy), then keep within the room's bounds and the hub's."""
-        size = self._history_size = self._history_size + nbytes
-        hub = self.hub
-        hub._history_bytes += nbytes
-        history = self._history
-        if size > self.history_bytes or len(history) > self.history_events:
-            while len(history) > self.history_events or self._history_size > self.history_bytes:
-                self._evict_oldest()
-        if hub._history_bytes > hub.history_total_bytes:
-            hub._shed_history()
-
-    def _evict_oldest(self) -> None:
-        freed = self._history.popleft()._release()
-        self._history_size -= freed
-        self.hub._history_bytes -= freed
-
-    def _forget_history(self) -> None:
-        """Drop the whole history (the room is going away)."""
-        while self._history:
-            self._evict_oldest()
+    def _close(self) -> None:
+        """The room is going away: close its log (which lets go of the history)."""
+        self._log.close()
 
     def statistics(self) -> RoomStatistics:
         """The room's name, member count, events published and history kept."""
         return RoomStatistics(
             name=self.name,
             members=len(self._members),
-            published=self.seq,
-            history_events=len(self._history),
-            history_bytes=self._history_size,
+            published=self._log.seq,
+            history_events=self._log.history_events,
+            history_bytes=self._log.history_bytes,
         )
 
 

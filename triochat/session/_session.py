@@ -269,7 +269,7 @@ class Session:
             case Msg(nick=nick, text=text):
                 hub.send_private(member, nick, text)
             case History(count=count):
-                self._history(self._current(), count)
+                await self._history(self._current(), count)
             case Format(name=name):
                 # The codec switched its input already; its output switches at this notice.
                 current = member.current_room
@@ -470,8 +470,9 @@ class Session:
             **part.data(),
         )
 
-    def _history(self, room: Room, count: int | None) -> None:
-        events = room.recent(count)
+    async def _history(self, room: Room, count: int | None) -> None:
+        # Through the room's log: the default one answers from memory without waiting.
+        events = await room.history(count)
         # Like a listing, a replay must never by itself overflow the outbox of whoever asked:
         # it sends the most recent events that fit in half of it (a room's history is bounded
         # to half an outbox in events, but its bound in bytes is configured on its own).
