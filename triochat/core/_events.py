@@ -129,8 +129,10 @@ class Event:
 
     @property
     def size(self) -> int:
-        """What the event costs in an outbox, in bytes (for the byte limit): 64 for the event
-        itself, plus the UTF-8 bytes of its text."""
+        """The bytes this event costs in an outbox, for the byte limit.
+
+        That is 64 for the event itself, plus the UTF-8 bytes of its text.
+        """
         return 64
 
     # What a room's history holds for a kept event: the object, its stamp and strings, every
