@@ -58,7 +58,7 @@ from triochat.client._client import (
     connect,
 )
 from triochat.client._decode import parse_event, parse_event_line, parse_time
-from triochat.protocols._render import render_json
+from triochat.protocols.jsonl import render_json
 
 from .conftest import LineClient
 

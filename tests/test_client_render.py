@@ -33,7 +33,7 @@ from triochat.client._render import (
     nick_color,
     render_event,
 )
-from triochat.protocols._render import render_json
+from triochat.protocols.jsonl import render_json
 
 NOON: Final = dt.datetime(2026, 11, 27, 12, 0, 5, 123000, tzinfo=dt.UTC)
 ANSI: Final = re.compile(r"\x1b\[[0-9;]*m")

@@ -11,7 +11,7 @@ import pytest
 import trio
 
 from triochat import Event, Hub, Member, Message
-from triochat.protocols._render import RENDERERS
+from triochat.protocols.text._codec import RENDERERS
 
 #: The longest line a client can send: 1 024 astral characters, 4 096 bytes of UTF-8 and 4 KiB
 #: as a CPython str.

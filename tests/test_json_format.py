@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from triochat import Event
-from triochat.protocols import _render
+from triochat.protocols.text import _codec
 
 from .conftest import LineClient
 
@@ -180,7 +180,7 @@ async def test_each_event_is_rendered_once_per_format(
     calls: Counter[tuple[str, str]] = Counter()
 
     def counting(name: str) -> Callable[[Event], bytes]:
-        real = _render.RENDERERS[name]
+        real = _codec.RENDERERS[name]
 
         def render(event: Event) -> bytes:
             calls[name, getattr(event, "text", "")] += 1
@@ -189,7 +189,7 @@ async def test_each_event_is_rendered_once_per_format(
         return render
 
     for name in ("text", "json"):
-        monkeypatch.setitem(_render.RENDERERS, name, counting(name))
+        monkeypatch.setitem(_codec.RENDERERS, name, counting(name))
     texts = [await (await LineClient.open(port)).registered(f"t{i}") for i in range(4)]
     jsons = [await JsonClient.open(port, f"j{i}") for i in range(4)]
     await texts[0].send("shared bytes")

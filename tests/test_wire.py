@@ -11,27 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from triochat import DEFAULT_ROOM, Action, Event, Joined, Left, Message, NickChanged, Notice
-from triochat.core._text import (
-    DecodeError,
-    LineSplitter,
-    LineTooLong,
-    decode_line,
-    is_blank,
-    sanitize,
-    strip_leading_blanks,
-)
-from triochat.protocols._render import render_text
-from triochat.session._commands import (
-    Command,
-    Help,
-    Me,
-    Nick,
-    Quit,
-    Say,
-    Unknown,
-    Who,
-    parse_command,
-)
+from triochat.core._text import is_blank, sanitize, strip_leading_blanks
+from triochat.protocols._lines import DecodeError, LineSplitter, LineTooLong, decode_line
+from triochat.protocols.text._parse import parse_command
+from triochat.protocols.text._render import render_text
+from triochat.session._commands import Command, Help, Me, Nick, Quit, Say, Unknown, Who
 
 Item = bytes | LineTooLong
 

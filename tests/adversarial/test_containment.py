@@ -85,16 +85,16 @@ async def test_an_input_codec_bug_costs_one_connection(
     monkeypatch: pytest.MonkeyPatch,
     contained_crashes: list[logging.LogRecord],
 ) -> None:
-    from triochat.core import _text
+    from triochat.protocols import _lines
 
-    original = _text.LineSplitter.feed
+    original = _lines.LineSplitter.feed
 
     def buggy(self: Any, data: bytes) -> Any:
         if b"POISON" in data:
             raise Injected("codec bug")
         return original(self, data)
 
-    monkeypatch.setattr(_text.LineSplitter, "feed", buggy)
+    monkeypatch.setattr(_lines.LineSplitter, "feed", buggy)
     victim = await (await LineClient.open(port)).registered("victim")
     await victim.send("POISON")
     await _crashed(victim)

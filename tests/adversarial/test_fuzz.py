@@ -24,9 +24,12 @@ from hypothesis import strategies as st
 
 from triochat import Action, Event, Joined, Left, Message, NickChanged, Notice
 from triochat.core._events import Private, TopicChanged
-from triochat.core._text import DecodeError, LineSplitter, LineTooLong, decode_line, sanitize
-from triochat.protocols._render import render_json, render_text
-from triochat.session._commands import Command, Me, Say, Unknown, parse_command
+from triochat.core._text import sanitize
+from triochat.protocols._lines import DecodeError, LineSplitter, LineTooLong, decode_line
+from triochat.protocols.jsonl import render_json
+from triochat.protocols.text._parse import parse_command
+from triochat.protocols.text._render import render_text
+from triochat.session._commands import Command, Me, Say, Unknown
 from triochat.session._flood import FloodControl, Verdict
 
 # --------------------------------------------------------------------------- the pipeline

@@ -18,8 +18,9 @@ import trio.testing
 
 from triochat import ChatError, ChatServer, Hub, ServerConfig
 from triochat.core._events import Notice
+from triochat.protocols.text._parse import parse_command
 from triochat.session._auth import Secret
-from triochat.session._commands import Me, Msg, Say, Unknown, parse_command
+from triochat.session._commands import Me, Msg, Say, Unknown
 
 from ..conftest import WAIT, LineClient
 from ..memory_client import FakeClient

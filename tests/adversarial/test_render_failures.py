@@ -15,7 +15,7 @@ import pytest
 import trio
 
 from triochat import ChatServer, Event, Message, ServerConfig
-from triochat.protocols._render import RENDERERS
+from triochat.protocols.text._codec import RENDERERS
 
 from ..conftest import LineClient
 from .helpers import Healthy

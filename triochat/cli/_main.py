@@ -20,8 +20,8 @@ from .. import __version__
 from ..core._hub import DEFAULT_HISTORY_TOTAL_BYTES, DEFAULT_MAX_ROOMS, DEFAULT_ROOMS_PER_MEMBER
 from ..core._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES
 from ..core._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
-from ..core._text import DEFAULT_MAX_LINE
 from ..drivers._endpoints import Endpoint, parse_endpoint
+from ..protocols._lines import DEFAULT_MAX_LINE
 from ..server._config import (
     DEFAULT_AUTH_TIMEOUT,
     DEFAULT_FLOOD_LIMIT,

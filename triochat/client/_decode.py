@@ -1,7 +1,7 @@
 """Reading the JSON wire format back into the library's event classes (sans-IO: no trio here).
 
 A server connection switched to JSON (``/format json``) sends one JSON object per line, as written
-by :func:`triochat.protocols._render.render_json`. :func:`parse_event` turns such an object into
+by :func:`triochat.protocols.jsonl.render_json`. :func:`parse_event` turns such an object into
 the same
 frozen classes the server itself uses (:class:`~triochat.Message`, :class:`~triochat.Joined`, ...),
 so a program written against the in-process :class:`~triochat.Hub` and one talking to a server
@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 from ..core._events import (
     Action,
@@ -29,23 +29,9 @@ from ..core._events import (
     Private,
     TopicChanged,
 )
+from ..protocols.jsonl._render import EVENT_TYPES as EVENT_TYPES
 
 __all__ = ["EVENT_TYPES", "parse_event", "parse_event_line", "parse_time"]
-
-#: The ``type`` of each JSON event, and the class it becomes.
-EVENT_TYPES: Final[dict[str, type[Event]]] = {
-    "message": Message,
-    "action": Action,
-    "join": Joined,
-    "part": Left,
-    "nick": NickChanged,
-    "topic": TopicChanged,
-    "private": Private,
-    "kick": Kicked,
-    "op": OperatorChanged,
-    "ban": BanChanged,
-    "notice": Notice,
-}
 
 
 def parse_time(value: object) -> dt.datetime:

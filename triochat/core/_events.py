@@ -333,7 +333,9 @@ class Notice(Event):
     """A line from the server to one member: a welcome, a reply, an error or a goodbye.
 
     Attributes:
-      text: the line for people.
+      text: the line for people; ``""`` for a structured reply, which each protocol words
+        from its *kind*, *code*, *data* and *params* (the text and JSON formats take the
+        sentence from the text protocol's phrasebook).
       error: marks replies to bad input.
       kind: what the notice is, for programs: ``welcome``, ``help``, ``who``, ``rooms``,
         ``error``, ``ping``, ``goodbye``, ``nick``, ``switch``, ``history``, ``info``...
@@ -341,15 +343,19 @@ class Notice(Event):
         each room's name, member count and topic), rendered into the JSON format.
       code: for an error, what went wrong (an :class:`~triochat.ErrorCode`), so that every
         protocol can word or number it its own way; ``None`` otherwise.
+      params: the other values a protocol needs to word a structured reply (a count, a
+        limit, the room just left...), which are not part of *data*: never rendered as they
+        are, only used by a protocol's wording.
 
     Notices are not part of a room's order (``seq`` is 0).
     """
 
-    text: str
+    text: str = ""
     error: bool = False
     kind: str = "info"
     data: dict[str, Any] = attrs.field(factory=dict, eq=False, hash=False)
     code: ErrorCode | None = None
+    params: dict[str, Any] = attrs.field(factory=dict, eq=False, hash=False, repr=False)
 
     @property
     def size(self) -> int:
@@ -359,7 +365,10 @@ class Notice(Event):
         size: int | None = self._encoded.get("size")
         if size is None:
             size = self._encoded["size"] = (
-                64 + _json_size(self.text) + (_json_size(self.data) if self.data else 0)
+                64
+                + _json_size(self.text)
+                + (_json_size(self.data) if self.data else 0)
+                + (_json_size(self.params) if self.params else 0)
             )
         return size
 

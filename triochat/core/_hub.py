@@ -15,6 +15,7 @@ import attrs
 
 from ._errors import (
     ChatError,
+    ErrorCode,
     InvalidNick,
     InvalidRoom,
     NickInUse,
@@ -66,7 +67,9 @@ def normalize_room_name(name: str) -> str:
         name = "#" + name
     if not 2 <= len(name) <= MAX_ROOM_NAME_LENGTH + 1 or not _ROOM.fullmatch(name):
         raise InvalidRoom(
-            f"a room name is '#' and then 1 to {MAX_ROOM_NAME_LENGTH} letters, digits, _ or -"
+            f"a room name is '#' and then 1 to {MAX_ROOM_NAME_LENGTH} letters, digits, _ or -",
+            room=name,
+            limit=MAX_ROOM_NAME_LENGTH,
         )
     return name
 
@@ -74,10 +77,17 @@ def normalize_room_name(name: str) -> str:
 def validate_nick(nick: str) -> str:
     """Return *nick* if it is acceptable, else raise :exc:`InvalidNick` saying why."""
     if not 1 <= len(nick) <= MAX_NICK_LENGTH:
-        raise InvalidNick(f"a nick has 1 to {MAX_NICK_LENGTH} characters")
+        raise InvalidNick(
+            f"a nick has 1 to {MAX_NICK_LENGTH} characters",
+            nick=nick,
+            problem="length",
+            limit=MAX_NICK_LENGTH,
+        )
     if not _NICK.fullmatch(nick):
         raise InvalidNick(
-            "a nick starts with a letter or '_' and has only letters, digits and _-[]{}|^`"
+            "a nick starts with a letter or '_' and has only letters, digits and _-[]{}|^`",
+            nick=nick,
+            problem="characters",
         )
     return nick
 
@@ -191,7 +201,7 @@ class Hub:
     def _check_free(self, nick: str, member: Member | None = None) -> None:
         holder = self._nicks.get(nick.casefold())
         if holder is not None and holder is not member:
-            raise NickInUse(f"the nick {nick} is taken")
+            raise NickInUse(f"the nick {nick} is taken", nick=nick)
 
     def member(self, nick: str) -> Member | None:
         """The member called *nick* (any case), if connected."""
@@ -209,7 +219,9 @@ class Hub:
         :exc:`NickInUse`, or :exc:`ChatError` if *member* has been disconnected.
         """
         if not member.connected or self._nicks.get(member.nick.casefold()) is not member:
-            raise ChatError(f"{member.nick} is not connected")
+            raise ChatError(
+                f"{member.nick} is not connected", code=ErrorCode.NOT_CONNECTED, nick=member.nick
+            )
         self._check_free(validate_nick(nick), member)
         old = member.nick
         if old == nick:
@@ -245,7 +257,7 @@ class Hub:
         """
         target = self.member(nick)
         if target is None or not sender.connected:
-            raise NoSuchNick(f"nobody is called {nick}")
+            raise NoSuchNick(f"nobody is called {nick}", nick=nick)
         event = Private(sender=sender.nick, target=target.nick, text=sanitize(text))
         for member in (target, sender) if target is not sender else (sender,):
             if not member.deliver(event):
@@ -263,7 +275,11 @@ class Hub:
         room = self._rooms.get(name.casefold())
         if room is None:
             if len(self._rooms) >= self.max_rooms:
-                raise TooManyRooms(f"the server has its maximum of {self.max_rooms} rooms")
+                raise TooManyRooms(
+                    f"the server has its maximum of {self.max_rooms} rooms",
+                    code=ErrorCode.SERVER_ROOMS_FULL,
+                    limit=self.max_rooms,
+                )
             room = self._rooms[name.casefold()] = Room(hub=self, name=name)
         return room
 
@@ -282,13 +298,17 @@ class Hub:
         disconnected (a notice that overflowed its outbox, say).
         """
         if not member.connected:
-            raise ChatError(f"{member.nick} is not connected")
+            raise ChatError(
+                f"{member.nick} is not connected", code=ErrorCode.NOT_CONNECTED, nick=member.nick
+            )
         existing = self.find_room(name)
         if existing is not None and existing in member.rooms.values():
             member.current_room = existing
             return existing
         if len(member.rooms) >= self.rooms_per_member:
-            raise TooManyRooms(f"you are already in {self.rooms_per_member} rooms; /part one")
+            raise TooManyRooms(
+                f"you are already in {self.rooms_per_member} rooms", limit=self.rooms_per_member
+            )
         room = self.room(name)
         room.join(member)
         return room
@@ -300,7 +320,9 @@ class Hub:
         """
         room = member.current_room if name is None else self.find_room(name)
         if room is None or room.name not in member.rooms:
-            raise NotInRoom("you are not in any room" if name is None else f"you are not in {name}")
+            if name is None:
+                raise NotInRoom("you are not in any room", code=ErrorCode.NO_ROOM)
+            raise NotInRoom(f"you are not in {name}", room=name)
         self._leave(member, room, reason, announce=True)
         return room
 

@@ -221,11 +221,13 @@ class Member(trio.abc.ReceiveChannel[Event]):
         kind: str | None = None,
         data: dict[str, Any] | None = None,
         code: ErrorCode | None = None,
+        params: dict[str, Any] | None = None,
     ) -> None:
         """Send a server notice (a welcome, a reply, an error) to this member only.
 
         *kind* defaults to ``"error"`` for errors and ``"info"`` otherwise; *data* carries
-        structured details for the JSON format; *code* says what went wrong, for an error.
+        structured details for the JSON format; *code* says what went wrong, for an error;
+        *params* the other values a protocol words a structured reply (*text* ``""``) with.
         """
         notice = Notice(
             text=text,
@@ -233,6 +235,7 @@ class Member(trio.abc.ReceiveChannel[Event]):
             kind=kind or ("error" if error else "info"),
             data=data or {},
             code=code,
+            params=params or {},
         )
         if not self.deliver(notice):
             self.hub.disconnect(self, SLOW_CONSUMER)
@@ -354,11 +357,9 @@ class Member(trio.abc.ReceiveChannel[Event]):
     def _target(self, room: Room | None) -> Room:
         target = room if room is not None else self.current_room
         if target is None or self.rooms.get(target.name) is not target:
-            raise NotInRoom(
-                f"you are not in {target.name}"
-                if target is not None
-                else "you are not in any room; /join #ROOM"
-            )
+            if target is None:
+                raise NotInRoom("you are not in any room", code=ErrorCode.NO_ROOM, hint="join")
+            raise NotInRoom(f"you are not in {target.name}", room=target.name)
         return target
 
     def switch(self, room: Room) -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import trio
 
-from ._errors import Banned, ChatError, NotInRoom, NotOperator
+from ._errors import Banned, ChatError, ErrorCode, NotInRoom, NotOperator
 from ._events import (
     DEFAULT_ROOM,
     Action,
@@ -172,7 +172,7 @@ class Room:
             member.current_room = self
             raise ValueError(f"{member.nick} is already in {self.name}")
         if self.is_banned(member):
-            raise Banned(f"you are banned from {self.name}")
+            raise Banned(f"you are banned from {self.name}", room=self.name)
         if self._log.seq == 0 and not self._members and self.name != DEFAULT_ROOM:
             self._set_operator(member.nick, True)  # a new room's creator runs it
         if self._departures:
@@ -247,9 +247,13 @@ class Room:
     def set_topic(self, member: Member, text: str) -> TopicChanged:
         """Set the topic (``""`` clears it) and announce it. *member* must be in the room."""
         if member not in self._members:
-            raise NotInRoom(f"you are not in {self.name}")
+            raise NotInRoom(f"you are not in {self.name}", room=self.name)
         if len(text) > MAX_TOPIC_LENGTH:
-            raise ChatError(f"a topic has at most {MAX_TOPIC_LENGTH} characters")
+            raise ChatError(
+                f"a topic has at most {MAX_TOPIC_LENGTH} characters",
+                code=ErrorCode.TOPIC_TOO_LONG,
+                limit=MAX_TOPIC_LENGTH,
+            )
         text = sanitize(text)
         self._log.set_state(attrs.evolve(self._log.state, topic=text))
         event = self._publish(TopicChanged, member.nick, text=text)
@@ -276,14 +280,19 @@ class Room:
 
     def _check_operator(self, actor: Member) -> None:
         if not self.is_operator(actor):
-            raise NotOperator(f"you are not an operator of {self.name}")
+            raise NotOperator(f"you are not an operator of {self.name}", room=self.name)
 
     def _member_named(self, nick: str) -> Member:
         key = _nick_key(nick)
         for member in self._members:
             if _nick_key(member.nick) == key:
                 return member
-        raise NotInRoom(f"{nick} is not in {self.name}")
+        raise NotInRoom(
+            f"{nick} is not in {self.name}",
+            code=ErrorCode.USER_NOT_IN_ROOM,
+            nick=nick,
+            room=self.name,
+        )
 
     def kick(self, actor: Member, nick: str, reason: str = "") -> Kicked:
         """Remove the member called *nick*; everyone here, the target included, sees why.
@@ -293,7 +302,9 @@ class Room:
         self._check_operator(actor)
         target = self._member_named(nick)
         if target.is_admin and not actor.is_admin:
-            raise NotOperator(f"{target.nick} is a server admin")
+            raise NotOperator(
+                f"{target.nick} is a server admin", code=ErrorCode.TARGET_IS_ADMIN, nick=target.nick
+            )
         event = self._publish(Kicked, actor.nick, target=target.nick, reason=sanitize(reason))
         self.part(target, announce=False)
         assert isinstance(event, Kicked)
@@ -315,7 +326,12 @@ class Room:
         state = self._log.state
         if mask not in state.bans:
             if len(state.bans) >= MAX_BANS:
-                raise ChatError(f"{self.name} already has {MAX_BANS} bans; /unban one")
+                raise ChatError(
+                    f"{self.name} already has {MAX_BANS} bans",
+                    code=ErrorCode.TOO_MANY_BANS,
+                    room=self.name,
+                    limit=MAX_BANS,
+                )
             self._log.set_state(attrs.evolve(state, bans=(*state.bans, mask)))
         event = self._publish(BanChanged, actor.nick, mask=mask, banned=True)
         for member in [m for m in self._members if m is not actor and _matches(mask, m)]:
@@ -333,7 +349,12 @@ class Room:
         mask = _validate_mask(mask)
         state = self._log.state
         if mask not in state.bans:
-            raise ChatError(f"{mask} is not banned in {self.name}")
+            raise ChatError(
+                f"{mask} is not banned in {self.name}",
+                code=ErrorCode.NOT_BANNED,
+                mask=mask,
+                room=self.name,
+            )
         bans = tuple(ban for ban in state.bans if ban != mask)
         self._log.set_state(attrs.evolve(state, bans=bans))
         event = self._publish(BanChanged, actor.nick, mask=mask, banned=False)
@@ -466,7 +487,11 @@ class Room:
 def _validate_mask(mask: str) -> str:
     mask = mask.strip().casefold()
     if not mask or mask == "@" or not _MASK.fullmatch(mask):
-        raise ChatError("a ban mask is NICK, @ADDRESS or NICK@ADDRESS, with * and ? wildcards")
+        raise ChatError(
+            "a ban mask is NICK, @ADDRESS or NICK@ADDRESS, with * and ? wildcards",
+            code=ErrorCode.INVALID_MASK,
+            mask=mask,
+        )
     return mask
 
 

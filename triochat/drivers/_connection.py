@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ..protocols._codec import Codec
     from ..server._config import ServerConfig
     from ..session._auth import Guard
+    from ..session._policy import SessionPolicy
     from ._flusher import Flusher
 
 __all__ = ["Connection"]
@@ -85,6 +86,7 @@ class Connection:
         "member",
         "paused",
         "peer",
+        "policy",
         "reason",
         "reason_detail",
         "session",
@@ -102,9 +104,12 @@ class Connection:
         codec: Codec,
         flusher: Flusher | None = None,
         on_closed: Callable[[Connection], None] | None = None,
+        policy: SessionPolicy | None = None,
     ) -> None:
         self.hub = hub
         self.guard = guard
+        #: What the session does of its own accord (``None``: the default for the guard).
+        self.policy = policy
         self.config = config
         #: Names this connection in logs (unique in the process).
         self.id = next(_ids)
@@ -317,7 +322,7 @@ class Connection:
             # stays, parked on the outbox, costs a wake-up per batch instead of a task per line.
             self._writer = trio.CancelScope()
             nursery.start_soon(self._writer_task, self._writer)
-        session = self.session = Session(self.hub, member, self.guard)
+        session = self.session = Session(self.hub, member, self.guard, self.policy)
         session.start()
         if not session.authenticated:
             # Whoever has not given the password by then is disconnected.

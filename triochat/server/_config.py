@@ -17,9 +17,9 @@ from ..core._hub import (
 )
 from ..core._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES
 from ..core._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
-from ..core._text import DEFAULT_MAX_LINE
 from ..drivers._endpoints import DEFAULT_HOST, DEFAULT_PORT, Endpoint, parse_endpoint
 from ..drivers._tls import DEFAULT_TLS_HANDSHAKE_TIMEOUT
+from ..protocols._lines import DEFAULT_MAX_LINE
 from ..session._auth import Secret
 
 __all__ = [

@@ -25,6 +25,7 @@ from ..protocols._codec import Codec, Refusal
 from ..protocols.text import LineCodec
 from ..session._auth import FailureThrottle, Guard
 from ..session._nick_store import NickStore
+from ..session._policy import SessionPolicy
 from ..session._reasons import CloseReason
 from ._config import ServerConfig
 
@@ -115,6 +116,12 @@ class ChatServer:
     #: The password, admin token, registered nicks and failure throttle of this server.
     guard: Guard = attrs.field(
         init=False, default=attrs.Factory(lambda self: _guard(self.config), takes_self=True)
+    )
+    #: What every client's session does of its own accord: start in the default room, and
+    #: give the password first if the server has one.
+    policy: SessionPolicy = attrs.field(
+        init=False,
+        default=attrs.Factory(lambda self: SessionPolicy.for_guard(self.guard), takes_self=True),
     )
     # Every connection served, with the IP address it is counted under in _per_ip (if it was
     # admitted by the accept loop directly; handle_stream releases its own).
@@ -453,6 +460,7 @@ class ChatServer:
             codec=codec or LineCodec(self.config.max_line),
             flusher=self._flusher,
             on_closed=self._forget_connection,
+            policy=self.policy,
         )
         self._connections[connection] = ip
         self._idle = self._idle if not self._idle.is_set() else trio.Event()

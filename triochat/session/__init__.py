@@ -29,4 +29,6 @@ from ._commands import Who as Who
 from ._input import Input as Input
 from ._input import InputError as InputError
 from ._input import InputProblem as InputProblem
+from ._policy import SessionPolicy as SessionPolicy
 from ._reasons import CloseReason as CloseReason
+from ._replies import ReplyKind as ReplyKind

@@ -22,7 +22,7 @@ from typing import Final, TypeVar
 import attrs
 import trio
 
-from ..core._errors import ChatError
+from ..core._errors import ChatError, ErrorCode
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT", "NickStore", "Registration", "StoreUnavailable"]
 
@@ -46,6 +46,8 @@ _SCHEMA: Final = (
 
 class StoreUnavailable(ChatError):
     """The registered-nick store cannot be used now (locked, corrupt, unreadable...)."""
+
+    default_code = ErrorCode.STORE_UNAVAILABLE
 
 
 @attrs.frozen(repr=False)

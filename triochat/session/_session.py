@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from ..core._errors import AuthenticationFailed, ChatError, ErrorCode, NotInRoom
+from ..core._errors import AuthenticationFailed, ChatError, ErrorCode, InvalidNick, NotInRoom
 from ..core._hub import MAX_NICK_LENGTH, MAX_ROOM_NAME_LENGTH, validate_nick
 from ..core._room import MAX_TOPIC_LENGTH
 from ._auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Guard
 from ._commands import (
-    HELP_TEXT,
     Admin,
     Ban,
     Command,
@@ -46,7 +45,9 @@ from ._commands import (
     Who,
 )
 from ._input import InputError, InputProblem
+from ._policy import SessionPolicy
 from ._reasons import CloseReason, seconds
+from ._replies import ReplyKind
 
 if TYPE_CHECKING:
     from ..core._hub import Hub
@@ -74,93 +75,78 @@ _NAME_ENTRY_BYTES: Final = 2 * (4 * MAX_NICK_LENGTH + 8)
 class Session:
     """One client's commands, carried out on the hub on behalf of *member*."""
 
-    __slots__ = ("authenticated", "guard", "hub", "member")
+    __slots__ = ("authenticated", "guard", "hub", "member", "policy")
 
-    def __init__(self, hub: Hub, member: Member, guard: Guard | None = None) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        member: Member,
+        guard: Guard | None = None,
+        policy: SessionPolicy | None = None,
+    ) -> None:
         self.hub = hub
         self.member = member
-        self.guard = guard or Guard()
-        #: False until the client gives the server password, on servers that have one.
-        self.authenticated = self.guard.password is None
+        self.guard = guard = guard or Guard()
+        self.policy = policy = policy or SessionPolicy.for_guard(guard)
+        if policy.password_required != (guard.password is not None):
+            raise ValueError("the policy must require a password exactly when the guard has one")
+        #: False until the client gives the server password, on servers that need one.
+        self.authenticated = not policy.password_required
 
-    def notify(
-        self,
-        text: str,
-        *,
-        error: bool = False,
-        kind: str | None = None,
-        code: ErrorCode | None = None,
-        **data: Any,
-    ) -> None:
-        if error and code is None:
-            code = ErrorCode.REFUSED
-        self.member.notify(
-            f"error: {text}" if error else text, error=error, kind=kind, data=data, code=code
-        )
+    def reply(self, kind: ReplyKind, params: dict[str, Any] | None = None, **data: Any) -> None:
+        """Answer with a reply of *kind*: *data* for programs (the JSON format's ``data``),
+        *params* the other values a protocol words it with. No text: each codec words it."""
+        self.member.notify("", kind=kind, data=data, params=params)
+
+    def fail(self, code: ErrorCode, **params: Any) -> None:
+        """Answer with an error: its *code*, and the values a protocol words it with."""
+        self.member.notify("", error=True, kind="error", code=code, params=params)
+
+    def _failed(self, exc: ChatError) -> None:
+        # The description is what a protocol with no wording of its own for the code says.
+        self.fail(exc.code, description=str(exc), **exc.params)
 
     def start(self) -> None:
-        """Greet the client: welcome it into the default room, or ask for the password."""
+        """Greet the client: welcome it (into the policy's room), or ask for the password."""
         if self.authenticated:
             self._enter()
         else:
-            self.notify(
-                f"welcome to triochat, {self.member.nick}! This server needs a password: "
-                "send /pass PASSWORD (/quit leaves).",
-                kind="password",
-                nick=self.member.nick,
-            )
+            self.reply(ReplyKind.PASSWORD, nick=self.member.nick)
 
     def _enter(self) -> None:
-        room = self.hub.room()
+        if self.policy.auto_join is None:
+            self.welcome(None)
+            return
+        room = self.hub.room(self.policy.auto_join)
         self.welcome(room)
         if not self.member.connected:
             return  # the welcome overflowed the outbox (a client that sent a lot unread)
         try:
             self.hub.join(self.member, room.name)
         except ChatError as exc:  # banned from the default room: still connected, in no room
-            self.notify(str(exc), error=True, code=exc.code)
+            self._failed(exc)
 
-    def welcome(self, room: Room) -> None:
-        others = len(room)
-        self.notify(
-            f"welcome to triochat, {self.member.nick}! You are in {room.name} with {others} "
-            f"other{'' if others == 1 else 's'}. /nick NAME sets your nick, /join #ROOM joins a "
-            "room, /help lists the commands, /quit leaves.",
-            kind="welcome",
-            nick=self.member.nick,
-            room=room.name,
-        )
+    def welcome(self, room: Room | None) -> None:
+        """Welcome the client, into *room* (``None``: it starts in no room)."""
+        if room is None:
+            self.reply(ReplyKind.WELCOME, {"others": 0}, nick=self.member.nick, room=None)
+        else:
+            others = {"others": len(room)}
+            self.reply(ReplyKind.WELCOME, others, nick=self.member.nick, room=room.name)
 
     def ping(self, idle: float) -> None:
-        self.notify(
-            f"ping: no complete line for {seconds(idle)}; send any line within {seconds(idle)} "
-            "or you will be disconnected",
-            kind="ping",
-        )
+        self.reply(ReplyKind.PING, {"idle": idle})
 
     def input_error(self, error: InputError) -> None:
         """Answer a frame the client's codec could not read."""
         if error.problem is InputProblem.LINE_TOO_LONG:
-            self.notify(
-                f"line too long (the limit is {error.limit} bytes); discarded",
-                error=True,
-                code=ErrorCode.LINE_TOO_LONG,
-            )
+            self.fail(ErrorCode.LINE_TOO_LONG, limit=error.limit)
         else:
-            self.notify(
-                f"line is not valid UTF-8 (bad byte at offset {error.offset}); discarded",
-                error=True,
-                code=ErrorCode.NOT_UTF8,
-            )
+            self.fail(ErrorCode.NOT_UTF8, offset=error.offset)
 
     def slow_down(self, rate: float, burst: int) -> None:
         """Tell the client that lines it sends faster than *rate* a second are discarded."""
-        self.notify(
-            f"slow down: at most {rate:g} lines a second, {burst} at once; lines sent faster "
-            "are discarded",
-            error=True,
-            code=ErrorCode.SLOW_DOWN,
-        )
+        self.fail(ErrorCode.SLOW_DOWN, rate=rate, burst=burst)
 
     async def execute(self, command: Command) -> Ending | None:
         """Carry out *command*. Returns why the connection must end (the reason and its
@@ -170,10 +156,12 @@ class Session:
         """
         try:
             if not self.authenticated and not isinstance(command, Pass | Quit | Help | Format):
-                raise AuthenticationFailed("this server needs a password first: /pass PASSWORD")
+                raise AuthenticationFailed(
+                    "this server needs a password first", code=ErrorCode.PASSWORD_REQUIRED
+                )
             return await self._execute(command)
         except ChatError as exc:
-            self.notify(str(exc), error=True, code=exc.code)
+            self._failed(exc)
             return None
 
     async def _execute(self, command: Command) -> Ending | None:
@@ -208,12 +196,7 @@ class Session:
                 )
             case Ban(mask=None):
                 room = self._current()
-                self.notify(
-                    f"bans in {room.name}: {', '.join(room.bans) or 'none'}",
-                    kind="bans",
-                    room=room.name,
-                    bans=list(room.bans),
-                )
+                self.reply(ReplyKind.BANS, room=room.name, bans=list(room.bans))
             case Ban(mask=mask, add=add):
                 assert mask is not None
                 room = self._current()
@@ -228,41 +211,29 @@ class Session:
             case Quit(reason=reason):
                 return CloseReason.QUIT, reason
             case Help():
-                self.notify(HELP_TEXT, kind="help")
+                self.reply(ReplyKind.HELP)
             case Who(room=room_name, page=page):
                 self._who(self._room(room_name, must_be_in=False), page)
             case Join(room=name):
                 room = hub.join(member, name)
-                self.notify(f"now talking in {room.name}", kind="switch", room=room.name)
+                self.reply(ReplyKind.SWITCH, room=room.name)
             case Part(room=name, reason=reason):
                 room = hub.part(member, name, reason)
                 current = member.current_room
-                where = (
-                    f"now talking in {current.name}"
-                    if current is not None
-                    else "you are in no room now; /join #ROOM"
-                )
-                self.notify(
-                    f"you left {room.name}; {where}",
-                    kind="switch",
+                self.reply(
+                    ReplyKind.SWITCH,
+                    {"left": room.name},
                     room=current.name if current is not None else None,
                 )
             case Switch(room=name):
                 room = self._room(name)
                 member.switch(room)
-                self.notify(f"now talking in {room.name}", kind="switch", room=room.name)
+                self.reply(ReplyKind.SWITCH, room=room.name)
             case Rooms(page=page):
                 self._rooms(page)
             case Topic(text=None):
                 room = self._current()
-                self.notify(
-                    f"topic of {room.name}: {room.topic}"
-                    if room.topic
-                    else f"{room.name} has no topic",
-                    kind="topic",
-                    room=room.name,
-                    topic=room.topic,
-                )
+                self.reply(ReplyKind.TOPIC, room=room.name, topic=room.topic)
             case Topic(text=text):
                 assert text is not None
                 self._current().set_topic(member, "" if text == "-" else text)
@@ -273,20 +244,21 @@ class Session:
             case Format(name=name):
                 # The codec switched its input already; its output switches at this notice.
                 current = member.current_room
-                self.notify(
-                    f"format is now {name}",
-                    kind="format",
+                self.reply(
+                    ReplyKind.FORMAT,
                     format=name,
                     nick=member.nick,
                     room=current.name if current is not None else None,
                 )
-            case Unknown(message=message):
-                self.notify(message, error=True, code=ErrorCode.UNKNOWN_COMMAND)
+            case Unknown(message=message, code=code):
+                self.fail(code, message=message)
         return None
 
     # ---------------------------------------------------------------------------- passwords
 
-    async def _check(self, target: str, what: str, check: Callable[[], Awaitable[bool]]) -> None:
+    async def _check(
+        self, target: str, secret: str, check: Callable[[], Awaitable[bool]], nick: str = ""
+    ) -> None:
         """Run *check* (is the secret right?) in its turn for (*target*, the client's address).
 
         Over the throttle's limit the attempt is delayed, never refused: the client is told how
@@ -297,48 +269,46 @@ class Session:
         key = (target, self.member.address)
         delay = throttle.delay(key)
         if delay > 0:
-            self.notify(
-                f"too many failed attempts from your address: yours is checked in at most "
-                f"{seconds(math.ceil(delay))}",
-                kind="throttled",
-                seconds=math.ceil(delay),
-            )
+            self.reply(ReplyKind.THROTTLED, seconds=math.ceil(delay))
         async with throttle.turn(key):
             if await check():
                 return
             throttle.count(key)
+        what = {"server": "password", "admin": "admin token"}.get(secret, f"password for {nick}")
         auth_log.warning("failed %s from %s (%s)", what, self.member.address, self.member.nick)
-        raise AuthenticationFailed(f"wrong {what}")
+        raise AuthenticationFailed(f"wrong {what}", secret=secret, nick=nick)
 
     async def _pass(self, password: str) -> None:
         if self.authenticated:
-            raise ChatError("you are already in")
+            raise ChatError("you are already in", code=ErrorCode.ALREADY_AUTHENTICATED)
         secret = self.guard.password
         assert secret is not None
 
         async def right() -> bool:
             return secret.matches(password)
 
-        await self._check("pass", "password", right)
+        await self._check("pass", "server", right)
         self.authenticated = True
         self._enter()
 
     async def _admin(self, token: str) -> None:
         secret = self.guard.admin_token
         if secret is None:
-            raise ChatError("this server has no admin token")
+            raise ChatError("this server has no admin token", code=ErrorCode.NO_ADMIN_TOKEN)
 
         async def right() -> bool:
             return secret.matches(token)
 
-        await self._check("admin", "admin token", right)
+        await self._check("admin", "admin", right)
         self.member.is_admin = True
         auth_log.warning("%s (%s) is now a server admin", self.member.nick, self.member.address)
-        self.notify("you are now a server admin: an operator in every room", kind="admin")
+        self.reply(ReplyKind.ADMIN)
 
     def _store(self) -> NickStore:
         if self.guard.nick_store is None:
-            raise ChatError("this server does not keep registered nicks")
+            raise ChatError(
+                "this server does not keep registered nicks", code=ErrorCode.NO_NICK_STORE
+            )
         return self.guard.nick_store
 
     async def _check_nick_password(
@@ -349,20 +319,22 @@ class Session:
         async def right() -> bool:
             return await hasher.matches(registration, password, address=address)
 
-        await self._check(f"nick:{nick.casefold()}", f"password for {nick}", right)
+        await self._check(f"nick:{nick.casefold()}", "nick", right, nick)
 
     async def _rename(self, name: str, password: str | None) -> None:
         store = self.guard.nick_store
         if password is not None and store is None:
             # No registered nicks here: "/nick two words" is a typo, not a password.
-            raise ChatError("usage: /nick NAME (a nick has no spaces)")
+            raise InvalidNick("a nick has no spaces", nick=name, problem="spaces")
         if store is not None and name.casefold() != self.member.nick.casefold():
             validate_nick(name)
             registration = await store.lookup(name)
             if registration is not None:
                 if password is None:
                     raise AuthenticationFailed(
-                        f"the nick {name} is registered; /nick {name} PASSWORD"
+                        f"the nick {name} is registered: it needs its password",
+                        code=ErrorCode.NICK_REGISTERED,
+                        nick=name,
                     )
                 await self._check_nick_password(name, registration, password)
         self.hub.rename(self.member, name)
@@ -371,47 +343,60 @@ class Session:
         store = self._store()
         nick, address = self.member.nick, self.member.address
         if re.fullmatch(rf"{re.escape(self.hub.guest_prefix)}-\d+", nick):
-            raise ChatError("choose a nick with /nick NAME before registering it")
+            raise ChatError(
+                "choose a nick before registering it", code=ErrorCode.GUEST_NICK, nick=nick
+            )
         if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
             raise ChatError(
-                f"a password has {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
+                f"a password has {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters",
+                code=ErrorCode.INVALID_PASSWORD,
+                min=MIN_PASSWORD_LENGTH,
+                max=MAX_PASSWORD_LENGTH,
             )
         # Cheap checks first: the expensive hash only for a registration that can succeed.
         if await store.lookup(nick) is not None:
-            raise ChatError(f"the nick {nick} is registered already")
+            raise ChatError(
+                f"the nick {nick} is registered already",
+                code=ErrorCode.ALREADY_REGISTERED,
+                nick=nick,
+            )
         throttle, key = self.guard.throttle, ("register", address)
         if not throttle.allowed(key):
+            wait = math.ceil(throttle.delay(key))
             raise ChatError(
-                "too many registrations from your address; try again in "
-                f"{seconds(math.ceil(throttle.delay(key)))}"
+                f"too many registrations from your address; try again in {seconds(wait)}",
+                code=ErrorCode.TOO_MANY_REGISTRATIONS,
+                seconds=wait,
             )
         throttle.count(key)
         registration = await self.guard.hasher.new(password, address=address)
         if not await store.add(nick, registration):  # someone was quicker
-            raise ChatError(f"the nick {nick} is registered already")
+            raise ChatError(
+                f"the nick {nick} is registered already",
+                code=ErrorCode.ALREADY_REGISTERED,
+                nick=nick,
+            )
         auth_log.info("%s registered by %s", nick, address)
-        self.notify(
-            f"the nick {nick} is now registered: nobody else can take it without the password",
-            kind="registered",
-            nick=nick,
-        )
+        self.reply(ReplyKind.REGISTERED, nick=nick)
 
     async def _unregister(self, password: str) -> None:
         store = self._store()
         nick = self.member.nick
         registration = await store.lookup(nick)
         if registration is None:
-            raise ChatError(f"the nick {nick} is not registered")
+            raise ChatError(
+                f"the nick {nick} is not registered", code=ErrorCode.NOT_REGISTERED, nick=nick
+            )
         await self._check_nick_password(nick, registration, password)
         await store.remove(nick)
-        self.notify(f"the nick {nick} is no longer registered", kind="registered", nick=None)
+        self.reply(ReplyKind.REGISTERED, {"nick": nick, "registered": False}, nick=None)
 
     # ---------------------------------------------------------------------------- helpers
 
     def _current(self) -> Room:
         room = self.member.current_room
         if room is None:
-            raise NotInRoom("you are not in any room; /join #ROOM")
+            raise NotInRoom("you are not in any room", code=ErrorCode.NO_ROOM, hint="join")
         return room
 
     def _room(self, name: str | None, *, must_be_in: bool = True) -> Room:
@@ -420,12 +405,12 @@ class Session:
             return self._current()
         room = self.hub.find_room(name)
         if room is None:
-            raise NotInRoom(f"there is no room {name}")
+            raise NotInRoom(f"there is no room {name}", code=ErrorCode.NO_SUCH_ROOM, room=name)
         if must_be_in and self.member.rooms.get(room.name) is not room:
-            raise NotInRoom(f"you are not in {room.name}; /join {room.name}")
+            raise NotInRoom(f"you are not in {room.name}", room=room.name, hint="join")
         return room
 
-    def _page(self, total: int, page: int, entry_bytes: int, what: str) -> _Page:
+    def _page(self, total: int, page: int, entry_bytes: int, listing: str, room: str = "") -> _Page:
         """The part of a listing of *total* entries that *page* shows.
 
         A page holds at most :data:`_LIST_LIMIT` entries, and fewer if that many could take more
@@ -436,39 +421,27 @@ class Session:
         pages = max(1, -(-total // per_page))
         if page > pages:
             raise ChatError(
-                f"there {'is' if pages == 1 else 'are'} {_plural(pages, 'page')} of {what}"
+                f"there {'is' if pages == 1 else 'are'} {_plural(pages, 'page')}",
+                code=ErrorCode.NO_SUCH_PAGE,
+                listing=listing,
+                pages=pages,
+                room=room,
             )
         start = (page - 1) * per_page
         return _Page(start, start + per_page, page, pages, total)
 
     def _who(self, room: Room, page: int = 1) -> None:
         nicks = room.nicks
-        part = self._page(len(nicks), page, _NAME_ENTRY_BYTES, f"names in {room.name}")
+        part = self._page(len(nicks), page, _NAME_ENTRY_BYTES, "who", room.name)
         shown = nicks[part.start : part.stop]
-        self.notify(
-            f"{len(nicks)} in {room.name}{part.heading()}: {', '.join(shown)}"
-            + part.more(f"/who {room.name}"),
-            kind="who",
-            room=room.name,
-            members=shown,
-            **part.data(),
-        )
+        self.reply(ReplyKind.WHO, part.params(), room=room.name, members=shown, **part.data())
 
     def _rooms(self, page: int = 1) -> None:
         rooms = sorted(self.hub.rooms, key=lambda room: room.name.casefold())
         part = self._page(len(rooms), page, _ROOM_ENTRY_BYTES, "rooms")
         shown = rooms[part.start : part.stop]
         listing = [{"name": room.name, "members": len(room), "topic": room.topic} for room in shown]
-        entries = ", ".join(
-            f"{room.name} ({len(room)})" + (f": {room.topic}" if room.topic else "")
-            for room in shown
-        )
-        self.notify(
-            f"{_plural(len(rooms), 'room')}{part.heading()}: {entries}" + part.more("/rooms"),
-            kind="rooms",
-            rooms=listing,
-            **part.data(),
-        )
+        self.reply(ReplyKind.ROOMS, part.params(), rooms=listing, **part.data())
 
     async def _history(self, room: Room, count: int | None) -> None:
         # Through the room's log: the default one answers from memory without waiting.
@@ -486,20 +459,14 @@ class Session:
             fit += 1
         total = len(events)
         events = events[total - fit :]
-        self.notify(
-            f"history of {room.name}: {_plural(fit, 'event')}"
-            + (f", the last of {total}: more would not fit in your outbox" if fit < total else ""),
-            kind="history",
-            room=room.name,
-            count=fit,
-        )
+        self.reply(ReplyKind.HISTORY, {"total": total}, room=room.name, count=fit)
         from ..core._member import SLOW_CONSUMER
 
         for event in events:
             if not member.deliver(event.as_history()):
                 self.hub.disconnect(member, SLOW_CONSUMER)
                 return
-        self.notify(f"end of history of {room.name}", kind="history-end", room=room.name)
+        self.reply(ReplyKind.HISTORY_END, room=room.name)
 
 
 @attrs.frozen
@@ -516,11 +483,8 @@ class _Page:
     pages: int
     total: int
 
-    def heading(self) -> str:
-        return f", page {self.page} of {self.pages}" if self.pages > 1 else ""
-
-    def more(self, command: str) -> str:
-        return f"; {command} {self.page + 1} for more" if self.page < self.pages else ""
+    def params(self) -> dict[str, Any]:
+        return {"count": self.total, "page": self.page, "pages": self.pages}
 
     def data(self) -> dict[str, Any]:
         if self.pages == 1:

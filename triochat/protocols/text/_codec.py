@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from typing import ClassVar, Final
 
 from ...core._events import Event, Notice
-from ...core._text import LineSplitter, LineTooLong, sanitize
-from ...session._commands import Format, parse_command
+from ...core._text import sanitize
+from ...session._commands import Format
 from ...session._reasons import CloseReason
 from .._codec import Input, InputError, InputProblem, Refusal
-from .._render import RENDERERS
+from .._lines import LineSplitter, LineTooLong
+from ..jsonl._render import render_json
+from ._parse import parse_command
+from ._phrases import refusal_text
+from ._render import render_text
 
-__all__ = ["LineCodec"]
+__all__ = ["RENDERERS", "LineCodec"]
 
-_REFUSALS: Final = {
-    Refusal.SERVER_FULL: "server full, try again later",
-    Refusal.TOO_MANY_FROM_ADDRESS: (
-        "too many connections from your address (the limit is {limit}), try again later"
-    ),
-    Refusal.NOT_TLS: "this port speaks TLS; connect with TLS (triochat connect --tls)",
+#: Renderer of each wire format of the line codec, by name.
+RENDERERS: Final[dict[str, Callable[[Event], bytes]]] = {
+    "text": render_text,
+    "json": render_json,
 }
 
 
@@ -78,19 +81,19 @@ class LineCodec:
         return b"".join(parts)
 
     def goodbye(self, reason: CloseReason, detail: str = "") -> bytes:
-        said = reason.describe(detail)
-        if reason.is_error:
-            notice = Notice(text=f"error: {said}; disconnecting", error=True, kind="goodbye")
-        else:
-            notice = Notice(text=f"goodbye ({said})", kind="goodbye")
-        notice.data["reason"] = said
+        notice = Notice(
+            error=reason.is_error,
+            kind="goodbye",
+            data={"reason": reason.describe(detail)},
+            params={"error": reason.is_error},
+        )
         return RENDERERS[self.format](notice)
 
     @staticmethod
     def refusal(refusal: Refusal, *, limit: int = 0) -> bytes:
         """The line that turns a client away before it has a session (always text: a client
         that has said nothing yet has not asked for JSON)."""
-        return f"*** error: {_REFUSALS[refusal].format(limit=limit)}\n".encode()
+        return f"*** {refusal_text(refusal, limit=limit)}\n".encode()
 
 
 class _LastBatch:

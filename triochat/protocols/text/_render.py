@@ -1,0 +1,82 @@
+"""The text format: events as lines for people (sans-IO: no trio here).
+
+Called once per event by :meth:`Event.encode <triochat.Event.encode>`; the bytes are cached on
+the event and shared by every member using the text format. Notices are worded by the
+phrasebook (:mod:`._phrases`).
+"""
+
+from __future__ import annotations
+
+from ...core._events import (
+    DEFAULT_ROOM,
+    Action,
+    BanChanged,
+    Event,
+    Joined,
+    Kicked,
+    Left,
+    Message,
+    NickChanged,
+    Notice,
+    OperatorChanged,
+    Private,
+    TopicChanged,
+)
+from ._phrases import notice_text
+
+__all__ = ["render_text"]
+
+
+def _clock(event: Event) -> str:
+    return event.time.strftime("[%H:%M:%S]")
+
+
+def _tag(event: Event) -> str:
+    # Events of the default room look exactly as in a one-room chat; any other room is named.
+    return "" if event.room == DEFAULT_ROOM else f"{event.room} "
+
+
+def render_text(event: Event) -> bytes:
+    """Render *event* as one line (with its newline) of the human text format.
+
+    Room events start with the time in brackets (and the room, unless it is the default room);
+    lines from the server start with ``***``. History copies render like the live event.
+    """
+    match event:
+        case Message(sender=sender, text=text):
+            line = f"{_clock(event)} {_tag(event)}<{sender}> {text}"
+        case Action(sender=sender, text=text):
+            line = f"{_clock(event)} {_tag(event)}* {sender} {text}"
+        case Joined(sender=sender):
+            line = f"{_clock(event)} *** {sender} joined {event.room}"
+        case Left(sender=sender, reason=reason):
+            because = f" ({reason})" if reason else ""
+            line = f"{_clock(event)} *** {sender} left {event.room}{because}"
+        case NickChanged(sender=old, new=new):
+            line = f"{_clock(event)} {_tag(event)}*** {old} is now known as {new}"
+        case TopicChanged(sender=sender, text=text):
+            what = (
+                f"set the topic of {event.room}: {text}"
+                if text
+                else (f"cleared the topic of {event.room}")
+            )
+            line = f"{_clock(event)} *** {sender} {what}"
+        case Private(sender=sender, target=target, text=text):
+            line = f"{_clock(event)} <{sender} -> {target}> {text}"
+        case Kicked(sender=sender, target=target, reason=reason):
+            because = f" ({reason})" if reason else ""
+            line = f"{_clock(event)} *** {target} was kicked from {event.room} by {sender}{because}"
+        case OperatorChanged(sender=sender, target=target, operator=True):
+            line = f"{_clock(event)} *** {sender} made {target} an operator of {event.room}"
+        case OperatorChanged(sender=sender, target=target):
+            line = (
+                f"{_clock(event)} *** {sender} took operator status in {event.room} from {target}"
+            )
+        case BanChanged(sender=sender, mask=mask, banned=banned):
+            what = "banned" if banned else "lifted the ban on"
+            line = f"{_clock(event)} *** {sender} {what} {mask} in {event.room}"
+        case Notice():
+            line = f"*** {notice_text(event)}"
+        case _:  # an Event subclass of the library user's own: Event.encode stands in for it
+            raise TypeError(f"no text rendering for {type(event).__name__}")
+    return (line + "\n").encode("utf-8")
