@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 
 from ..core._errors import AuthenticationFailed, ChatError, ErrorCode, NotInRoom
-from ..core._hub import MAX_NICK_LENGTH, MAX_ROOM_NAME_LENGTH, validate_nick
+from ..core._hub import MAX_NICK_LENGTH, MAX_ROOM_NAME_LENGTH
+from ..core._nicks import nick_key, validate_nick
 from ..core._room import MAX_TOPIC_LENGTH
 from ._auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Guard
 from ._commands import (
@@ -74,7 +75,7 @@ _NAME_ENTRY_BYTES: Final = 2 * (4 * MAX_NICK_LENGTH + 8)
 class Session:
     """One client's commands, carried out on the hub on behalf of *member*."""
 
-    __slots__ = ("authenticated", "guard", "hub", "member")
+    __slots__ = ("authenticated", "guard", "hub", "member", "owned")
 
     def __init__(self, hub: Hub, member: Member, guard: Guard | None = None) -> None:
         self.hub = hub
@@ -82,6 +83,8 @@ class Session:
         self.guard = guard or Guard()
         #: False until the client gives the server password, on servers that have one.
         self.authenticated = self.guard.password is None
+        #: nick_key of each registered nick this client registered or gave the password of.
+        self.owned: set[str] = set()
 
     def notify(
         self,
@@ -356,16 +359,31 @@ class Session:
         if password is not None and store is None:
             # No registered nicks here: "/nick two words" is a typo, not a password.
             raise ChatError("usage: /nick NAME (a nick has no spaces)")
-        if store is not None and name.casefold() != self.member.nick.casefold():
-            validate_nick(name)
-            registration = await store.lookup(name)
-            if registration is not None:
-                if password is None:
-                    raise AuthenticationFailed(
-                        f"the nick {name} is registered; /nick {name} PASSWORD"
-                    )
-                await self._check_nick_password(name, registration, password)
+        if store is not None:
+            name = validate_nick(name)
+            await self._check_registered(store, name, password)
         self.hub.rename(self.member, name)
+
+    async def _check_registered(self, store: NickStore, name: str, password: str | None) -> None:
+        """Refuse *name* if it is, or looks like, a registered nick and *password* is not its."""
+        # Registered nicks this client has shown it owns need no password again: re-casing your
+        # own nick is free.
+        owners = [o for o in await store.registered_like(name) if nick_key(o) not in self.owned]
+        if not owners:
+            return
+        if password is None:
+            owner = owners[0]
+            if owner.casefold() == name.casefold():
+                raise AuthenticationFailed(f"the nick {name} is registered; /nick {name} PASSWORD")
+            raise AuthenticationFailed(
+                f"the nick {name} looks like {owner}, which is registered; "
+                f"/nick {name} PASSWORD with the password of {owner}"
+            )
+        for owner in owners:
+            registration = await store.lookup(owner)
+            if registration is not None:  # None: unregistered meanwhile, nothing to prove
+                await self._check_nick_password(owner, registration, password)
+        self.owned.update(nick_key(owner) for owner in owners)
 
     async def _register(self, password: str) -> None:
         store = self._store()
@@ -377,8 +395,8 @@ class Session:
                 f"a password has {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
             )
         # Cheap checks first: the expensive hash only for a registration that can succeed.
-        if await store.lookup(nick) is not None:
-            raise ChatError(f"the nick {nick} is registered already")
+        if await store.registered_like(nick):
+            raise ChatError(f"the nick {nick}, or one that looks like it, is registered already")
         throttle, key = self.guard.throttle, ("register", address)
         if not throttle.allowed(key):
             raise ChatError(
@@ -388,7 +406,8 @@ class Session:
         throttle.count(key)
         registration = await self.guard.hasher.new(password, address=address)
         if not await store.add(nick, registration):  # someone was quicker
-            raise ChatError(f"the nick {nick} is registered already")
+            raise ChatError(f"the nick {nick}, or one that looks like it, is registered already")
+        self.owned.add(nick_key(nick))
         auth_log.info("%s registered by %s", nick, address)
         self.notify(
             f"the nick {nick} is now registered: nobody else can take it without the password",
@@ -404,6 +423,7 @@ class Session:
             raise ChatError(f"the nick {nick} is not registered")
         await self._check_nick_password(nick, registration, password)
         await store.remove(nick)
+        self.owned.discard(nick_key(nick))
         self.notify(f"the nick {nick} is no longer registered", kind="registered", nick=None)
 
     # ---------------------------------------------------------------------------- helpers
