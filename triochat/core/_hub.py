@@ -26,10 +26,10 @@ from ._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES, SLOW_CONSUME
 from ._nicks import (
     MAX_NICK_LENGTH,
     MAX_ROOM_NAME_LENGTH,
+    fold_case,
     look_key,
     nick_key,
     normalize_room_name,
-    room_key,
     validate_nick,
 )
 from ._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS, Room
@@ -258,17 +258,17 @@ class Hub:
         Raises :exc:`InvalidRoom`, or :exc:`TooManyRooms` if it would be one room too many.
         """
         name = normalize_room_name(name)
-        room = self._rooms.get(room_key(name))
+        room = self._rooms.get(fold_case(name))
         if room is None:
             if len(self._rooms) >= self.max_rooms:
                 raise TooManyRooms(f"the server has its maximum of {self.max_rooms} rooms")
-            room = self._rooms[room_key(name)] = Room(hub=self, name=name)
+            room = self._rooms[fold_case(name)] = Room(hub=self, name=name)
         return room
 
     def find_room(self, name: str) -> Room | None:
         """The room called *name* (``#`` optional, any case), if it exists."""
         try:
-            return self._rooms.get(room_key(normalize_room_name(name)))
+            return self._rooms.get(fold_case(normalize_room_name(name)))
         except InvalidRoom:
             return None
 
@@ -311,7 +311,7 @@ class Hub:
         if (
             not room
             and room.name != DEFAULT_ROOM
-            and self._rooms.pop(room_key(room.name), None) is room
+            and self._rooms.pop(fold_case(room.name), None) is room
         ):
             room._close()
 

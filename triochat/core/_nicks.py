@@ -26,9 +26,14 @@ nick has two keys, and two nicks clash if either key is equal:
 - :func:`look_key`: the case-folded skeleton of the nick as written, for look-alikes that only
   exist in one case (``AIice`` and ``Alice``, Cyrillic ``ВОВ`` and ``BOB``).
 
-Room names follow the same character rules; rooms are told apart by :func:`room_key` (NFKC and
+Room names follow the same character rules; rooms are told apart by :func:`fold_case` (NFKC and
 case folding), not by skeleton: a room has no owner to impersonate, and merging ``#m`` with
 ``#rn`` would surprise more than it protects.
+
+An IRC front end announces ``CASEMAPPING=rfc7613`` (:data:`IRC_CASEMAPPING`): PRECIS-style
+Unicode names compared after width mapping, case mapping and normalisation, the nearest standard
+token to :func:`fold_case`. Any two names a client folds alike, the server folds alike too; the
+server also refuses look-alikes, which no casemapping can describe.
 """
 
 from __future__ import annotations
@@ -40,18 +45,21 @@ from ._confusables import ROWS
 from ._errors import InvalidNick, InvalidRoom
 
 __all__ = [
+    "IRC_CASEMAPPING",
     "MAX_COMBINING_MARKS",
     "MAX_NICK_LENGTH",
     "MAX_ROOM_NAME_LENGTH",
     "NICK_PUNCTUATION",
+    "fold_case",
     "look_key",
     "nick_key",
     "normalize_room_name",
-    "room_key",
     "skeleton",
     "validate_nick",
 ]
 
+#: The ``CASEMAPPING`` an IRC front end announces for these names (see :func:`fold_case`).
+IRC_CASEMAPPING: Final = "rfc7613"
 #: Longest nick, in code points after NFKC.
 MAX_NICK_LENGTH: Final = 24
 #: Longest room name, without its leading "#", in code points after NFKC.
@@ -115,7 +123,7 @@ def skeleton(text: str) -> str:
 
 def nick_key(nick: str) -> str:
     """The key members are found by: the skeleton of *nick* after NFKC and case folding."""
-    return skeleton(unicodedata.normalize("NFKC", nick).casefold())
+    return skeleton(fold_case(nick))
 
 
 def look_key(nick: str) -> str:
@@ -123,8 +131,13 @@ def look_key(nick: str) -> str:
     return unicodedata.normalize("NFD", skeleton(unicodedata.normalize("NFKC", nick)).casefold())
 
 
-def room_key(name: str) -> str:
-    """The key rooms are found by: the name after NFKC and case folding."""
+def fold_case(name: str) -> str:
+    """*name* after NFKC and full Unicode case folding: how room names are told apart.
+
+    ``Straße`` and ``STRASSE`` fold alike (``str.lower`` would keep the ``ß``). Idempotent. This is
+    the comparison an IRC front end announces as ``CASEMAPPING=rfc7613`` (:data:`IRC_CASEMAPPING`);
+    which nicks clash is decided by :func:`nick_key` and :func:`look_key`, which are stricter.
+    """
     return unicodedata.normalize("NFKC", name).casefold()
 
 
