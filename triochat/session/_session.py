@@ -83,7 +83,8 @@ class Session:
         self.guard = guard or Guard()
         #: False until the client gives the server password, on servers that have one.
         self.authenticated = self.guard.password is None
-        #: nick_key of each registered nick this client registered or gave the password of.
+        #: nick_key of the registered nicks the current nick is or looks like, whose password
+        #: this client gave (or which it registered): renaming among their look-alikes is free.
         self.owned: set[str] = set()
 
     def notify(
@@ -359,31 +360,39 @@ class Session:
         if password is not None and store is None:
             # No registered nicks here: "/nick two words" is a typo, not a password.
             raise ChatError("usage: /nick NAME (a nick has no spaces)")
-        if store is not None:
-            name = validate_nick(name)
-            await self._check_registered(store, name, password)
-        self.hub.rename(self.member, name)
-
-    async def _check_registered(self, store: NickStore, name: str, password: str | None) -> None:
-        """Refuse *name* if it is, or looks like, a registered nick and *password* is not its."""
-        # Registered nicks this client has shown it owns need no password again: re-casing your
-        # own nick is free.
-        owners = [o for o in await store.registered_like(name) if nick_key(o) not in self.owned]
-        if not owners:
+        if store is None:
+            self.hub.rename(self.member, name)
             return
+        name = validate_nick(name)
+        owners = await self._check_registered(store, name, password)
+        self.hub.rename(self.member, name)
+        self.owned = {nick_key(owner) for owner in owners}
+
+    async def _check_registered(
+        self, store: NickStore, name: str, password: str | None
+    ) -> list[str]:
+        """The registered nicks *name* is or looks like, once *password* is shown to be theirs.
+
+        Those the client's current nick is already bound to need no password again: re-casing
+        your own nick is free. Raises :exc:`AuthenticationFailed`.
+        """
+        owners = await store.registered_like(name)
+        unproven = [owner for owner in owners if nick_key(owner) not in self.owned]
+        if not unproven:
+            return owners
         if password is None:
-            owner = owners[0]
+            owner = unproven[0]
             if owner.casefold() == name.casefold():
                 raise AuthenticationFailed(f"the nick {name} is registered; /nick {name} PASSWORD")
             raise AuthenticationFailed(
                 f"the nick {name} looks like {owner}, which is registered; "
                 f"/nick {name} PASSWORD with the password of {owner}"
             )
-        for owner in owners:
+        for owner in unproven:
             registration = await store.lookup(owner)
             if registration is not None:  # None: unregistered meanwhile, nothing to prove
                 await self._check_nick_password(owner, registration, password)
-        self.owned.update(nick_key(owner) for owner in owners)
+        return owners
 
     async def _register(self, password: str) -> None:
         store = self._store()
@@ -407,7 +416,7 @@ class Session:
         registration = await self.guard.hasher.new(password, address=address)
         if not await store.add(nick, registration):  # someone was quicker
             raise ChatError(f"the nick {nick}, or one that looks like it, is registered already")
-        self.owned.add(nick_key(nick))
+        self.owned = {nick_key(nick)}
         auth_log.info("%s registered by %s", nick, address)
         self.notify(
             f"the nick {nick} is now registered: nobody else can take it without the password",
