@@ -7,12 +7,15 @@ refused. Clients here are in-memory streams served by a real ``ChatServer``.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import unicodedata
 from pathlib import Path
 
 import pytest
 import trio
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.memory_client import FakeClient
 from tools import make_confusables
@@ -21,13 +24,14 @@ from triochat.core._confusables import ROWS
 from triochat.core._nicks import (
     MAX_COMBINING_MARKS,
     MAX_NICK_LENGTH,
+    fold_case,
     look_key,
     nick_key,
     normalize_room_name,
     skeleton,
     validate_nick,
 )
-from triochat.session._auth import NickStore
+from triochat.session._nick_store import NickStore, Registration
 
 #: Bound on each wait for a line, in real seconds, so that a line that never comes fails fast
 #: (the registered-nick tests hash passwords in threads, so they cannot use autojump_clock).
@@ -127,23 +131,28 @@ async def test_owner_of_a_registered_nick_may_use_a_look_alike(
 
 async def test_a_look_alike_cannot_be_registered(tmp_path: Path) -> None:
     store = NickStore(tmp_path)
-    assert store.register("alice", "hunter22")
-    assert not store.register("\u0430lice", "hunter22")
-    assert not store.register("AIice", "hunter22")
-    assert store.registered_like("ALICE") == ["alice"]
-    assert store.registered_like("bob") == []
+    await store.open()
+    registration = Registration(salt=b"salt", digest=b"hash", n=2, r=1, p=1)
+    assert await store.add("alice", registration)
+    assert not await store.add("\u0430lice", registration)
+    assert not await store.add("AIice", registration)
+    assert await store.registered_like("ALICE") == ["alice"]
+    assert await store.registered_like("bob") == []
+    store.close()
 
 
-def test_a_store_from_before_look_alikes_gets_their_keys(tmp_path: Path) -> None:
-    with sqlite3.connect(tmp_path / "nicks.sqlite3") as db:  # the table as it was
-        db.execute(
+async def test_a_store_from_before_look_alikes_gets_their_keys(tmp_path: Path) -> None:
+    with contextlib.closing(sqlite3.connect(tmp_path / "nicks.sqlite3")) as db, db:
+        db.execute(  # the table as it was
             "CREATE TABLE nicks (key TEXT PRIMARY KEY, nick TEXT NOT NULL, salt BLOB NOT NULL,"
             " hash BLOB NOT NULL, n INTEGER NOT NULL, r INTEGER NOT NULL, p INTEGER NOT NULL,"
             " created REAL NOT NULL)"
         )
         db.execute("INSERT INTO nicks VALUES ('mallory', 'Mallory', x'00', x'00', 2, 1, 1, 0)")
-    db.close()
-    assert NickStore(tmp_path).registered_like("MaIIory") == ["Mallory"]
+    store = NickStore(tmp_path)
+    await store.open()
+    assert await store.registered_like("MaIIory") == ["Mallory"]
+    store.close()
 
 
 @pytest.mark.parametrize(
@@ -331,3 +340,23 @@ def test_skeletons_are_stable() -> None:
         target = "".join(chr(int(point, 16)) for point in row.split()[1:])
         assert skeleton(target) == unicodedata.normalize("NFD", target)
     assert skeleton("\u0440\u0430\u0443\u0440\u0430l") == "paypal"  # Cyrillic р, а, у
+
+
+@given(st.text(max_size=30))
+def test_keys_are_functions_of_the_folded_name(text: str) -> None:
+    folded = fold_case(text)
+    assert fold_case(folded) == folded  # idempotent, as a CASEMAPPING fold must be
+    assert nick_key(folded) == nick_key(text)
+    if text.isascii():
+        assert fold_case(text.upper()) == fold_case(text.lower())
+
+
+# Letters, marks, digits, connectors and format characters: mostly nicks, some invisible.
+@given(st.text(st.characters(categories=["L", "M", "N", "Pc", "Cf"]), min_size=1, max_size=30))
+def test_an_accepted_nick_is_accepted_as_the_server_spells_it(text: str) -> None:
+    try:
+        nick = validate_nick(text)
+    except InvalidNick:
+        return
+    assert validate_nick(nick) == nick
+    assert 1 <= len(nick) <= MAX_NICK_LENGTH
