@@ -43,6 +43,7 @@ from typing import Final
 
 from ._confusables import ROWS
 from ._errors import InvalidNick, InvalidRoom
+from ._text import has_ignorable
 
 __all__ = [
     "IRC_CASEMAPPING",
@@ -71,30 +72,6 @@ MAX_COMBINING_MARKS: Final = 5
 #: Characters other than letters, marks and digits that a nick may contain (not first).
 NICK_PUNCTUATION: Final = "_-[]{}|^`"
 
-# Unicode Default_Ignorable_Code_Point (DerivedCoreProperties.txt; the same list from Unicode 14
-# to 16): characters a renderer shows as nothing. It includes every bidi control (U+061C,
-# U+200E-F, U+202A-E, U+2066-9), the zero-width characters and the Hangul fillers, which are
-# letters as far as UAX #31 is concerned (a nick of U+3164 alone used to be accepted).
-_IGNORABLE: Final = (
-    (0x00AD, 0x00AD),
-    (0x034F, 0x034F),
-    (0x061C, 0x061C),
-    (0x115F, 0x1160),
-    (0x17B4, 0x17B5),
-    (0x180B, 0x180F),
-    (0x200B, 0x200F),
-    (0x202A, 0x202E),
-    (0x2060, 0x206F),
-    (0x3164, 0x3164),
-    (0xFE00, 0xFE0F),
-    (0xFEFF, 0xFEFF),
-    (0xFFA0, 0xFFA0),
-    (0xFFF0, 0xFFF8),
-    (0x1BCA0, 0x1BCA3),
-    (0x1D173, 0x1D17A),
-    (0xE0000, 0xE0FFF),
-)
-
 
 def _load_skeleton_table() -> dict[int, str]:
     table: dict[int, str] = {}
@@ -105,12 +82,6 @@ def _load_skeleton_table() -> dict[int, str]:
 
 
 _SKELETON: Final = _load_skeleton_table()
-
-
-def is_ignorable(char: str) -> bool:
-    """Whether *char* is a Unicode default-ignorable code point (rendered as nothing)."""
-    point = ord(char)
-    return any(low <= point <= high for low, high in _IGNORABLE)
 
 
 def skeleton(text: str) -> str:
@@ -143,7 +114,10 @@ def fold_case(name: str) -> str:
 
 def _problem(name: str, *, punctuation: str, letter_first: bool) -> str | None:
     """What is wrong with the characters of *name* (already NFKC), or ``None`` if nothing."""
-    if any(is_ignorable(char) for char in name):
+    # Unicode's Default_Ignorable_Code_Point: every bidi control, the zero-width characters,
+    # variation selectors, tags and the Hangul fillers, which are letters as far as UAX #31 is
+    # concerned (a nick of U+3164 alone used to be accepted, and spoke as nobody).
+    if has_ignorable(name):
         return "has an invisible character"
     first = name[0]
     if unicodedata.category(first).startswith("M"):
