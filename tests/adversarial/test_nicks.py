@@ -197,7 +197,8 @@ async def test_an_invisible_nick_cannot_speak(nursery: trio.Nursery) -> None:
     server = ChatServer(config=ServerConfig())
     client = await FakeClient.connect(nursery, server, "10.0.0.1:1", timeout=WAIT)
     assert "invisible character" in await refused(client, "\u3164")
-    await client.send("/nick \u200b\u200b")
+    # A zero-width joiner survives the sanitizing of lines (emoji sequences need it), not nicks.
+    await client.send("/nick a\u200db")
     assert "invisible character" in await client.until("error")
     assert [member.nick for member in server.hub.members] == ["guest-1"]
     nursery.cancel_scope.cancel()
