@@ -150,7 +150,7 @@ async def test_a_store_bug_costs_one_connection(
     async def buggy(self: Any, nick: str) -> Any:
         raise Injected("store bug")
 
-    monkeypatch.setattr(_nick_store.NickStore, "lookup", buggy)
+    monkeypatch.setattr(_nick_store.NickStore, "registered_like", buggy)
     config = attrs.evolve(config, data_dir=str(tmp_path))
     server: ChatServer = await nursery.start(ChatServer(config=config).serve)
     port = server.addresses[0][1]

@@ -8,7 +8,6 @@ that changes size while someone iterates it.
 from __future__ import annotations
 
 import itertools
-import re
 from typing import Final
 
 import attrs
@@ -16,7 +15,6 @@ import attrs
 from ._errors import (
     ChatError,
     ErrorCode,
-    InvalidNick,
     InvalidRoom,
     NickInUse,
     NoSuchNick,
@@ -26,6 +24,15 @@ from ._errors import (
 from ._events import DEFAULT_ROOM, Private
 from ._log import HistoryBudget, MemoryLog, RoomLogFactory
 from ._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES, SLOW_CONSUMER, Member
+from ._nicks import (
+    MAX_NICK_LENGTH,
+    MAX_ROOM_NAME_LENGTH,
+    fold_case,
+    look_key,
+    nick_key,
+    normalize_room_name,
+    validate_nick,
+)
 from ._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS, Room
 from ._text import sanitize
 
@@ -42,9 +49,6 @@ __all__ = [
     "validate_nick",
 ]
 
-MAX_NICK_LENGTH: Final = 24
-#: Longest room name, without its leading "#".
-MAX_ROOM_NAME_LENGTH: Final = 32
 #: Rooms that may exist at once.
 DEFAULT_MAX_ROOMS: Final = 1000
 #: Rooms one member may be in at once.
@@ -52,44 +56,6 @@ DEFAULT_ROOMS_PER_MEMBER: Final = 20
 #: Bound of the history of all rooms together, in bytes of memory (256 rooms with a full
 #: history of the default size).
 DEFAULT_HISTORY_TOTAL_BYTES: Final = 32 * 1024 * 1024
-_ROOM: Final = re.compile(r"#[\w\-]+")
-# A letter or underscore, then letters, digits and a few punctuation marks IRC users expect.
-_NICK: Final = re.compile(r"[^\W\d][\w\-\[\]{}|^`]*")
-
-
-def normalize_room_name(name: str) -> str:
-    """Return *name* as a room name: ``#`` added if missing; raise :exc:`InvalidRoom` if bad.
-
-    A room name is ``#`` and then 1 to 32 letters, digits, ``_`` or ``-``.
-    """
-    name = name.strip()
-    if not name.startswith("#"):
-        name = "#" + name
-    if not 2 <= len(name) <= MAX_ROOM_NAME_LENGTH + 1 or not _ROOM.fullmatch(name):
-        raise InvalidRoom(
-            f"a room name is '#' and then 1 to {MAX_ROOM_NAME_LENGTH} letters, digits, _ or -",
-            room=name,
-            limit=MAX_ROOM_NAME_LENGTH,
-        )
-    return name
-
-
-def validate_nick(nick: str) -> str:
-    """Return *nick* if it is acceptable, else raise :exc:`InvalidNick` saying why."""
-    if not 1 <= len(nick) <= MAX_NICK_LENGTH:
-        raise InvalidNick(
-            f"a nick has 1 to {MAX_NICK_LENGTH} characters",
-            nick=nick,
-            problem="length",
-            limit=MAX_NICK_LENGTH,
-        )
-    if not _NICK.fullmatch(nick):
-        raise InvalidNick(
-            "a nick starts with a letter or '_' and has only letters, digits and _-[]{}|^`",
-            nick=nick,
-            problem="characters",
-        )
-    return nick
 
 
 @attrs.frozen(kw_only=True)
@@ -130,7 +96,10 @@ class Hub:
         history and state (see :class:`~triochat.RoomLog`). The default, :class:`MemoryLog`,
         keeps them in memory within the three history bounds above.
 
-    Nicknames are unique and room names are unique, both compared ignoring case.
+    Nicknames are unique ignoring case and look-alikes: while ``alice`` is connected, ``ALICE``,
+    ``аlice`` (a Cyrillic ``а``) and ``AIice`` (a capital ``I``) are taken too. Room names are
+    unique ignoring case. Both are normalised to NFKC (the :doc:`protocol </protocol>` gives the
+    rules).
     """
 
     outbox_events: int = DEFAULT_OUTBOX_MESSAGES
@@ -144,7 +113,10 @@ class Hub:
     history_total_bytes: int = DEFAULT_HISTORY_TOTAL_BYTES
     room_log: RoomLogFactory = MemoryLog
     _rooms: dict[str, Room] = attrs.field(factory=dict, init=False)
+    # Members by nick_key (how they are found) and by look_key (so that no newcomer looks like
+    # them in any case): see triochat/core/_nicks.py for why one key is not enough.
     _nicks: dict[str, Member] = attrs.field(factory=dict, init=False)
+    _looks: dict[str, Member] = attrs.field(factory=dict, init=False)
     _guest_numbers: itertools.count[int] = attrs.field(
         factory=lambda: itertools.count(1), init=False
     )
@@ -181,7 +153,8 @@ class Hub:
         if nick is None:
             nick = self._guest_nick()
         else:
-            self._check_free(validate_nick(nick))
+            nick = validate_nick(nick)
+            self._check_free(nick)
         member = Member(
             hub=self,
             nick=nick,
@@ -189,23 +162,43 @@ class Hub:
             max_bytes=self.outbox_bytes if max_bytes is None else max_bytes,
             address=address,
         )
-        self._nicks[nick.casefold()] = member
+        self._hold(member)
         return member
 
     def _guest_nick(self) -> str:
         while True:
             nick = f"{self.guest_prefix}-{next(self._guest_numbers)}"
-            if nick.casefold() not in self._nicks:
+            if self._holder(nick) is None:
                 return nick
 
+    def _holder(self, nick: str) -> Member | None:
+        """The member whose nick is *nick* or looks like it, if any."""
+        holder = self._nicks.get(nick_key(nick))
+        return holder if holder is not None else self._looks.get(look_key(nick))
+
     def _check_free(self, nick: str, member: Member | None = None) -> None:
-        holder = self._nicks.get(nick.casefold())
+        holder = self._holder(nick)
         if holder is not None and holder is not member:
-            raise NickInUse(f"the nick {nick} is taken", nick=nick)
+            if holder.nick.casefold() == nick.casefold():
+                raise NickInUse(f"the nick {nick} is taken", nick=nick)
+            raise NickInUse(
+                f"the nick {nick} looks like {holder.nick}, which is taken",
+                nick=nick,
+                like=holder.nick,
+            )
+
+    def _hold(self, member: Member) -> None:
+        self._nicks[nick_key(member.nick)] = member
+        self._looks[look_key(member.nick)] = member
+
+    def _release(self, member: Member) -> None:
+        for table, key in ((self._nicks, nick_key), (self._looks, look_key)):
+            if table.get(key(member.nick)) is member:
+                del table[key(member.nick)]
 
     def member(self, nick: str) -> Member | None:
-        """The member called *nick* (any case), if connected."""
-        return self._nicks.get(nick.casefold())
+        """The member called *nick* (any case, or a look-alike of it), if connected."""
+        return self._nicks.get(nick_key(nick))
 
     @property
     def members(self) -> list[Member]:
@@ -218,17 +211,18 @@ class Hub:
         A member in no room is told with a notice instead. Raises :exc:`InvalidNick`,
         :exc:`NickInUse`, or :exc:`ChatError` if *member* has been disconnected.
         """
-        if not member.connected or self._nicks.get(member.nick.casefold()) is not member:
+        if not member.connected or self._nicks.get(nick_key(member.nick)) is not member:
             raise ChatError(
                 f"{member.nick} is not connected", code=ErrorCode.NOT_CONNECTED, nick=member.nick
             )
-        self._check_free(validate_nick(nick), member)
+        nick = validate_nick(nick)
+        self._check_free(nick, member)
         old = member.nick
         if old == nick:
             return
-        del self._nicks[old.casefold()]
-        self._nicks[nick.casefold()] = member
+        self._release(member)
         member.nick = nick
+        self._hold(member)
         for room in list(member.rooms.values()):
             room.announce_nick(old, nick)
         if not member.rooms:
@@ -244,8 +238,7 @@ class Hub:
             return
         # Mark it gone first, so that the Left events below are not delivered to it.
         member.removed_reason = reason
-        if self._nicks.get(member.nick.casefold()) is member:
-            del self._nicks[member.nick.casefold()]
+        self._release(member)
         for room in list(member.rooms.values()):
             self._leave(member, room, reason, announce=announce)
         member._close(reason, discard=reason == SLOW_CONSUMER)
@@ -272,7 +265,7 @@ class Hub:
         Raises :exc:`InvalidRoom`, or :exc:`TooManyRooms` if it would be one room too many.
         """
         name = normalize_room_name(name)
-        room = self._rooms.get(name.casefold())
+        room = self._rooms.get(fold_case(name))
         if room is None:
             if len(self._rooms) >= self.max_rooms:
                 raise TooManyRooms(
@@ -280,13 +273,13 @@ class Hub:
                     code=ErrorCode.SERVER_ROOMS_FULL,
                     limit=self.max_rooms,
                 )
-            room = self._rooms[name.casefold()] = Room(hub=self, name=name)
+            room = self._rooms[fold_case(name)] = Room(hub=self, name=name)
         return room
 
     def find_room(self, name: str) -> Room | None:
         """The room called *name* (``#`` optional, any case), if it exists."""
         try:
-            return self._rooms.get(normalize_room_name(name).casefold())
+            return self._rooms.get(fold_case(normalize_room_name(name)))
         except InvalidRoom:
             return None
 
@@ -335,7 +328,7 @@ class Hub:
         if (
             not room
             and room.name != DEFAULT_ROOM
-            and self._rooms.pop(room.name.casefold(), None) is room
+            and self._rooms.pop(fold_case(room.name), None) is room
         ):
             room._close()
 

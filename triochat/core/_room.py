@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import unicodedata
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
@@ -37,6 +38,7 @@ from ._events import (
 )
 from ._log import RoomLog
 from ._member import SLOW_CONSUMER
+from ._nicks import nick_key
 from ._text import sanitize
 
 if TYPE_CHECKING:
@@ -59,8 +61,8 @@ _MASK: Final = re.compile(r"[^\s@]{0,40}(?:@[^\s@]{1,64})?")
 
 def _nick_key(nick: str) -> str:
     # The one place a room turns a nick into the key its operators are kept under and members
-    # are found by: the hub's own comparison of nicks (to follow it if that changes).
-    return nick.casefold()
+    # are found by: the hub's own comparison of nicks (look-alikes and case folded away).
+    return nick_key(nick)
 
 
 @attrs.frozen(kw_only=True)
@@ -485,7 +487,8 @@ class Room:
 
 
 def _validate_mask(mask: str) -> str:
-    mask = mask.strip().casefold()
+    # Stored folded, so that /unban SPAM* lifts /ban spam* and /bans shows one spelling.
+    mask = unicodedata.normalize("NFKC", mask.strip()).casefold()
     if not mask or mask == "@" or not _MASK.fullmatch(mask):
         raise ChatError(
             "a ban mask is NICK, @ADDRESS or NICK@ADDRESS, with * and ? wildcards",
@@ -495,8 +498,17 @@ def _validate_mask(mask: str) -> str:
     return mask
 
 
+def _fits(text: str, pattern: str) -> bool:
+    # Only * and ? are wildcards: nicks may contain "[", which fnmatch would read as a set, so it
+    # is spelled "[[]". fnmatch is used for its matcher that does not backtrack exponentially.
+    return fnmatch.fnmatchcase(text, pattern.replace("[", "[[]"))
+
+
 def _matches(mask: str, member: Member) -> bool:
     nick_pattern, _, address_pattern = mask.partition("@")
-    if nick_pattern and not fnmatch.fnmatchcase(member.nick.casefold(), nick_pattern):
-        return False
-    return not address_pattern or fnmatch.fnmatchcase(member.address.casefold(), address_pattern)
+    if nick_pattern:
+        nick = member.nick.casefold()
+        # A look-alike of a banned nick is banned too (nick_key keeps * and ? as they are).
+        if not _fits(nick, nick_pattern) and not _fits(nick_key(nick), nick_key(nick_pattern)):
+            return False
+    return not address_pattern or _fits(member.address.casefold(), address_pattern)

@@ -47,6 +47,7 @@ _IGNORABLE: Final = (
     r"\U0001d173-\U0001d17a\U000e0000-\U000e0fff"
 )
 _LEADING_BLANKS: Final = re.compile(rf"[\s{_IGNORABLE}]+")
+_ANY_IGNORABLE: Final = re.compile(rf"[{_IGNORABLE}]")
 
 
 def sanitize(text: str) -> str:
@@ -83,6 +84,14 @@ def strip_leading_blanks(text: str) -> str:
     """
     match = _LEADING_BLANKS.match(text)
     return text[match.end() :] if match else text
+
+
+def has_ignorable(text: str) -> bool:
+    """Whether *text* holds a default-ignorable code point (a character that renders as nothing).
+
+    Nick and room names refuse them: see ``triochat/core/_nicks.py``.
+    """
+    return _ANY_IGNORABLE.search(text) is not None
 
 
 def is_blank(text: str) -> bool:

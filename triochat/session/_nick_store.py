@@ -23,6 +23,7 @@ import attrs
 import trio
 
 from ..core._errors import ChatError, ErrorCode
+from ..core._nicks import look_key, nick_key
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT", "NickStore", "Registration", "StoreUnavailable"]
 
@@ -133,8 +134,12 @@ class NickStore:
         """The registration of *nick* (any case), or ``None`` if it is not registered."""
         return await self._guarded(_lookup, nick.casefold())
 
+    async def registered_like(self, nick: str) -> list[str]:
+        """The registered nicks that *nick* is, or looks like (see ``triochat/core/_nicks.py``)."""
+        return await self._guarded(_like, nick_key(nick), look_key(nick))
+
     async def add(self, nick: str, registration: Registration) -> bool:
-        """Register *nick*; ``False`` if it is registered already."""
+        """Register *nick*; ``False`` if it, or a nick it looks like, is registered already."""
         return await self._guarded(_add, nick, registration)
 
     async def remove(self, nick: str) -> None:
@@ -212,6 +217,7 @@ class NickStore:
             )
             try:
                 db.execute(_SCHEMA)
+                _index_look_alikes(db)
                 # The file holds password hashes: readable by the server's user only.
                 with contextlib.suppress(OSError):
                     self.path.chmod(stat.S_IRUSR | stat.S_IWUSR)
@@ -242,10 +248,19 @@ def _lookup(db: sqlite3.Connection, key: str) -> Registration | None:
     return None if row is None else Registration(*row)
 
 
+def _like(db: sqlite3.Connection, skeleton: str, look: str) -> list[str]:
+    rows = db.execute("SELECT nick FROM nicks WHERE skeleton = ? OR look = ?", (skeleton, look))
+    return [nick for (nick,) in rows]
+
+
 def _add(db: sqlite3.Connection, nick: str, registration: Registration) -> bool:
+    # One connection used by one thread at a time: nothing is registered between the two steps.
+    if _like(db, nick_key(nick), look_key(nick)):
+        return False
     try:
         db.execute(
-            "INSERT INTO nicks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO nicks (key, nick, salt, hash, n, r, p, created, skeleton, look)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 nick.casefold(),
                 nick,
@@ -255,11 +270,30 @@ def _add(db: sqlite3.Connection, nick: str, registration: Registration) -> bool:
                 registration.r,
                 registration.p,
                 time.time(),
+                nick_key(nick),
+                look_key(nick),
             ),
         )
     except sqlite3.IntegrityError:
         return False
     return True
+
+
+def _index_look_alikes(db: sqlite3.Connection) -> None:
+    """Give every row its two look-alike keys: files from before them, or from older rules."""
+    if "skeleton" not in {column for _, column, *_ in db.execute("PRAGMA table_info(nicks)")}:
+        db.execute("ALTER TABLE nicks ADD COLUMN skeleton TEXT")
+        db.execute("ALTER TABLE nicks ADD COLUMN look TEXT")
+    db.execute("CREATE INDEX IF NOT EXISTS nicks_skeleton ON nicks (skeleton)")
+    db.execute("CREATE INDEX IF NOT EXISTS nicks_look ON nicks (look)")
+    # Computed again on each connection (cheap) and written only where the rules or the Unicode
+    # data changed since the keys were stored.
+    stale = [
+        (nick_key(nick), look_key(nick), key)
+        for key, nick, skeleton, look in db.execute("SELECT key, nick, skeleton, look FROM nicks")
+        if (skeleton, look) != (nick_key(nick), look_key(nick))
+    ]
+    db.executemany("UPDATE nicks SET skeleton = ?, look = ? WHERE key = ?", stale)
 
 
 def _remove(db: sqlite3.Connection, key: str) -> None:

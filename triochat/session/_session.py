@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 
 from ..core._errors import AuthenticationFailed, ChatError, ErrorCode, InvalidNick, NotInRoom
-from ..core._hub import MAX_NICK_LENGTH, MAX_ROOM_NAME_LENGTH, validate_nick
+from ..core._hub import MAX_NICK_LENGTH, MAX_ROOM_NAME_LENGTH
+from ..core._nicks import nick_key, validate_nick
 from ..core._room import MAX_TOPIC_LENGTH
 from ._auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Guard
 from ._commands import (
@@ -75,7 +76,7 @@ _NAME_ENTRY_BYTES: Final = 2 * (4 * MAX_NICK_LENGTH + 8)
 class Session:
     """One client's commands, carried out on the hub on behalf of *member*."""
 
-    __slots__ = ("authenticated", "guard", "hub", "member", "policy")
+    __slots__ = ("authenticated", "guard", "hub", "member", "owned", "policy")
 
     def __init__(
         self,
@@ -92,6 +93,9 @@ class Session:
             raise ValueError("the policy must require a password exactly when the guard has one")
         #: False until the client gives the server password, on servers that need one.
         self.authenticated = not policy.password_required
+        #: nick_key of the registered nicks the current nick is or looks like, whose password
+        #: this client gave (or which it registered): renaming among their look-alikes is free.
+        self.owned: set[str] = set()
 
     def reply(self, kind: ReplyKind, params: dict[str, Any] | None = None, **data: Any) -> None:
         """Answer with a reply of *kind*: *data* for programs (the JSON format's ``data``),
@@ -326,18 +330,45 @@ class Session:
         if password is not None and store is None:
             # No registered nicks here: "/nick two words" is a typo, not a password.
             raise InvalidNick("a nick has no spaces", nick=name, problem="spaces")
-        if store is not None and name.casefold() != self.member.nick.casefold():
-            validate_nick(name)
-            registration = await store.lookup(name)
-            if registration is not None:
-                if password is None:
-                    raise AuthenticationFailed(
-                        f"the nick {name} is registered: it needs its password",
-                        code=ErrorCode.NICK_REGISTERED,
-                        nick=name,
-                    )
-                await self._check_nick_password(name, registration, password)
+        if store is None:
+            self.hub.rename(self.member, name)
+            return
+        name = validate_nick(name)
+        owners = await self._check_registered(store, name, password)
         self.hub.rename(self.member, name)
+        self.owned = {nick_key(owner) for owner in owners}
+
+    async def _check_registered(
+        self, store: NickStore, name: str, password: str | None
+    ) -> list[str]:
+        """The registered nicks *name* is or looks like, once *password* is shown to be theirs.
+
+        Those the client's current nick is already bound to need no password again: re-casing
+        your own nick is free. Raises :exc:`AuthenticationFailed`.
+        """
+        owners = await store.registered_like(name)
+        unproven = [owner for owner in owners if nick_key(owner) not in self.owned]
+        if not unproven:
+            return owners
+        if password is None:
+            owner = unproven[0]
+            if owner.casefold() == name.casefold():
+                raise AuthenticationFailed(
+                    f"the nick {name} is registered: it needs its password",
+                    code=ErrorCode.NICK_REGISTERED,
+                    nick=name,
+                )
+            raise AuthenticationFailed(
+                f"the nick {name} looks like {owner}, which is registered: it needs its password",
+                code=ErrorCode.NICK_REGISTERED,
+                nick=name,
+                like=owner,
+            )
+        for owner in unproven:
+            registration = await store.lookup(owner)
+            if registration is not None:  # None: unregistered meanwhile, nothing to prove
+                await self._check_nick_password(owner, registration, password)
+        return owners
 
     async def _register(self, password: str) -> None:
         store = self._store()
@@ -354,9 +385,9 @@ class Session:
                 max=MAX_PASSWORD_LENGTH,
             )
         # Cheap checks first: the expensive hash only for a registration that can succeed.
-        if await store.lookup(nick) is not None:
+        if await store.registered_like(nick):
             raise ChatError(
-                f"the nick {nick} is registered already",
+                f"the nick {nick}, or one that looks like it, is registered already",
                 code=ErrorCode.ALREADY_REGISTERED,
                 nick=nick,
             )
@@ -372,10 +403,11 @@ class Session:
         registration = await self.guard.hasher.new(password, address=address)
         if not await store.add(nick, registration):  # someone was quicker
             raise ChatError(
-                f"the nick {nick} is registered already",
+                f"the nick {nick}, or one that looks like it, is registered already",
                 code=ErrorCode.ALREADY_REGISTERED,
                 nick=nick,
             )
+        self.owned = {nick_key(nick)}
         auth_log.info("%s registered by %s", nick, address)
         self.reply(ReplyKind.REGISTERED, nick=nick)
 
@@ -389,6 +421,7 @@ class Session:
             )
         await self._check_nick_password(nick, registration, password)
         await store.remove(nick)
+        self.owned.discard(nick_key(nick))
         self.reply(ReplyKind.REGISTERED, {"nick": nick, "registered": False}, nick=None)
 
     # ---------------------------------------------------------------------------- helpers

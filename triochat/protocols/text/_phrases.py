@@ -142,7 +142,8 @@ def _invalid_nick(v: Mapping[str, Any]) -> str | None:
         case "length":
             return f"a nick has 1 to {v['limit']} characters"
         case "characters":
-            return "a nick starts with a letter or '_' and has only letters, digits and _-[]{}|^`"
+            rule = "a nick starts with a letter or '_' and has only letters, digits and _-[]{}|^`"
+            return f"{rule}; this one {v['detail']}" if v.get("detail") else rule
         case "spaces":
             return "usage: /nick NAME (a nick has no spaces)"
     return None
@@ -191,12 +192,21 @@ ERRORS: Final[dict[ErrorCode, Phrase]] = {
         "faster are discarded"
     ),
     ErrorCode.INVALID_NICK: _invalid_nick,
-    ErrorCode.NICK_IN_USE: lambda v: f"the nick {v['nick']} is taken",
+    ErrorCode.NICK_IN_USE: lambda v: (
+        f"the nick {v['nick']} looks like {v['like']}, which is taken"
+        if v.get("like")
+        else f"the nick {v['nick']} is taken"
+    ),
     ErrorCode.NO_SUCH_NICK: lambda v: f"nobody is called {v['nick']}",
     ErrorCode.NICK_REGISTERED: lambda v: (
-        f"the nick {v['nick']} is registered; /nick {v['nick']} PASSWORD"
+        f"the nick {v['nick']} looks like {v['like']}, which is registered; "
+        f"/nick {v['nick']} PASSWORD with the password of {v['like']}"
+        if v.get("like")
+        else f"the nick {v['nick']} is registered; /nick {v['nick']} PASSWORD"
     ),
-    ErrorCode.ALREADY_REGISTERED: lambda v: f"the nick {v['nick']} is registered already",
+    ErrorCode.ALREADY_REGISTERED: lambda v: (
+        f"the nick {v['nick']}, or one that looks like it, is registered already"
+    ),
     ErrorCode.NOT_REGISTERED: lambda v: f"the nick {v['nick']} is not registered",
     ErrorCode.GUEST_NICK: lambda v: "choose a nick with /nick NAME before registering it",
     ErrorCode.INVALID_PASSWORD: lambda v: f"a password has {v['min']} to {v['max']} characters",

@@ -1,0 +1,1 @@
+"""Development-time tools (not installed with triochat)."""
