@@ -316,7 +316,9 @@ class Connection:
             # stays, parked on the outbox, costs a wake-up per batch instead of a task per line.
             self._writer = trio.CancelScope()
             nursery.start_soon(self._writer_task, self._writer)
-        session = self.session = Session(self.hub, member, self.guard)
+        # A codec may greet and join in its own way (IRC): it says so with auto_join = False.
+        auto_join = getattr(self.codec, "auto_join", True)
+        session = self.session = Session(self.hub, member, self.guard, auto_join=auto_join)
         session.start()
         if not session.authenticated:
             # Whoever has not given the password by then is disconnected.

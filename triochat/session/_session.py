@@ -45,6 +45,8 @@ from ._commands import (
     Unregister,
     Who,
 )
+from ._front import FRONT_COMMANDS, run_front_command
+from ._front_commands import FrontCommand
 from ._input import InputError, InputProblem
 from ._reasons import CloseReason, seconds
 
@@ -74,12 +76,18 @@ _NAME_ENTRY_BYTES: Final = 2 * (4 * MAX_NICK_LENGTH + 8)
 class Session:
     """One client's commands, carried out on the hub on behalf of *member*."""
 
-    __slots__ = ("authenticated", "guard", "hub", "member")
+    __slots__ = ("authenticated", "auto_join", "guard", "hub", "member")
 
-    def __init__(self, hub: Hub, member: Member, guard: Guard | None = None) -> None:
+    def __init__(
+        self, hub: Hub, member: Member, guard: Guard | None = None, *, auto_join: bool = True
+    ) -> None:
         self.hub = hub
         self.member = member
         self.guard = guard or Guard()
+        #: Whether :meth:`start` greets the client and puts it in the default room (the line
+        #: protocol); a front end that greets in its own way and joins what the client asks
+        #: for (IRC) says ``False``, and :meth:`start` then does nothing.
+        self.auto_join = auto_join
         #: False until the client gives the server password, on servers that have one.
         self.authenticated = self.guard.password is None
 
@@ -100,6 +108,8 @@ class Session:
 
     def start(self) -> None:
         """Greet the client: welcome it into the default room, or ask for the password."""
+        if not self.auto_join:
+            return
         if self.authenticated:
             self._enter()
         else:
@@ -162,12 +172,14 @@ class Session:
             code=ErrorCode.SLOW_DOWN,
         )
 
-    async def execute(self, command: Command) -> Ending | None:
+    async def execute(self, command: Command | FrontCommand) -> Ending | None:
         """Carry out *command*. Returns why the connection must end (the reason and its
         detail), or ``None`` to go on.
 
         User errors (a bad nick, an unknown room...) become error notices, never exceptions.
         """
+        if isinstance(command, FRONT_COMMANDS):
+            return await run_front_command(self, command)
         try:
             if not self.authenticated and not isinstance(command, Pass | Quit | Help | Format):
                 raise AuthenticationFailed("this server needs a password first: /pass PASSWORD")
