@@ -141,11 +141,10 @@ async def _run(session: Session, command: FrontCommand) -> Ending | None:
         case JoinRoom(room=name):
             _join(session, name)
         case PartRoom(room=name, reason=reason):
-            _in(session, name)
-            hub.part(member, name, reason)
+            _part(session, _in(session, name), reason)
         case PartAll():
             for room in list(member.rooms.values()):
-                hub.part(member, room.name)
+                _part(session, room, "")
         case SayTo():
             await _say(session, command)
         case TopicOf(room=name, text=None):
@@ -267,6 +266,12 @@ def _join(session: Session, name: str) -> None:
         member.current_room = current
     if member.connected:
         session.notify("", kind="joined", room=room.name, topic=room.topic, members=_entries(room))
+
+
+def _part(session: Session, room: Room, reason: str) -> None:
+    # The room tells those who stay; the one who left hears it from a notice (its own PART).
+    session.hub.part(session.member, room.name, reason)
+    session.notify("", kind="parted", room=room.name, reason=reason)
 
 
 async def _say(session: Session, command: SayTo) -> None:

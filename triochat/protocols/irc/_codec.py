@@ -7,15 +7,18 @@ and flood control see each: joining twenty channels with their history must not 
 outbox). :meth:`IrcCodec.decode` runs the :class:`Registration` state machine until the client
 is registered, then maps each command to a session command (:mod:`._inbound`).
 
-Replies the codec makes itself (``PONG``, ``CAP``, ``461``, the welcome burst) wait in a small
-queue of bytes and go out at the start of the next :meth:`encode`; the codec asks the session for
-an :class:`Echo`, a notice that wakes the connection's output, so they never wait for anything
-else. Room events are rendered once per capability set and shared (:mod:`._events`); notices
-are rendered for this client (:mod:`._replies`).
+Replies the codec makes itself (``PONG``, ``CAP``, ``461``, the welcome burst) cannot go into
+the member's outbox (the codec has no access to it, and is sans-IO): they wait here, in order, and
+the codec asks the session for an :class:`Echo`, an empty notice that takes their place in the
+outbox. When :meth:`encode` meets that notice, it sends them there, in order with every reply and
+event around them (a client that matches replies to its commands needs that order). Room events
+are rendered once per capability set and shared (:mod:`._events`); notices are rendered for this
+client (:mod:`._replies`).
 """
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Mapping
 from typing import ClassVar, Final
 
@@ -130,9 +133,10 @@ class IrcCodec:
             server=settings.server, capabilities=settings.capabilities, host=HOST
         )
         self._replier = Replier(settings.server)
-        # Replies of the codec's own, waiting for the next encode (bounded: each one comes with
-        # an Echo notice in the outbox, which is bounded).
+        # Replies of the codec's own not yet given an Echo, and those that have one, in the
+        # order of their Echo notices (bounded: each waits for a notice in the bounded outbox).
         self._immediate: list[bytes] = []
+        self._sealed: collections.deque[bytes] = collections.deque()
         self._echo = False
         self._live = renderer(0)
         self._replay = renderer(0)
@@ -201,8 +205,14 @@ class IrcCodec:
                 case Forward(message=message):
                     command = to_command(self, message)
         if command is None and self._immediate:
-            return Echo()
+            return self._echo_request()
         return command
+
+    def _echo_request(self) -> Echo:
+        """An Echo for the replies queued so far: they go out where its notice is."""
+        self._sealed.append(b"".join(self._immediate))
+        self._immediate = []
+        return Echo()
 
     def queue(self, *messages: IrcMessage) -> None:
         """Send *messages* with the next output, before it."""
@@ -246,11 +256,11 @@ class IrcCodec:
                         source=self.settings.server,
                     )
                 )
-            return Echo()
+            return self._echo_request()
         assert registration.nick is not None
         self._replier.nick = registration.nick
         self.queue(*self._welcome())
-        return Echo()
+        return self._echo_request()
 
     def _welcome(self) -> list[IrcMessage]:
         settings, reply = self.settings, self._replier
@@ -284,9 +294,7 @@ class IrcCodec:
     # ------------------------------------------------------------------------------ output
 
     def encode(self, events: list[Event]) -> bytes:
-        parts = self._immediate
-        if parts:
-            self._immediate = []
+        parts: list[bytes] = []
         nick = self._replier.nick
         echo = self._echo
         live_key, live_render = self._live
@@ -294,6 +302,10 @@ class IrcCodec:
             cls = type(event)
             if cls is Notice:
                 assert isinstance(event, Notice)
+                if event.kind == "echo":
+                    if self._sealed:
+                        parts.append(self._sealed.popleft())
+                    continue
                 parts.extend(self._notice(event))
                 nick = self._replier.nick
                 continue

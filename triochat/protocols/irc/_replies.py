@@ -240,6 +240,12 @@ class Replier:
         self.nick = new
         return [Message("NICK", (new,), source=f"{old}!~{old}@{HOST}")]
 
+    def _parted(self, data: Mapping[str, Any]) -> list[Message]:
+        room, reason = data["room"], data["reason"]
+        params = (room, reason) if reason else (room,)
+        nick = self.nick
+        return [Message("PART", params, source=f"{nick}!~{nick}@{HOST}")]
+
     def _history_start(self, data: Mapping[str, Any]) -> list[Message]:
         if not self.batch:
             return []
@@ -267,6 +273,7 @@ _KINDS: Final[Mapping[str, Callable[[Replier, Mapping[str, Any]], list[Message]]
     "away": Replier._away,
     "away-reply": Replier._away_reply,
     "nick": Replier._nick,
+    "parted": Replier._parted,
     "chathistory": Replier._history_start,
     "chathistory-end": Replier._history_end,
 }
