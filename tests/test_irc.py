@@ -8,6 +8,7 @@ import pytest
 import trio
 
 from triochat import ChatServer, ServerConfig
+from triochat.protocols.irc import Message
 
 from .conftest import LineClient
 from .irc_client import IrcClient
@@ -44,7 +45,7 @@ async def text(port: int, nick: str, room: str | None = None) -> LineClient:
     return client
 
 
-def commands(messages: list) -> list[str]:
+def commands(messages: list[Message]) -> list[str]:
     return [message.command for message in messages]
 
 
@@ -364,7 +365,7 @@ async def test_long_lines_and_bad_bytes(irc_port: int, text_port: int) -> None:
     assert fail.params[1] == "INVALID_UTF8"
     # A long line from nc reaches IRC in pieces that each fit in 512 bytes.
     await carol.send("y" * 1000)
-    got = []
+    got: list[Message] = []
     while sum(len(m.params[1]) for m in got) < 1000:
         message = await alice.message()
         if message.command == "PRIVMSG":
