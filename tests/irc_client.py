@@ -44,7 +44,7 @@ class IrcClient:
         """Register as *nick* (with *caps*); the messages up to the end of the MOTD."""
         lines = ["CAP LS 302"]
         if password is not None:
-            lines.append(f"PASS {password}")
+            lines.append(f"PASS :{password}")
         lines += [f"NICK {nick}", f"USER {nick} 0 * :{nick} of the tests"]
         if caps:
             lines.append(f"CAP REQ :{' '.join(caps)}")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from pathlib import Path
 
 import pytest
 import trio
 
 from triochat import ChatServer, ServerConfig
 from triochat.protocols.irc import Message
+from triochat.session._auth import Secret
 
 from .conftest import LineClient
 from .irc_client import IrcClient
@@ -405,3 +408,61 @@ async def test_ircs_over_tls(nursery: trio.Nursery, certs: CertFiles) -> None:
     greeting = await client.register("alice")
     assert "001" in commands(greeting)
     await client.aclose()
+
+
+async def test_sasl_plain_against_registered_nicks(nursery: trio.Nursery, tmp_path: Path) -> None:
+    config = ServerConfig(listen=["irc://127.0.0.1:0", "tcp://127.0.0.1:0"], data_dir=str(tmp_path))
+    server = await nursery.start(ChatServer(config=config).serve)
+    irc_port, text_port = server.endpoints[0].port, server.endpoints[1].port
+    owner = await text(text_port, "alice")
+    await owner.send("/register correct horse")
+    await owner.until("now registered")
+    await owner.send("/quit")
+    await owner.rest()
+    await owner.aclose()
+
+    def plain(user: str, password: str) -> str:
+        return base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+
+    # Without SASL, a registered nick is refused like a taken one (the client tries another).
+    thief = await IrcClient.open(irc_port)
+    await thief.send("NICK alice", "USER a 0 * :A")
+    assert (await thief.until("433"))[-1].params[:2] == ("*", "alice")
+    await thief.send("NICK alice_")
+    await thief.until("376")
+    await thief.aclose()
+    # A wrong password: 904; the right one: 900 and 903, and the nick.
+    client = await IrcClient.open(irc_port)
+    await client.send("CAP LS 302", "CAP REQ :sasl", "NICK alice", "USER a 0 * :A")
+    await client.until("CAP", "*", "ACK")
+    await client.send("AUTHENTICATE PLAIN")
+    await client.until("AUTHENTICATE", "+")
+    await client.send("AUTHENTICATE " + plain("alice", "wrong"))
+    await client.until("904")
+    await client.send("AUTHENTICATE PLAIN")
+    await client.until("AUTHENTICATE", "+")
+    await client.send("AUTHENTICATE " + plain("alice", "correct horse"))
+    logged_in = await client.until("903")
+    assert [m.command for m in logged_in][-2:] == ["900", "903"]
+    await client.send("CAP END")
+    welcome = await client.until("376")
+    assert welcome[0].command == "001"
+    assert welcome[0].params[0] == "alice"
+    await client.aclose()
+
+
+@pytest.mark.parametrize(
+    "config",
+    [ServerConfig(listen=["irc://127.0.0.1:0"], password=Secret.from_text("open sesame"))],
+)
+async def test_the_server_password_is_pass(server: ChatServer) -> None:
+    port = server.endpoints[0].port
+    wrong = await IrcClient.open(port)
+    await wrong.send("PASS guess", "NICK alice", "USER a 0 * :A")
+    closing = await wrong.closed()
+    assert [m.command for m in closing] == ["464", "ERROR"]
+    await wrong.aclose()
+    right = await IrcClient.open(port)
+    await right.register("alice", password="open sesame")
+    await right.join("#in")
+    await right.aclose()

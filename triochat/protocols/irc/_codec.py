@@ -247,7 +247,9 @@ class IrcCodec:
         registration = self.registration
         if error is not None:
             numeric = ERR_ERRONEUSNICKNAME if error == ErrorCode.INVALID_NICK else ERR_NICKNAMEINUSE
-            self._act(registration.refuse_nick(numeric))
+            for reply in registration.refuse_nick(numeric):  # replies only: no command
+                assert isinstance(reply, IrcMessage)
+                self.queue(reply)
             if error == ErrorCode.NICK_REGISTERED:
                 self.queue(
                     IrcMessage(
