@@ -157,7 +157,7 @@ async def test_errors_have_the_numerics_clients_expect(irc_port: int, text_port:
     got = await alice.sync()
     assert commands(got) == ["401", "404", "442", "403", "433", "432", "411", "412"]
     await alice.join("#ops")
-    await alice.send("KICK #ops carol", "MODE #ops +o alice", "MODE carol", "MODE alice +i")
+    await alice.send("KICK #ops carol", "MODE #ops +o alice", "MODE carol", "MODE alice +x")
     got = await alice.sync()
     assert commands(got) == ["482", "482", "502", "501"]
     await alice.send("NOTICE nobody :notices are never answered")

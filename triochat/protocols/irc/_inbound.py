@@ -163,7 +163,9 @@ def _mode(codec: IrcCodec, params: tuple[str, ...]) -> Input:
             return ModeQuery(target)
         if target.casefold() != codec.nick.casefold():
             codec.queue(reply.numeric(ERR_USERSDONTMATCH))
-        elif params[1].strip("+-"):
+        elif params[1].strip("+-iw"):
+            # i and w change nothing here (every member is in WHO and nobody gets wallops);
+            # clients set +i at connect by default, so they are taken quietly.
             codec.queue(reply.numeric(ERR_UMODEUNKNOWNFLAG))
         return None
     if len(params) == 1 or not params[1]:
