@@ -223,3 +223,19 @@ def test_any_message_text_renders_as_lines_that_fit_and_parse_back(text: str) ->
     lines = [line for line in codec.encode([event]).split(b"\r\n") if line]
     assert all(len(line) + 2 <= 512 for line in lines)
     assert "".join(parse_message(line.decode()).params[1] for line in lines) == text
+
+
+def test_a_busy_room_batch_is_shared_but_never_what_was_left_out_for_someone() -> None:
+    """Members of a busy room hold the same batch: its bytes are joined once and shared, except
+    by a member who sent some of it (and does not take its own echoes)."""
+    bob, alice, carol = registered(nick="bob"), registered(), registered(nick="carol")
+    batch = [
+        Message(room="#a", seq=n, time=TIME, sender=sender, text=f"line {n}")
+        for n, sender in enumerate(["bob", "dave", "bob"], 1)
+    ]
+    # bob encodes first: his own lines are left out, and that must not be shared.
+    assert bob.encode(list(batch)).count(b"PRIVMSG") == 1
+    for_alice = alice.encode(list(batch))
+    assert for_alice.count(b"PRIVMSG") == 3
+    assert carol.encode(list(batch)) is for_alice
+    assert bob.encode(list(batch)).count(b"PRIVMSG") == 1
