@@ -142,3 +142,21 @@ def test_parse_either_returns_an_endpoint_or_raises_value_error(text: str) -> No
     except ValueError:
         return
     assert parse_endpoint(str(endpoint)) == endpoint
+
+
+@pytest.mark.parametrize(
+    ("url", "scheme", "port", "tls"),
+    [
+        ("irc://127.0.0.1", "irc", 6667, False),
+        ("ircs://127.0.0.1", "ircs", 6697, True),
+        ("IRC://[::1]:7000", "irc", 7000, False),
+    ],
+)
+def test_irc_endpoints_have_their_own_default_ports(
+    url: str, scheme: str, port: int, tls: bool
+) -> None:
+    endpoint = parse_endpoint(url)
+    assert (endpoint.scheme, endpoint.port, endpoint.is_tls) == (scheme, port, tls)
+    assert endpoint.protocol == "irc"
+    assert parse_endpoint(str(endpoint)) == endpoint
+    assert endpoint.address.startswith(f"{scheme}://")

@@ -150,9 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="an endpoint to listen on, instead of --host/--port; repeat it for several: "
         "tcp://127.0.0.1:9999, tcp://[::1]:9999, tcp://[::]:9999 (IPv6 and IPv4), "
-        "tls://0.0.0.0:6697, unix:/run/triochat.sock",
+        "tls://0.0.0.0:6697, unix:/run/triochat.sock; IRC clients: irc://0.0.0.0 (port "
+        "6667), ircs://0.0.0.0 (TLS, port 6697)",
     )
-    tls = serve.add_argument_group("TLS (for tls:// endpoints)")
+    tls = serve.add_argument_group("TLS (for tls:// and ircs:// endpoints)")
     tls.add_argument(
         "--tls-cert",
         metavar="FILE",
@@ -444,10 +445,10 @@ def _server_config(args: argparse.Namespace) -> ServerConfig | int:
     if (args.tls_cert is None) != (args.tls_key is None):
         return _usage_error("--tls-cert and --tls-key go together: give both")
     if has_tls_endpoint and args.tls_cert is None:
-        return _usage_error("a tls:// endpoint needs --tls-cert FILE and --tls-key FILE")
+        return _usage_error("a tls:// or ircs:// endpoint needs --tls-cert FILE and --tls-key FILE")
     if args.tls_cert is not None and not has_tls_endpoint:
         return _usage_error(
-            "--tls-cert and --tls-key are used by tls:// endpoints only: "
+            "--tls-cert and --tls-key are used by tls:// and ircs:// endpoints only: "
             "add one, as in --listen tls://0.0.0.0:6697"
         )
     try:

@@ -66,7 +66,10 @@ async def serve_until_stopped(config: ServerConfig, early_signals: list[int]) ->
             if not isinstance(server, ChatServer):
                 return server  # the exit code of an error (reported)
             addresses = ", ".join(e.address for e in server.endpoints)
-            print(f"triochat: serving on {addresses}; Ctrl-C stops", file=sys.stderr, flush=True)
+            # One write: the log's writer thread shares stderr, and print() writes the line and
+            # its newline separately, so a log line could land between them.
+            sys.stderr.write(f"triochat: serving on {addresses}; Ctrl-C stops\n")
+            sys.stderr.flush()
             signum = await anext(signals)
             log.info(
                 "%s received: shutting down (a second signal stops at once)",

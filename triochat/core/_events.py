@@ -252,9 +252,11 @@ class Joined(Event):
 
 @attrs.frozen(kw_only=True)
 class Left(Event):
-    """*sender* left the room; *reason* says why (``quit``, ``idle timeout``, ...)."""
+    """*sender* left the room; *reason* says why (``quit``, ``idle timeout``, ...). *quit* is
+    true when the member left the server, not only this room (IRC tells ``QUIT`` from ``PART``)."""
 
     reason: str = ""
+    quit: bool = False
 
     @property
     def size(self) -> int:

@@ -240,7 +240,7 @@ class Hub:
         member.removed_reason = reason
         self._release(member)
         for room in list(member.rooms.values()):
-            self._leave(member, room, reason, announce=announce)
+            self._leave(member, room, reason, announce=announce, quit=True)
         member._close(reason, discard=reason == SLOW_CONSUMER)
 
     def send_private(self, sender: Member, nick: str, text: str) -> Private:
@@ -319,8 +319,10 @@ class Hub:
         self._leave(member, room, reason, announce=True)
         return room
 
-    def _leave(self, member: Member, room: Room, reason: str, *, announce: bool) -> None:
-        room.part(member, reason, announce=announce)
+    def _leave(
+        self, member: Member, room: Room, reason: str, *, announce: bool, quit: bool = False
+    ) -> None:
+        room.part(member, reason, announce=announce, quit=quit)
         self.forget_if_empty(room)
 
     def forget_if_empty(self, room: Room) -> None:

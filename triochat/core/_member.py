@@ -104,6 +104,8 @@ class Member(trio.abc.ReceiveChannel[Event]):
     #: Server administrators are operators in every room and cannot be banned or kicked by
     #: room operators.
     is_admin: bool = attrs.field(default=False, init=False)
+    #: Why the member is away (IRC ``AWAY``), or ``None`` while it is here.
+    away: str | None = attrs.field(default=None, init=False)
     #: Why the member was removed from the hub, or ``None`` while it is connected.
     removed_reason: str | None = attrs.field(default=None, init=False)
     #: Bytes waiting in the outbox, by the estimate of :attr:`Event.size`.

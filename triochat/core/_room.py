@@ -197,8 +197,11 @@ class Room:
         assert isinstance(event, Joined)
         return event
 
-    def part(self, member: Member, reason: str = "", *, announce: bool = True) -> None:
-        """Remove *member* and tell those who stay (if *announce*). Unknown members are ignored."""
+    def part(
+        self, member: Member, reason: str = "", *, announce: bool = True, quit: bool = False
+    ) -> None:
+        """Remove *member* and tell those who stay (if *announce*), as leaving the server if
+        *quit*. Unknown members are ignored."""
         if member not in self._members:
             return
         announce = announce and not self._quiet()
@@ -216,7 +219,7 @@ class Room:
             # they wait in a queue that is announced with care (_announce_departures).
             self._departures.append((member.nick, reason))
         else:
-            self._publish(Left, member.nick, reason=reason)
+            self._publish(Left, member.nick, reason=reason, quit=quit)
 
     def announce_nick(self, old: str, new: str) -> None:
         """Publish a :class:`NickChanged` event, and move operator status from *old* to *new*.
@@ -434,7 +437,7 @@ class Room:
             while departures:
                 self._crowded = False
                 nick, reason = departures.popleft()
-                self._publish(Left, nick, reason=reason)
+                self._publish(Left, nick, reason=reason, quit=True)
                 if self._crowded:
                     break
         finally:

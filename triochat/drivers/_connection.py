@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
+import attrs
 import trio
 
 from ..core._events import SLOW_CONSUMER, Event
@@ -323,6 +324,9 @@ class Connection:
             self._writer = trio.CancelScope()
             nursery.start_soon(self._writer_task, self._writer)
         session = self.session = Session(self.hub, member, self.guard, self.policy)
+        if not getattr(self.codec, "auto_join", True):
+            # A codec that greets and joins in its own way (IRC) starts its client in no room.
+            session.policy = attrs.evolve(session.policy, auto_join=None, greet=False)
         session.start()
         if not session.authenticated:
             # Whoever has not given the password by then is disconnected.

@@ -2,13 +2,16 @@
 
 The grammar, shared by ``triochat serve --listen`` and ``triochat connect --server``::
 
-    endpoint  = tcp | tls | unix
+    endpoint  = tcp | tls | irc | ircs | unix
     tcp       = "tcp://" host [ ":" port ]
     tls       = "tls://" host [ ":" port ]
+    irc       = "irc://" host [ ":" port ]     (IRC, port 6667 when left out)
+    ircs      = "ircs://" host [ ":" port ]    (IRC over TLS, port 6697 when left out)
     unix      = "unix:" path
     host      = ipv4-address | "[" ipv6-address "]" | host-name | ""   ("" = every interface)
     host-name = labels of letters, digits, "-" and "_", joined by "."
-    port      = 1*5DIGIT, 0 to 65535; 9999 when left out; 0 asks the kernel for a free port
+    port      = 1*5DIGIT, 0 to 65535; 9999 when left out (IRC: 6667, 6697); 0 asks the
+                kernel for a free port
     path      = any text without control characters, not starting with "//", at most
                 107 bytes once encoded (the size of ``sun_path`` on Linux)
 
@@ -28,19 +31,30 @@ import attrs
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "SCHEMES", "Endpoint", "parse_endpoint"]
 
-Scheme = Literal["tcp", "tls", "unix"]
+Scheme = Literal["tcp", "tls", "irc", "ircs", "unix"]
 
 #: The port used when an endpoint URL does not give one.
 DEFAULT_PORT: Final = 9999
 #: The host a server listens on, and a client connects to, when none is given: this machine.
 DEFAULT_HOST: Final = "127.0.0.1"
-SCHEMES: Final[tuple[Scheme, ...]] = ("tcp", "tls", "unix")
+SCHEMES: Final[tuple[Scheme, ...]] = ("tcp", "tls", "irc", "ircs", "unix")
+#: The port of IRC endpoints that do not give one: plain, and over TLS.
+DEFAULT_IRC_PORT: Final = 6667
+DEFAULT_IRCS_PORT: Final = 6697
+_DEFAULT_PORTS: Final = {"irc": DEFAULT_IRC_PORT, "ircs": DEFAULT_IRCS_PORT}
 #: Longest Unix socket path in bytes: ``sun_path`` holds 108 bytes on Linux (104 on macOS and
 #: the BSDs), one of which is the terminating NUL.
 MAX_UNIX_PATH: Final = 103 if sys.platform == "darwin" or "bsd" in sys.platform else 107
 
-_STREAM_SCHEMES: Final[dict[str, Scheme]] = {"tcp": "tcp", "tls": "tls"}
-_FORMS: Final = "expected tcp://HOST:PORT, tls://HOST:PORT or unix:PATH"
+_STREAM_SCHEMES: Final[dict[str, Scheme]] = {
+    "tcp": "tcp",
+    "tls": "tls",
+    "irc": "irc",
+    "ircs": "ircs",
+}
+_FORMS: Final = (
+    "expected tcp://HOST:PORT, tls://HOST:PORT, irc://HOST:PORT, ircs://HOST:PORT or unix:PATH"
+)
 # Underscores are not in RFC 1123, but container and /etc/hosts names use them and resolvers
 # accept them, so refusing them would only get in the way.
 _LABEL: Final = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\Z")
@@ -148,8 +162,14 @@ class Endpoint:
 
     @property
     def is_tls(self) -> bool:
-        """Whether TLS runs on top of this TCP endpoint."""
-        return self.scheme == "tls"
+        """Whether TLS runs on top of this TCP endpoint (``tls://`` and ``ircs://``)."""
+        return self.scheme in ("tls", "ircs")
+
+    @property
+    def protocol(self) -> str:
+        """What clients of this endpoint speak: ``"irc"`` (``irc://``, ``ircs://``) or
+        ``"line"`` (the line protocol: text, and JSON lines on request)."""
+        return "irc" if self.scheme in ("irc", "ircs") else "line"
 
     @property
     def address(self) -> str:
@@ -161,7 +181,9 @@ class Endpoint:
             return f"unix:{self.path}"
         host = self.host or "*"
         hostport = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
-        return f"tls://{hostport}" if self.is_tls else hostport
+        if self.scheme != "tcp":
+            return f"{self.scheme}://{hostport}"
+        return hostport
 
     def __str__(self) -> str:
         if self.is_unix:
@@ -211,7 +233,7 @@ def parse_endpoint(text: str) -> Endpoint:
         host, colon, port_text_or_empty = authority.partition(":")
         port_text = port_text_or_empty if colon else None
     if port_text is None:
-        port = DEFAULT_PORT
+        port = _DEFAULT_PORTS.get(stream_scheme, DEFAULT_PORT)
     elif not _PORT.match(port_text):
         raise ValueError(f"{text!r}: {port_text!r} is not a port number (0-65535)")
     else:

@@ -22,12 +22,14 @@ from ..drivers._flusher import Flusher
 from ..drivers._listeners import Listening, open_listeners
 from ..drivers._tls import TLSConfigError, server_handshake, server_ssl_context
 from ..protocols._codec import Codec, Refusal
+from ..protocols.irc import IrcCodec, IrcSettings
 from ..protocols.text import LineCodec
 from ..session._auth import FailureThrottle, Guard
 from ..session._nick_store import NickStore
 from ..session._policy import SessionPolicy
 from ..session._reasons import CloseReason
 from ._config import ServerConfig
+from ._irc import irc_settings
 
 __all__ = ["ChatServer", "ServerStatistics", "serve_tcp"]
 
@@ -141,6 +143,8 @@ class ChatServer:
     _handshaking: int = attrs.field(default=0, init=False)
     _handshake_failures: int = attrs.field(default=0, init=False)
     _ssl_context: ssl.SSLContext | None = attrs.field(default=None, init=False)
+    # What every IRC client is told (made when the first one connects).
+    _irc_settings: IrcSettings | None = attrs.field(default=None, init=False)
     # Made up front, not when serve() starts, so that a shutdown() at any moment stops serve().
     _scope: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
     _accepting: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
@@ -313,7 +317,8 @@ class ChatServer:
             stream.socket.close()
             return
         peer, ip = who
-        refusal = self._refusal(peer, ip)
+        codec = self._codec_for(listening.endpoint)
+        refusal = self._refusal(peer, ip, codec)
         if refusal is not None:
             nursery.start_soon(functools.partial(self._refuse, stream, refusal, tls=False))
             return
@@ -321,7 +326,7 @@ class ChatServer:
             ip = sys.intern(ip)
         if ip is not None:
             self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
-        connection = self._connection(stream, peer, ip)
+        connection = self._connection(stream, peer, ip, codec)
         nursery.start_soon(connection.run, nursery)
 
     async def _handle_socket(
@@ -332,7 +337,9 @@ class ChatServer:
             await trio.aclose_forcefully(stream)
             return
         peer, ip = who
-        await self._handle(stream, peer, tls=listening.endpoint.is_tls, ip=ip, nursery=nursery)
+        endpoint = listening.endpoint
+        codec = self._codec_for(endpoint)
+        await self._handle(stream, peer, tls=endpoint.is_tls, ip=ip, nursery=nursery, codec=codec)
 
     async def handle_stream(
         self,
@@ -374,7 +381,7 @@ class ChatServer:
     ) -> None:
         """Serve one client whose connection (reader and writer) runs in *nursery*."""
         try:
-            refusal = self._refusal(peer, ip)
+            refusal = self._refusal(peer, ip, codec)
         except Exception:  # the isolation boundary before there is a connection
             log.exception("failed to admit %s; closing it", peer)
             await trio.aclose_forcefully(stream)
@@ -401,19 +408,29 @@ class ChatServer:
                 if remaining:
                     self._per_ip[ip] = remaining
 
-    def _refusal(self, peer: str, ip: str | None) -> bytes | None:
-        """Count a new client; the line that refuses it if the server or its address is full."""
+    def _codec_for(self, endpoint: Endpoint) -> Codec | None:
+        """The codec for a client of *endpoint* (``None``: the line protocol's, the default)."""
+        if endpoint.protocol == "irc":
+            if self._irc_settings is None:
+                self._irc_settings = irc_settings(self.config, self.hub)
+            return IrcCodec(self._irc_settings)
+        return None
+
+    def _refusal(self, peer: str, ip: str | None, codec: Codec | None = None) -> bytes | None:
+        """Count a new client; the line that refuses it if the server or its address is full
+        (in the client's protocol)."""
+        refuse = codec.refusal if isinstance(codec, IrcCodec) else LineCodec.refusal
         self._accepted += 1
         config = self.config
         busy = len(self._connections) + self._handshaking
         if busy >= config.max_clients:
             self._refused_full += 1
             self._log_refusal(peer, f"server full ({busy} clients)")
-            return LineCodec.refusal(Refusal.SERVER_FULL)
+            return refuse(Refusal.SERVER_FULL)
         if ip is not None and self._per_ip.get(ip, 0) >= config.max_clients_per_ip:
             self._refused_per_ip += 1
             self._log_refusal(peer, f"{config.max_clients_per_ip} connections from {ip}")
-            return LineCodec.refusal(Refusal.TOO_MANY_FROM_ADDRESS, limit=config.max_clients_per_ip)
+            return refuse(Refusal.TOO_MANY_FROM_ADDRESS, limit=config.max_clients_per_ip)
         return None
 
     async def _serve_admitted(
@@ -433,7 +450,9 @@ class ChatServer:
                     self.tls_context(),
                     peer=peer,
                     timeout=self.config.tls_handshake_timeout,
-                    not_tls_reply=LineCodec.refusal(Refusal.NOT_TLS),
+                    not_tls_reply=(
+                        codec.refusal if isinstance(codec, IrcCodec) else LineCodec.refusal
+                    )(Refusal.NOT_TLS),
                 )
             finally:
                 self._handshaking -= 1

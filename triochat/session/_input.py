@@ -8,6 +8,7 @@ import enum
 import attrs
 
 from ._commands import Command
+from ._front_commands import FrontCommand
 
 __all__ = ["Input", "InputError", "InputProblem"]
 
@@ -32,4 +33,4 @@ class InputError:
 
 #: What one frame means: a command, an error to reply to, or nothing (a blank line, a keepalive
 #: answer): still a complete frame, which counts for the idle timer and the flood control.
-Input = Command | InputError | None
+Input = Command | FrontCommand | InputError | None

@@ -24,10 +24,14 @@ class SessionPolicy:
       password_required: whether the client must give the server password before anything
         else; it must agree with the session's :class:`~triochat.session._auth.Guard` (use
         :meth:`for_guard`).
+      greet: whether the session greets the client (a welcome, or the request for the
+        password) and puts it in ``auto_join``; a front end that does both in its own way
+        (IRC's registration) says ``False``.
     """
 
     auto_join: str | None = DEFAULT_ROOM
     password_required: bool = False
+    greet: bool = True
 
     @classmethod
     def for_guard(cls, guard: Guard, *, auto_join: str | None = DEFAULT_ROOM) -> SessionPolicy:

@@ -45,6 +45,8 @@ from ._commands import (
     Unregister,
     Who,
 )
+from ._front import FRONT_COMMANDS, run_front_command
+from ._front_commands import FrontCommand
 from ._input import InputError, InputProblem
 from ._policy import SessionPolicy
 from ._reasons import CloseReason, seconds
@@ -111,7 +113,12 @@ class Session:
         self.fail(exc.code, description=str(exc), **exc.params)
 
     def start(self) -> None:
-        """Greet the client: welcome it (into the policy's room), or ask for the password."""
+        """Greet the client: welcome it (into the policy's room), or ask for the password.
+
+        A policy without greeting (a front end that greets in its own way and joins what the
+        client asks for, as IRC does) makes this do nothing."""
+        if not self.policy.greet:
+            return
         if self.authenticated:
             self._enter()
         else:
@@ -152,12 +159,14 @@ class Session:
         """Tell the client that lines it sends faster than *rate* a second are discarded."""
         self.fail(ErrorCode.SLOW_DOWN, rate=rate, burst=burst)
 
-    async def execute(self, command: Command) -> Ending | None:
+    async def execute(self, command: Command | FrontCommand) -> Ending | None:
         """Carry out *command*. Returns why the connection must end (the reason and its
         detail), or ``None`` to go on.
 
         User errors (a bad nick, an unknown room...) become error notices, never exceptions.
         """
+        if isinstance(command, FRONT_COMMANDS):
+            return await run_front_command(self, command)
         try:
             if not self.authenticated and not isinstance(command, Pass | Quit | Help | Format):
                 raise AuthenticationFailed(

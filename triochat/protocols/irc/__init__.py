@@ -12,6 +12,9 @@ from ._casemap import RFC1459 as RFC1459
 from ._casemap import RFC1459_STRICT as RFC1459_STRICT
 from ._casemap import CaseMapping as CaseMapping
 from ._casemap import nick_protocol_problem as nick_protocol_problem
+from ._codec import IRC_CAPABILITIES as IRC_CAPABILITIES
+from ._codec import IrcCodec as IrcCodec
+from ._codec import IrcSettings as IrcSettings
 from ._isupport import MAX_TOKENS_PER_LINE as MAX_TOKENS_PER_LINE
 from ._isupport import Features as Features
 from ._isupport import escape_isupport_value as escape_isupport_value

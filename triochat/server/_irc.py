@@ -1,0 +1,46 @@
+"""What the server tells IRC clients about itself: its real limits, as ``RPL_ISUPPORT`` tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+from importlib import metadata
+
+from ..core._hub import MAX_NICK_LENGTH, MAX_ROOM_NAME_LENGTH, Hub
+from ..core._nicks import IRC_CASEMAPPING, fold_case
+from ..core._room import MAX_BANS, MAX_TOPIC_LENGTH
+from ..protocols.irc import CaseMapping, Features, IrcSettings
+from ..session._front import MAX_AWAY_LENGTH
+from ._config import ServerConfig
+
+__all__ = ["NICK_CASEMAPPING", "irc_settings"]
+
+
+#: How IRC clients are told nicks and room names compare: ``CASEMAPPING=rfc7613`` with the fold
+#: the hub uses for room names (NFKC, then Unicode case folding). Any two names a client folds
+#: alike, the server folds alike too; the server also refuses look-alike nicks, which no
+#: casemapping can describe (docs/irc-clients.md).
+NICK_CASEMAPPING = CaseMapping(IRC_CASEMAPPING, fold_case)
+
+
+def _version() -> str:
+    try:
+        return "triochat-" + metadata.version("triochat")
+    except metadata.PackageNotFoundError:
+        return "triochat"
+
+
+def irc_settings(config: ServerConfig, hub: Hub) -> IrcSettings:
+    """The settings shared by every IRC client of a server with *config* serving *hub*."""
+    features = Features(
+        casemapping=NICK_CASEMAPPING,
+        nick_length=MAX_NICK_LENGTH,
+        channel_length=MAX_ROOM_NAME_LENGTH + 1,
+        topic_length=MAX_TOPIC_LENGTH,
+        channel_limit=hub.rooms_per_member,
+        max_bans=MAX_BANS,
+        chathistory=hub.history_events or None,
+        away_length=MAX_AWAY_LENGTH,
+        targets={"PRIVMSG": 1, "NOTICE": 1, "NAMES": None, "WHOIS": 1, "KICK": 1, "JOIN": None},
+    )
+    started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return IrcSettings(features=features, version=_version(), created=started)
