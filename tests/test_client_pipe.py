@@ -10,8 +10,10 @@ lines takes seconds, not the minute and a half it takes at the default rate (tha
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 from functools import partial
+from pathlib import Path
 from typing import Final
 
 import trio
@@ -21,6 +23,7 @@ from triochat import ChatServer, ServerConfig
 from .adversarial.helpers import serve_process
 from .conftest import WAIT, LineClient
 from .test_client import cli_environment, real_cli, run_cli
+from .tui_helpers import client_command, open_pane
 
 #: Generous bound for a whole piped run (a thousand lines paced at 200 a second take about 5 s).
 PIPE_TIMEOUT: Final = 60.0
@@ -116,3 +119,23 @@ async def test_a_killed_server_gives_a_message_and_exit_1() -> None:
         await process.stderr.aclose()
     assert process.returncode == 1
     assert re.fullmatch(rb"triochat: connection lost: [^\n]+\n", stderr), stderr
+
+
+async def test_progress_is_shown_on_a_terminal_and_cleared(
+    nursery: trio.Nursery, short_tmp: Path
+) -> None:
+    # stdin a pipe, stdout a file, stderr the terminal: a long input shows how far it got, on
+    # one line that is redrawn, and leaves nothing behind.
+    port = await start_server(nursery, message_rate=50, message_burst=10)
+    pipeline = (
+        f"seq -f 'p%g' 1 300 | {shlex.join(client_command(port, '--rate', '50', '--burst', '10'))}"
+        " > out"
+    )
+    async with open_pane(short_tmp, ["sh", "-c", pipeline], stderr=True) as pane:
+        screen = await pane.wait_for(r"^triochat: \d+ lines read, \d+ sent, \d+ delivered")
+        assert int(await pane.show("cursor_y")) == 0  # one line, redrawn in place
+        progress = next(row for row in screen if row.startswith("triochat:"))
+        assert progress.endswith("(at most 49.5 a second)")
+        assert await pane.exit_status(timeout=PIPE_TIMEOUT) == 0
+        assert await pane.screen() == [""] * len(screen)  # cleared
+        assert said((short_tmp / "out").read_bytes(), "guest-1") == [f"p{i}" for i in range(1, 301)]

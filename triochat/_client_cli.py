@@ -44,7 +44,7 @@ from ._client_common import (
     Target,
     sigint_receiver,
 )
-from ._client_lines import FormatSwitch, LineSession, converse
+from ._client_lines import CLEAR_LINE, FormatSwitch, LineSession, converse
 from ._client_pacing import Pacer, ServerLimits
 from ._client_render import Display, color_enabled
 from ._client_transport import client_endpoint
@@ -126,8 +126,14 @@ def _read_password(path: str | None, env: str | None) -> str | None:
 
 
 def add_connect_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``triochat connect`` (``--server``, ``--host``, ``--port``, ``--tls``,
-    ``--cafile``, ``--insecure``, ``--nick``, ``--raw``) to *parser*."""
+    """Add the options of ``triochat connect`` to *parser*: where to connect (``--server``,
+    ``--host``, ``--port``, ``--tls``, ``--cafile``, ``--insecure``), then how to talk
+    (``--nick``, the password, ``--raw``, ``--plain``, ``--history``, pacing, reconnection)."""
+    _add_where(parser)
+    _add_how(parser)
+
+
+def _add_where(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--server",
         metavar="URL",
@@ -170,6 +176,9 @@ def add_connect_arguments(parser: argparse.ArgumentParser) -> None:
         help="do not verify the server's certificate: encrypted, but anyone on the network path "
         "can impersonate the server. Only for testing",
     )
+
+
+def _add_how(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--nick",
         metavar="NAME",
@@ -389,6 +398,10 @@ async def _run_session(target: Target, options: ConnectOptions, outcome: Outcome
                     with trio.move_on_after(_QUIT_TIMEOUT, shield=True):
                         with contextlib.suppress(ConnectionLost):
                             await connection.quit()
+                    if session.prompt is not None:  # leave no "#lobby> ^C" for the shell's prompt
+                        with contextlib.suppress(OSError, ValueError):
+                            sys.stdout.write(CLEAR_LINE)
+                            sys.stdout.flush()
     except CertificateVerificationFailed as exc:
         outcome.fail(f"{exc} (use --cafile FILE for a private CA)")
     except ConnectionFailed as exc:

@@ -49,7 +49,7 @@ from ._client_common import Outcome, is_quit, needs_wrapping, sends_message
 from ._client_pacing import Delivery, Pacer
 from ._client_render import Display
 
-__all__ = ["FormatSwitch", "LineSession", "converse"]
+__all__ = ["CLEAR_LINE", "WELCOME", "FormatSwitch", "LineSession", "converse"]
 
 #: Received lines waiting to be printed. When stdout is slower than the server, reading from the
 #: server stops here instead of buffering without bound.
@@ -63,7 +63,7 @@ _GREETING_TIMEOUT: Final = 5.0
 WELCOME: Final = "*** welcome to triochat"
 #: Written before incoming lines at a terminal: back to the start of the line, and clear it (the
 #: prompt, and whatever was typed after it; the terminal still has the typed text).
-_CLEAR_LINE: Final = "\r\x1b[K"
+CLEAR_LINE: Final = "\r\x1b[K"
 #: How long the sender waits for an echo when as many lines as the pacer allows are in flight,
 #: before it counts one of them as lost and goes on (a line whose echo never comes must not stop
 #: the pipe).
@@ -419,10 +419,10 @@ async def _print_lines(lines: trio.MemoryReceiveChannel[str | None], session: Li
             except trio.EndOfChannel:
                 if prompt is not None:  # leave no prompt behind for the shell's
                     with contextlib.suppress(OSError):
-                        await trio.to_thread.run_sync(_write, sys.stdout, _CLEAR_LINE)
+                        await trio.to_thread.run_sync(_write, sys.stdout, CLEAR_LINE)
                 if shown:
                     with contextlib.suppress(OSError):
-                        await trio.to_thread.run_sync(_write, sys.stderr, _CLEAR_LINE)
+                        await trio.to_thread.run_sync(_write, sys.stderr, CLEAR_LINE)
                 return
             while len(batch) < _PRINT_BACKLOG:
                 try:
@@ -431,7 +431,7 @@ async def _print_lines(lines: trio.MemoryReceiveChannel[str | None], session: Li
                     break
             text = "".join(f"{line}\n" for line in batch if line is not None)
             if prompt is not None and text:
-                text = f"{_CLEAR_LINE}{text}{prompt()}"
+                text = f"{CLEAR_LINE}{text}{prompt()}"
             try:
                 # A terminal paused with Ctrl-S, or a slow reader of a pipe, blocks the write;
                 # doing it in a thread keeps the event loop (and Ctrl-C) responsive meanwhile.
@@ -450,7 +450,7 @@ async def _print_lines(lines: trio.MemoryReceiveChannel[str | None], session: Li
 def _redraw(text: str, shown: str, status: str) -> None:
     """Write *text* to stdout with the progress line on stderr out of its way."""
     if shown:
-        _write(sys.stderr, _CLEAR_LINE)
+        _write(sys.stderr, CLEAR_LINE)
     if text:
         _write(sys.stdout, text)
     if status:

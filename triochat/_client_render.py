@@ -26,7 +26,7 @@ import collections
 import datetime as dt
 import json
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import attrs
@@ -241,28 +241,8 @@ def render_spans(
             say(" -> ")
             nick(_clean(obj.get("to")))
             say(f"> {text}")
-        case "kick":
-            reason = _clean(obj.get("reason"))
-            say(" <-- ")
-            nick(_clean(obj.get("target")))
-            say(f" was kicked from {where} by ")
-            nick(sender)
-            say(f" ({reason})" if reason else "")
-        case "op":
-            say(" --- ")
-            nick(sender)
-            if obj.get("operator") is True:
-                say(" made ")
-                nick(_clean(obj.get("target")))
-                say(f" an operator of {where}")
-            else:
-                say(f" took operator status in {where} from ")
-                nick(_clean(obj.get("target")))
-        case "ban":
-            verb = "banned" if obj.get("banned") else "lifted the ban on"
-            say(" --- ")
-            nick(sender)
-            say(f" {verb} {_clean(obj.get('mask'))} in {where}")
+        case "kick" | "op" | "ban":
+            _moderation(kind, obj, where, sender, say, nick)
         case "notice":
             if obj.get("error") is True or obj.get("kind") == "error":
                 if not text.startswith("error"):
@@ -275,6 +255,39 @@ def render_spans(
             label = _clean(kind) or "event"
             return Rendered((("", f"*** [{label}] {text}".rstrip()),), line_kind)
     return Rendered(tuple(spans), line_kind)
+
+
+def _moderation(
+    kind: str,
+    obj: Mapping[str, Any],
+    where: str,
+    sender: str,
+    say: Callable[..., None],
+    nick: Callable[[str], None],
+) -> None:
+    """The pieces of a kick, an operator change or a ban (for :func:`render_spans`)."""
+    if kind == "kick":
+        reason = _clean(obj.get("reason"))
+        say(" <-- ")
+        nick(_clean(obj.get("target")))
+        say(f" was kicked from {where} by ")
+        nick(sender)
+        say(f" ({reason})" if reason else "")
+    elif kind == "op":
+        say(" --- ")
+        nick(sender)
+        if obj.get("operator") is True:
+            say(" made ")
+            nick(_clean(obj.get("target")))
+            say(f" an operator of {where}")
+        else:
+            say(f" took operator status in {where} from ")
+            nick(_clean(obj.get("target")))
+    else:
+        verb = "banned" if obj.get("banned") else "lifted the ban on"
+        say(" --- ")
+        nick(sender)
+        say(f" {verb} {_clean(obj.get('mask'))} in {where}")
 
 
 def _json_object(line: str) -> dict[str, Any] | None:

@@ -84,8 +84,11 @@ class ChatState:
     view: str = ""
     #: Every room the server listed (for completion).
     rooms_known: set[str] = attrs.field(factory=set)
-    #: Whether the server confirmed the JSON format on this connection.
+    #: Whether the server confirmed the JSON format on this connection (or never will: see
+    #: :attr:`text_only`).
     json: bool = False
+    #: The server is not triochat: lines are sent and shown as text.
+    text_only: bool = False
     #: Lines the client should send on its own (a ``/who`` after a join): the UI takes them.
     requests: list[str] = attrs.field(factory=list)
     #: What the connection is doing, for the status line.
@@ -144,7 +147,7 @@ class ChatState:
         """A new connection is up (*again*: after a lost one). Once the server confirms the JSON
         format, :attr:`requests` gets what to send: the nick list and the room list, and on a
         reconnection, rejoining every room and catching up on what was missed."""
-        self.json = False
+        self.json = self.text_only = False
         self._reconnected = again
         self._setting_up = True
         self._quiet_who.clear()
@@ -214,7 +217,7 @@ class ChatState:
 
     def pass_through(self) -> None:
         """The server will not switch to JSON: show its text lines (held so far, and to come)."""
-        self.json = True  # not really: but its text lines are shown from now on
+        self.json = self.text_only = True  # its text lines are shown from now on
         for line in self._held:
             self.note(line)
         self._held.clear()
@@ -244,7 +247,8 @@ class ChatState:
             self.show(room)
         self._track_people(window, obj, mine)
         seq, time = obj.get("seq"), obj.get("time")
-        if isinstance(seq, int) and isinstance(time, str):
+        # Until it has caught up, the room's last line seen is the one to look for.
+        if isinstance(seq, int) and isinstance(time, str) and _key(room) not in self._catching_up:
             window.last_seen = (seq, time, str(sender))
         if _key(room) not in self.windows:  # you were kicked out of it
             window = self.current
@@ -376,7 +380,8 @@ class ChatState:
             if seen:
                 missed = events[seen[-1] + 1 :]
                 if missed:
-                    window.add(self._plain(f"{len(missed)} lines you missed:", "history"))
+                    count = f"{len(missed)} line{'' if len(missed) == 1 else 's'}"
+                    window.add(self._plain(f"{count} you missed:", "history"))
                 for obj in missed:
                     self._add_event(
                         window, {**obj, "history": False}, obj.get("sender") == self.nick

@@ -22,11 +22,12 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
+import os
 import random
 import signal
 import sys
 from collections.abc import AsyncIterator
-from typing import Final
+from typing import Final, Literal
 
 import trio
 import urwid
@@ -60,6 +61,16 @@ _QUIT_TIMEOUT: Final = 0.5
 _SIGNALS: Final = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+def _colours(options: ConnectOptions) -> Literal[1, 16, 256]:
+    """How many colours to draw with: none for ``--no-color`` and ``NO_COLOR``; 256 where the
+    terminal says it has them; otherwise the 16 basic ones (the palette has a fallback for each
+    nick colour)."""
+    if not (options.color and color_enabled(sys.stdout, os.environ)):
+        return 1
+    term = os.environ.get("TERM", "")
+    return 256 if "256" in term or os.environ.get("COLORTERM") else 16
+
+
 async def run_full_screen(target: Target, options: ConnectOptions) -> int:
     """Run the full-screen client until you leave; returns the exit status."""
     app = _App(target, options)
@@ -74,10 +85,7 @@ class _App:
         self.screen = ChatScreen(self.state, self)
         self.screen.waiting = self._waiting
         display = urwid.display.raw.Screen()
-        if not (options.color and color_enabled(sys.stdout, {})):
-            display.set_terminal_properties(colors=1)
-        else:
-            display.set_terminal_properties(colors=256)
+        display.set_terminal_properties(colors=_colours(options))
         self.event_loop = urwid.TrioEventLoop()
         self.loop = urwid.MainLoop(
             self.screen.top,
@@ -161,10 +169,10 @@ class _App:
             if trio.current_time() - began > _STABLE:
                 attempts = 0
             if attempts >= self.options.reconnect:
-                self._leave(EXIT_FAILED, f"connection lost: {ended}")
+                self._leave(EXIT_FAILED, ended)
                 return
             attempts, again = attempts + 1, True
-            self.state.note(f"connection lost: {ended}", "error")
+            self.state.note(ended, "error")
             await self._back_off(attempts)
 
     async def _back_off(self, attempt: int) -> None:
@@ -206,8 +214,10 @@ class _App:
                 self.screen.refresh()
             nursery.cancel_scope.cancel()
         if connection.closed_reason is not None:
-            return connection.closed_reason
-        return self.delivery.last_word or "the server closed the connection without a goodbye"
+            return f"connection lost: {connection.closed_reason}"
+        if self.delivery.last_word is None:
+            return "connection lost: the server closed the connection without a goodbye"
+        return f"the server closed the connection: {self.delivery.last_word}"
 
     async def _greeted(self, connection: ChatConnection, line: str, *, again: bool) -> None:
         """The server's first line: switch a triochat server to JSON, and ask for the nick and
@@ -296,6 +306,8 @@ class _App:
         self.screen.refresh()
 
     def _command(self, text: str) -> str:
+        if self.state.text_only:
+            return text
         room = self.state.current.name
         where = {"room": room} if room != "*" else {}
         if text.startswith("/") and not text.startswith("//"):
