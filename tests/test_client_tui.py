@@ -129,6 +129,18 @@ async def test_keys_edit_history_and_completion(port: int, short_tmp: Path) -> N
         await pane.wait_for(r"1:#lobby 2:#bots")
         await pane.keys("M-1")
         await pane.wait_for(PROMPT)
+        # PgUp scrolls back (and new lines do not pull the view down), PgDn comes back.
+        for number in range(40):
+            await bob.send(f"/msg ann line {number}")
+        await pane.wait_for(r"<bob -> ann> line 39")
+        await pane.keys("PageUp")
+        screen = await pane.wait_for(r"-- more below: PgDn --")
+        assert not any("line 39" in row for row in screen)
+        await bob.send("/msg ann one more")
+        await bob.until("one more")
+        await pane.keys("PageDown", "PageDown", "PageDown")
+        screen = await pane.wait_for(r"<bob -> ann> one more")
+        assert not any("more below" in row for row in screen)
         # Enter on an empty line sends nothing, and says nothing.
         before = await pane.screen()
         await pane.keys("Enter")
@@ -227,3 +239,17 @@ async def test_nick_colours_and_no_color(colour: bool, port: int, short_tmp: Pat
         assert ("\x1b[38;5;" in screen) is colour
         await pane.keys("C-d")
         await left_cleanly(pane, 0)
+
+
+async def test_plain_mode_at_a_terminal_leaves_no_prompt_behind(port: int, short_tmp: Path) -> None:
+    async with open_pane(short_tmp, client_command(port, "--plain", "--nick", "ann")) as pane:
+        await pane.wait_for(r"^#lobby> $|^#lobby>$")
+        await pane.type("hello")
+        await pane.keys("Enter")
+        await pane.wait_for(r"<ann> hello")
+        await pane.keys("C-c")
+        assert await pane.exit_status() == 130
+        # The shell's prompt would start on a clean line, not after "#lobby> ^C".
+        screen = [row for row in await pane.screen() if row]
+        assert screen[-1].endswith("<ann> hello"), screen
+        assert pane.restored()

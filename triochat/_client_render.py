@@ -17,7 +17,7 @@ joined) is dimmed. Without it, the lines are plain text: nothing but printable c
 
 :class:`Display` adds what one line cannot know: which room you are talking in (for the prompt and
 to name other rooms), where a history replay ends, and which lines came before the switch to
-JSON. Nothing here does I/O; :mod:`triochat._client_cli` does that.
+JSON. Nothing here does I/O; :mod:`triochat._client_lines` and :mod:`triochat._client_tui` do.
 """
 
 from __future__ import annotations

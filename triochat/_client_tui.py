@@ -299,6 +299,9 @@ class _App:
         else:
             if is_quit(text):
                 self.quitting = True
+                if self.connection is None:  # nobody to say goodbye to
+                    self._leave(EXIT_OK)
+                    return
             elif self.connection is None:
                 self.state.note("not connected: the line will go once the client reconnects")
             self.outbox.append(line)

@@ -17,8 +17,9 @@ touches the network.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
+import attrs
 import urwid
 
 from ._client_editing import Completer, InputHistory
@@ -121,22 +122,34 @@ class InputLine(urwid.Edit):
         return handled
 
 
-class _Scrollback(urwid.ListBox[int]):
-    """The conversation of one window at a time; each window keeps its own lines."""
+@attrs.define(eq=False)
+class _Drawn:
+    """One window's lines as widgets, and how many of the window's lines they have taken."""
 
-    def __init__(self) -> None:
-        self.walker: urwid.SimpleFocusListWalker[urwid.Text] = urwid.SimpleFocusListWalker([])
-        super().__init__(self.walker)
-        self.walkers: dict[str, tuple[urwid.SimpleFocusListWalker[urwid.Text], Window]] = {}
-
-    def show(self, walker: urwid.SimpleFocusListWalker[urwid.Text]) -> None:
-        if walker is not self.walker:
-            self.walker = walker
-            self.body = walker
+    window: Window
+    walker: urwid.SimpleFocusListWalker[urwid.Text] = attrs.field(
+        factory=lambda: urwid.SimpleFocusListWalker([])
+    )
+    taken: int = 0
 
     def following(self) -> bool:
+        """Whether the view is at the last line (and so moves on with new ones)."""
+        return len(self.walker) == 0 or self.walker.focus == len(self.walker) - 1
+
+    def take(self) -> None:
+        """Add the window's new lines, and follow them unless scrolled back."""
+        window = self.window
+        new = min(window.added - self.taken, len(window.lines))
+        self.taken = window.added
+        if new <= 0:
+            return
+        following = self.following()
         walker = self.walker
-        return len(walker) == 0 or walker.focus == len(walker) - 1
+        walker.extend(urwid.Text(markup(line)) for line in list(window.lines)[-new:])
+        if len(walker) > SCROLLBACK:
+            del walker[: len(walker) - SCROLLBACK]
+        if following:
+            walker.set_focus(len(walker) - 1)
 
 
 class ChatScreen:
@@ -144,16 +157,18 @@ class ChatScreen:
 
     def __init__(self, state: ChatState, keys: Keys) -> None:
         self.state = state
-        self.scrollback = _Scrollback()
+        self.drawn: dict[str, _Drawn] = {}
+        self.shown = _Drawn(Window("*"))
+        self.scrollback = urwid.ListBox(self.shown.walker)
         self.nicks: urwid.SimpleListWalker[urwid.Text] = urwid.SimpleListWalker([])
-        self.nick_list = urwid.ListBox(self.nicks)
+        self._people: tuple[str, ...] = ()
         self.status = urwid.Text("", wrap="clip")
         self.input = InputLine(keys)
-        self.body = urwid.Columns(
-            [self.scrollback, (NICKS_WIDTH, urwid.Padding(self.nick_list, left=1))]
-        )
+        nick_list = (NICKS_WIDTH, urwid.Padding(urwid.ListBox(self.nicks), left=1))
+        self.body = urwid.Columns([self.scrollback, nick_list])
         footer = urwid.Pile([urwid.AttrMap(self.status, "status"), self.input], focus_item=1)
         self.top = _Frame(self.body, footer=footer, focus_part="footer")
+        self.top.nick_list = self.body.contents[1]
         #: Extra text for the status line (such as lines waiting to be sent), set by the app.
         self.waiting: Callable[[], str] = lambda: ""
 
@@ -161,16 +176,23 @@ class ChatScreen:
         """Bring the screen up to date with the state."""
         state = self.state
         shown = state.current
-        self._sync(shown)
-        for key in list(self.scrollback.walkers):
-            if key not in state.windows:
-                del self.scrollback.walkers[key]
-        self.scrollback.show(self.scrollback.walkers[state.view][0])
-        title = f"{len(shown.nicks)} in {shown.name}" if shown.name != "*" else ""
-        people = sorted(shown.nicks.values(), key=str.casefold)
-        self.nicks[:] = [urwid.Text(("nicks title", title), wrap="clip")] + [
-            urwid.Text((f"nick{nick_index(nick)}", nick), wrap="clip") for nick in people
-        ]
+        for key, window in state.windows.items():
+            drawn = self.drawn.get(key)
+            if drawn is None or drawn.window is not window:
+                drawn = self.drawn[key] = _Drawn(window)
+            drawn.take()  # every window: unread lines are there when you switch to it
+        for key in [key for key in self.drawn if key not in state.windows]:
+            del self.drawn[key]
+        if self.drawn[state.view] is not self.shown:
+            self.shown = self.drawn[state.view]
+            self.scrollback.body = self.shown.walker
+        people = (shown.name, *sorted(shown.nicks.values(), key=str.casefold))
+        if people != self._people:  # rebuilt only when it changed: a room can be big
+            self._people = people
+            title = f"{len(people) - 1} in {shown.name}" if shown.name != "*" else ""
+            self.nicks[:] = [urwid.Text(("nicks title", title), wrap="clip")] + [
+                urwid.Text((f"nick{nick_index(nick)}", nick), wrap="clip") for nick in people[1:]
+            ]
         prompt = f"{shown.name}> " if shown.name != "*" else "> "
         self.input.set_caption(("prompt", prompt))
         self.status.set_text(self._status_markup())
@@ -181,30 +203,7 @@ class ChatScreen:
         body_rows = max(1, rows - 1 - self.input.rows((columns,)))
         body_columns = columns - (NICKS_WIDTH if columns >= NICKS_FROM else 0)
         self.scrollback.keypress((body_columns, body_rows), key)
-        if key == "page down" and not self.scrollback.following():
-            return
         self.status.set_text(self._status_markup())
-
-    def _sync(self, shown: Window) -> None:
-        """Add each window's new lines to its walker (all windows: unread ones too)."""
-        for key, window in self.state.windows.items():
-            walker, seen = self.scrollback.walkers.get(key, (None, None))
-            if walker is None or seen is not window:
-                walker = urwid.SimpleFocusListWalker([])
-                self.scrollback.walkers[key] = (walker, window)
-                drawn = 0
-            else:
-                drawn = getattr(walker, "drawn", 0)
-            new = min(window.added - drawn, len(window.lines))
-            if new <= 0:
-                continue
-            following = len(walker) == 0 or walker.focus == len(walker) - 1
-            walker.extend(urwid.Text(markup(line)) for line in list(window.lines)[-new:])
-            if len(walker) > SCROLLBACK:
-                del walker[: len(walker) - SCROLLBACK]
-            walker.drawn = window.added  # type: ignore[attr-defined]
-            if following:
-                walker.set_focus(len(walker) - 1)
 
     def _status_markup(self) -> list[tuple[str, str] | str]:
         state = self.state
@@ -226,7 +225,7 @@ class ChatScreen:
             parts.append(f"  you are {state.nick}")
         if waiting := self.waiting():
             parts.append(f"  {waiting}")
-        if not self.scrollback.following():
+        if not self.shown.following():
             parts.append("  -- more below: PgDn --")
         return parts
 
@@ -234,18 +233,14 @@ class ChatScreen:
 class _Frame(urwid.Frame[urwid.Columns, None, urwid.Pile]):
     """The frame, showing the nick list only when the screen is wide enough for it."""
 
+    #: The nick list's entry in the body's columns, kept while it is hidden.
+    nick_list: Any = None
+
     def render(self, size: tuple[int, int], focus: bool = False) -> urwid.Canvas:  # type: ignore[override]
         body = self.body
-        assert isinstance(body, urwid.Columns)
         wide = size[0] >= NICKS_FROM
-        if wide != (len(body.contents) == 2):
-            scrollback = body.contents[0]
-            if wide:
-                nick_list = self._nicks  # type: ignore[has-type]
-                body.contents = [scrollback, nick_list]
-            else:
-                self._nicks = body.contents[1]
-                body.contents = [scrollback]
+        if self.nick_list is not None and wide != (len(body.contents) == 2):
+            body.contents = [body.contents[0], self.nick_list] if wide else [body.contents[0]]
             body.focus_position = 0
         canvas: urwid.Canvas = super().render(size, focus)
         return canvas
