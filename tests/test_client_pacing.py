@@ -141,6 +141,9 @@ def test_delivery_counts_own_echoes_and_follows_the_nick() -> None:
     assert delivery.refusals == 1
     assert delivery.take_limits() == ServerLimits(rate=10, burst=100)
     assert delivery.take_limits() is None
+    # In the text format too (as a server's text welcome could say them).
+    delivery.feed("*** limits: at most 1e+03 lines a second, 20 at once")
+    assert delivery.take_limits() == ServerLimits(rate=1000, burst=20)
 
 
 @pytest.mark.parametrize(

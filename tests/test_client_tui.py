@@ -253,3 +253,26 @@ async def test_plain_mode_at_a_terminal_leaves_no_prompt_behind(port: int, short
         screen = [row for row in await pane.screen() if row]
         assert screen[-1].endswith("<ann> hello"), screen
         assert pane.restored()
+
+
+async def test_a_paste_of_many_lines_is_paced_not_refused(
+    nursery: trio.Nursery, short_tmp: Path
+) -> None:
+    config = ServerConfig(port=0, message_rate=50, message_burst=20)
+    server: ChatServer = await nursery.start(ChatServer(config=config).serve)
+    port = server.addresses[0][1]
+    command = client_command(port, "--nick", "ann", "--rate", "50", "--burst", "20")
+    async with open_pane(short_tmp, command) as pane:
+        await pane.wait_for(PROMPT)
+        watcher = await (await LineClient.open(port)).registered("watcher")
+        pasted = [f"pasted {n}" for n in range(1, 61)]  # three times the burst
+        buffer = short_tmp / "paste"
+        buffer.write_text("".join(f"{line}\n" for line in pasted))
+        await pane.tmux("load-buffer", str(buffer))
+        await pane.tmux("paste-buffer", "-p")
+        heard = await watcher.until("<ann> pasted 60")
+        assert [line.partition("<ann> ")[2] for line in heard if "<ann> " in line] == pasted
+        assert not any("slow down" in row for row in await pane.screen())
+        await watcher.aclose()
+        await pane.keys("C-d")
+        await left_cleanly(pane, 0)

@@ -46,7 +46,7 @@ from ._client import (
     _LineTooLong,
 )
 from ._client_common import Outcome, is_quit, needs_wrapping, sends_message
-from ._client_pacing import Delivery, Pacer
+from ._client_pacing import Delivery, Pacer, hear
 from ._client_render import Display
 
 __all__ = ["CLEAR_LINE", "WELCOME", "FormatSwitch", "LineSession", "converse"]
@@ -186,16 +186,7 @@ class LineSession:
     def heard(self, line: str) -> None:
         """Account for *line* from the server: echoes, refusals, limits, the last word."""
         self.last_heard = trio.current_time()
-        refusals = self.delivery.refusals
-        acknowledged = self.delivery.feed(line)
-        limits = self.delivery.take_limits()
-        if limits is not None:
-            self.pacer.learn(limits)
-        if self.delivery.refusals != refusals:
-            self.pacer.refused(self.last_heard)
-        for _ in range(acknowledged):
-            self.pacer.acknowledged()
-        if acknowledged:
+        if hear(self.pacer, self.delivery, line, self.last_heard):
             self._echoed.set()
             self._echoed = trio.Event()
 

@@ -35,7 +35,7 @@ import attrs
 from ._config import DEFAULT_MESSAGE_BURST, DEFAULT_MESSAGE_RATE
 from ._wire import DEFAULT_MAX_LINE
 
-__all__ = ["Delivery", "Pacer", "ServerLimits", "limits_from_notice"]
+__all__ = ["Delivery", "Pacer", "ServerLimits", "hear", "limits_from_notice"]
 
 #: The pacer sends at this fraction of the server's rate: the two clocks are not the same
 #: clock, and the server's bucket is refilled in floating point.
@@ -254,11 +254,33 @@ class Delivery:
             self.last_word = None
             return
         self.last_word = line.removeprefix("*** ")
+        # A text notice that tells the limits in the words of the refusal ("at most 10 lines a
+        # second, 100 at once") is as good as the JSON.
+        match = _SLOW_DOWN.search(line)
+        if match is not None:
+            rate = _positive(float(match["rate"]), self.known.rate)
+            limits = attrs.evolve(self.known, rate=rate, burst=max(1, int(match["burst"])))
+            self.known = self._new_limits = limits
         if self.last_word.startswith("goodbye (") and line.endswith(")"):
             self.goodbye_reason = self.last_word.removeprefix("goodbye (")[:-1]
         if self.last_word.startswith("error: slow down"):
             self.refusal = self.refusal or self.last_word.removeprefix("error: ")
             self.refusals += 1
+
+
+def hear(pacer: Pacer, delivery: Delivery, line: str, now: float) -> int:
+    """Account for *line* from the server in *delivery*, and tell *pacer* what it means: limits
+    told, a refusal, echoes. Returns how many lines in flight it acknowledged."""
+    refusals = delivery.refusals
+    acknowledged = delivery.feed(line)
+    limits = delivery.take_limits()
+    if limits is not None:
+        pacer.learn(limits)
+    if delivery.refusals != refusals:
+        pacer.refused(now)
+    for _ in range(acknowledged):
+        pacer.acknowledged()
+    return acknowledged
 
 
 def _json_object(line: str) -> dict[str, Any] | None:

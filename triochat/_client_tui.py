@@ -41,7 +41,7 @@ from ._client import (
 )
 from ._client_common import EXIT_FAILED, EXIT_OK, ConnectOptions, Target, is_quit, sends_message
 from ._client_lines import WELCOME
-from ._client_pacing import Delivery, Pacer
+from ._client_pacing import Delivery, Pacer, hear
 from ._client_render import color_enabled
 from ._client_state import ChatState
 from ._client_tui_widgets import ChatScreen, palette
@@ -56,6 +56,9 @@ _BACKOFF_MOST: Final = 30.0
 _JITTER: Final = 0.2
 #: A session that lasted this long resets the count of attempts.
 _STABLE: Final = 60.0
+#: How long to wait for an echo when as many lines as the pacer allows are in flight, before
+#: counting one as lost (as line mode does).
+_ECHO_WAIT: Final = 5.0
 #: How long a goodbye may take when leaving on a signal.
 _QUIT_TIMEOUT: Final = 0.5
 _SIGNALS: Final = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -143,25 +146,29 @@ class _App:
         attempts, again, started = 0, False, False
         while True:
             began = trio.current_time()
-            try:
-                async with connect(
-                    url=str(self.target.endpoint),
-                    cafile=self.target.cafile,
-                    insecure=self.target.insecure,
-                    password=self.target.password,
-                ) as connection:
+            async with contextlib.AsyncExitStack() as stack:
+                try:
+                    connection = await stack.enter_async_context(
+                        connect(
+                            url=str(self.target.endpoint),
+                            cafile=self.target.cafile,
+                            insecure=self.target.insecure,
+                            password=self.target.password,
+                        )
+                    )
+                except CertificateVerificationFailed as exc:
+                    self._leave(EXIT_FAILED, f"{exc} (use --cafile FILE for a private CA)")
+                    return
+                except (ConnectionFailed, ValueError) as exc:  # ValueError: an unusable CA file
+                    if not started:  # a wrong address or port: say so, as line mode does
+                        self._leave(EXIT_FAILED, str(exc))
+                        return
+                    ended = str(exc)
+                else:
                     if not started:  # the screen comes up once there is something to show
                         started = True
                         nursery.start_soon(self._ui)
                     ended = await self._converse(connection, again=again)
-            except CertificateVerificationFailed as exc:
-                self._leave(EXIT_FAILED, f"{exc} (use --cafile FILE for a private CA)")
-                return
-            except (ConnectionFailed, ValueError) as exc:
-                if not started:  # a wrong address or port: say so, as line mode does
-                    self._leave(EXIT_FAILED, str(exc))
-                    return
-                ended = str(exc)
             self.connection = None
             if self.quitting:
                 self._leave(EXIT_OK)
@@ -206,7 +213,8 @@ class _App:
                 if first:
                     first = False
                     await self._greeted(connection, line, again=again)
-                self._heard(line)
+                if hear(self.pacer, self.delivery, line, trio.current_time()):
+                    self._wake()
                 self.state.feed_line(line)
                 self.requests.extend(self.state.requests)
                 self.state.requests.clear()
@@ -237,19 +245,6 @@ class _App:
             with contextlib.suppress(ConnectionLost):
                 await connection.send(text)
 
-    def _heard(self, line: str) -> None:
-        refusals = self.delivery.refusals
-        acknowledged = self.delivery.feed(line)
-        limits = self.delivery.take_limits()
-        if limits is not None:
-            self.pacer.learn(limits)
-        if self.delivery.refusals != refusals:
-            self.pacer.refused(trio.current_time())
-        for _ in range(acknowledged):
-            self.pacer.acknowledged()
-        if acknowledged:
-            self._wake()
-
     # ----------------------------------------------------------------------------- sending
 
     async def _send(self, connection: ChatConnection) -> None:
@@ -262,9 +257,13 @@ class _App:
             else:
                 await self._sleep()
                 continue
-            message = sends_message(text, json_mode=True)
+            # A server that is not triochat sends no echoes to count.
+            message = not self.state.text_only and sends_message(text, json_mode=True)
             while (delay := self.pacer.delay(trio.current_time())) > 0:
-                await self._sleep(None if delay == float("inf") else delay)
+                if delay < float("inf"):
+                    await self._sleep(delay)
+                elif not await self._sleep(_ECHO_WAIT):
+                    self.pacer.acknowledged()  # its echo is not coming: stop waiting for it
             self.pacer.sent(trio.current_time(), echoed=message)
             try:
                 await connection.send(text)
@@ -274,10 +273,13 @@ class _App:
                 return
             self.screen.refresh()
 
-    async def _sleep(self, seconds: float | None = None) -> None:
+    async def _sleep(self, seconds: float = float("inf")) -> bool:
+        """Wait *seconds*, or less if something changed; ``True`` if something did."""
         wake = self.wake
-        with trio.move_on_after(seconds if seconds is not None else float("inf")):
+        with trio.move_on_after(seconds):
             await wake.wait()
+            return True
+        return False
 
     def _wake(self) -> None:
         self.wake.set()
