@@ -37,6 +37,7 @@ from ._client import (
     connect,
 )
 from ._client_common import (
+    DEFAULT_RECONNECT,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     ConnectOptions,
@@ -55,8 +56,6 @@ __all__ = ["INSECURE_WARNING", "add_connect_arguments", "run_connect"]
 
 #: How long Ctrl-C waits to get a ``/quit`` out before leaving anyway.
 _QUIT_TIMEOUT: Final = 0.5
-#: Reconnection attempts of the full-screen client after a lost connection, by default.
-DEFAULT_RECONNECT: Final = 10
 #: Printed on stderr every time --insecure is used.
 INSECURE_WARNING: Final = (
     "WARNING: --insecure: the server's certificate is not verified; anyone on the network path "

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
 __all__ = [
+    "DEFAULT_RECONNECT",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -54,6 +55,8 @@ EXIT_USAGE: Final = 2
 EXIT_UNDELIVERED: Final = 3
 #: The exit status a shell reports for a process ended by SIGINT (128 + 2).
 EXIT_INTERRUPTED: Final = 130
+#: Reconnection attempts of the full-screen client after a lost connection, by default.
+DEFAULT_RECONNECT: Final = 10
 
 
 @attrs.frozen
@@ -152,4 +155,4 @@ class ConnectOptions:
     history: int | None = None
     limits: ServerLimits = attrs.field(factory=ServerLimits)
     #: Full-screen client: reconnection attempts after a lost connection.
-    reconnect: int = 10
+    reconnect: int = DEFAULT_RECONNECT
