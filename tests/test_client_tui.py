@@ -65,7 +65,7 @@ async def test_typing_is_not_disturbed_by_a_line_arriving(port: int, short_tmp: 
         screen = await pane.wait_for(r"<bob> hello ann")
         # The line came in above; what was typed, and the cursor, stayed where they were.
         assert screen[-1] == "#lobby> half typ"
-        assert int(await pane.show("cursor_x")) == len("#lobby> half typ")
+        await pane.wait_for_cursor(len("#lobby> half typ"))
         await pane.type("ed, then sent")
         await pane.keys("Enter")
         await bob.until("<ann> half typed, then sent")
@@ -84,11 +84,20 @@ async def test_a_resize_and_a_line_wider_than_the_screen(port: int, short_tmp: P
         text = "x" * 70 + " and the end of a long line"
         await pane.type(text)
         await pane.tmux("resize-window", "-x", "40", "-y", "12")
-        screen = await pane.wait_for(r"a long line$")
-        status = next(i for i, row in enumerate(screen) if "you are ann" in row)
-        # The input wraps onto the rows below the status line, all of it and nothing else.
-        assert "".join(screen[status + 1 :]) == f"#lobby> {text}"
-        assert not any("1 in #lobby" in row for row in screen)  # too narrow for the nick list
+
+        def redrawn(screen: list[str]) -> bool:
+            # The input wraps onto the rows below the status line, all of it and nothing else;
+            # the nick list is gone (too narrow for it).
+            status = [i for i, row in enumerate(screen) if row.startswith(" connected")]
+            return (
+                len(screen) == 12
+                and len(status) == 1
+                and "".join(row.ljust(40) for row in screen[status[0] + 1 :]).rstrip()
+                == f"#lobby> {text}"
+                and not any("1 in #lobby" in row for row in screen)
+            )
+
+        await pane.wait_until(redrawn, "the input wrapped at 40 columns")
         await pane.keys("Enter")
         screen = await pane.wait_for(r"^#lobby>$")
         assert screen[-2].startswith(" connected")  # no stale fragment of the long input
@@ -106,7 +115,7 @@ async def test_keys_edit_history_and_completion(port: int, short_tmp: Path) -> N
         await pane.type("hello b")
         await pane.keys("Tab")
         await pane.wait_for(r"^#lobby> hello bob$")
-        assert int(await pane.show("cursor_x")) == len("#lobby> hello bob ")
+        await pane.wait_for_cursor(len("#lobby> hello bob "))
         await pane.keys("Enter")
         await bob.until("<ann> hello bob")
         # Arrow keys move and recall; they print nothing.
@@ -134,13 +143,23 @@ async def test_keys_edit_history_and_completion(port: int, short_tmp: Path) -> N
             await bob.send(f"/msg ann line {number}")
         await pane.wait_for(r"<bob -> ann> line 39")
         await pane.keys("PageUp")
-        screen = await pane.wait_for(r"-- more below: PgDn --")
-        assert not any("line 39" in row for row in screen)
+        await pane.wait_until(
+            lambda screen: (
+                any("-- more below: PgDn --" in row for row in screen)
+                and not any("line 39" in row for row in screen)
+            ),
+            "the scrollback, scrolled back",
+        )
         await bob.send("/msg ann one more")
         await bob.until("one more")
         await pane.keys("PageDown", "PageDown", "PageDown")
-        screen = await pane.wait_for(r"<bob -> ann> one more")
-        assert not any("more below" in row for row in screen)
+        await pane.wait_until(
+            lambda screen: (
+                any("<bob -> ann> one more" in row for row in screen)
+                and not any("more below" in row for row in screen)
+            ),
+            "the scrollback, following again",
+        )
         # Enter on an empty line sends nothing, and says nothing.
         before = await pane.screen()
         await pane.keys("Enter")
@@ -202,8 +221,9 @@ async def test_reconnects_after_the_server_is_killed_and_rejoins(short_tmp: Path
             await pane.wait_for(r"^ reconnecting in \d+ s \(\d+ of 10\)")
             await pane.wait_for(r"connection lost: the server closed the connection without")
             async with serve_process("--port", str(port)) as second:
-                # Backoff of 1, 2, 4 s (20 % jitter): the next attempt comes within 5 s.
-                await pane.wait_for(r"^ connected .*1:#lobby 2:#bots", timeout=WAIT + 5)
+                # Backoff of 1, 2, 4, 8 s (20 % jitter): the next attempt comes soon after the
+                # server is up (which takes a few seconds on a busy machine).
+                await pane.wait_for(r"^ connected .*1:#lobby 2:#bots", timeout=3 * WAIT)
                 bob = await (await LineClient.open(second.port)).registered("bob")
                 await bob.send("/join #bots")
                 await bob.until("joined #bots")
@@ -233,6 +253,7 @@ async def test_nick_colours_and_no_color(colour: bool, port: int, short_tmp: Pat
         command = ["env", "NO_COLOR=1", *command]
     async with open_pane(short_tmp, command) as pane:
         await pane.wait_for(PROMPT)
+        await pane.wait_for(r"is now known as alice")
         screen = await pane.tmux("capture-pane", "-p", "-e")  # with the escape sequences
         alice = f"\x1b[38;5;{NICK_PALETTE[nick_index('alice')][0]}m"
         assert (alice in screen) is colour, screen

@@ -13,7 +13,7 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -46,14 +46,37 @@ class Pane:
     async def wait_for(self, pattern: str, timeout: float = WAIT) -> list[str]:
         """Wait until some row of the screen matches *pattern* (a regular expression)."""
         found = re.compile(pattern)
+        return await self.wait_until(
+            lambda screen: any(found.search(row) for row in screen), repr(pattern), timeout
+        )
+
+    async def wait_until(
+        self, predicate: Callable[[list[str]], bool], what: str, timeout: float = WAIT
+    ) -> list[str]:
+        """Wait until the screen satisfies *predicate*, and return it.
+
+        A screen is checked whole, never in parts: a capture can fall in the middle of a redraw
+        (or of tmux reflowing the old screen after a resize), and only a later one may show the
+        state to check.
+        """
         screen: list[str] = []
         with trio.move_on_after(timeout):
             while True:
                 screen = await self.screen()
-                if any(found.search(row) for row in screen):
+                if predicate(screen):
                     return screen
                 await trio.sleep(0.05)
-        raise AssertionError(f"{pattern!r} never appeared; the screen:\n" + "\n".join(screen))
+        raise AssertionError(f"{what} never appeared; the screen:\n" + "\n".join(screen))
+
+    async def wait_for_cursor(self, column: int, timeout: float = WAIT) -> None:
+        """Wait until the cursor is in *column* (it moves last in a redraw)."""
+        with trio.move_on_after(timeout):
+            # The cursor lives in tmux, another process: polling is all there is.
+            while int(await self.show("cursor_x")) != column:  # noqa: ASYNC110
+                await trio.sleep(0.05)
+            return
+        where = await self.show("cursor_x")
+        raise AssertionError(f"the cursor is in column {where}, not {column}")
 
     async def keys(self, *keys: str, literal: bool = False) -> None:
         await self.tmux("send-keys", *(["-l"] if literal else []), *keys)
@@ -115,8 +138,8 @@ async def open_pane(
     script = (
         f"cd {shlex.quote(str(directory))}; stty -g > before; "
         f"env -u NO_COLOR {exports} {shlex.join(command)}{'' if stderr else ' 2> stderr'}; "
-        "echo $? > status; "
-        "stty -g > after; exec sleep 3600"
+        # The status last: once it is there, so is everything else.
+        "status=$?; stty -g > after; echo $status > status; exec sleep 3600"
     )
     await trio.run_process(
         [
