@@ -28,10 +28,13 @@ from triochat import (
 )
 from triochat.client._render import (
     NICK_COLORS,
+    NICK_PALETTE,
     Display,
     color_enabled,
     nick_color,
+    nick_index,
     render_event,
+    render_spans,
 )
 from triochat.protocols.jsonl import render_json
 
@@ -184,9 +187,25 @@ def test_nick_colours_are_stable_and_case_blind() -> None:
     assert nick_color("alice") == nick_color("ALICE") == nick_color("Alice")
     # Known values: a change would recolour everyone's nick between versions.
     # (CRC-32, not hash(): the same in every process, whatever PYTHONHASHSEED says.)
-    assert [nick_color(n) for n in ("alice", "bob")] == ["\x1b[36m", "\x1b[33m"]
-    # Spread over the palette rather than all one colour.
-    assert len({nick_color(f"user{i}") for i in range(60)}) == len(NICK_COLORS)
+    assert [nick_color(n) for n in ("alice", "bob")] == ["\x1b[38;5;37m", "\x1b[38;5;160m"]
+    # Spread over a palette of sixteen rather than all one colour.
+    assert len(NICK_COLORS) == len(NICK_PALETTE) >= 16
+    assert len({nick_color(f"user{i}") for i in range(200)}) == len(NICK_COLORS)
+    # The pair from the bug report, both cyan with the old palette of six, now differ.
+    assert nick_index("alice") != nick_index("carol")
+
+
+def test_spans_carry_the_styles_the_ansi_line_shows() -> None:
+    event = Private(time=NOON, sender="alice", target="bob", text="psst")
+    rendered = render_spans(wire(event), tz=dt.UTC)
+    assert rendered.text == "12:00 [private] <alice -> bob> psst"
+    assert ("time", "12:00") in rendered.spans
+    assert (f"nick{nick_index('alice')}", "alice") in rendered.spans
+    assert (f"nick{nick_index('bob')}", "bob") in rendered.spans
+    assert rendered.kind == ""
+    assert render_spans(wire(event.as_history())).kind == "history"
+    error = Notice(text="error: no", error=True, kind="error")
+    assert render_spans(wire(error)).kind == "error"
 
 
 def test_colour_marks_nicks_errors_and_history() -> None:

@@ -17,7 +17,7 @@ joined) is dimmed. Without it, the lines are plain text: nothing but printable c
 
 :class:`Display` adds what one line cannot know: which room you are talking in (for the prompt and
 to name other rooms), where a history replay ends, and which lines came before the switch to
-JSON. Nothing here does I/O; :mod:`triochat.cli._connect` does that.
+JSON. Nothing here does I/O; :mod:`triochat.cli._lines` and :mod:`triochat.cli._tui` do.
 """
 
 from __future__ import annotations
@@ -26,17 +26,23 @@ import collections
 import datetime as dt
 import json
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
+
+import attrs
 
 from ._decode import parse_time
 
 __all__ = [
     "NICK_COLORS",
+    "NICK_PALETTE",
     "Display",
+    "Rendered",
     "color_enabled",
     "nick_color",
+    "nick_index",
     "render_event",
+    "render_spans",
 ]
 
 RESET: Final = "\x1b[0m"
@@ -45,8 +51,29 @@ BOLD_RED: Final = "\x1b[1;31m"
 #: Back to the default foreground colour only, so that a coloured nick inside a dimmed line
 #: leaves the line dimmed.
 DEFAULT_FOREGROUND: Final = "\x1b[39m"
-#: The colours nicks are drawn in: red, green, yellow, blue, magenta, cyan.
-NICK_COLORS: Final = tuple(f"\x1b[{code}m" for code in range(31, 37))
+#: The colours nicks are drawn in: sixteen of the 256-colour palette, dark enough to read on a
+#: light background and bright enough on a dark one, each with the nearest of the sixteen basic
+#: colours for terminals without 256 (as urwid names them).
+NICK_PALETTE: Final = (
+    (160, "dark red"),
+    (166, "light red"),
+    (136, "brown"),
+    (100, "brown"),
+    (70, "light green"),
+    (34, "dark green"),
+    (30, "dark cyan"),
+    (37, "light cyan"),
+    (33, "light blue"),
+    (25, "dark blue"),
+    (62, "dark blue"),
+    (98, "light magenta"),
+    (91, "dark magenta"),
+    (127, "dark magenta"),
+    (162, "light magenta"),
+    (131, "dark red"),
+)
+#: The ANSI sequences of :data:`NICK_PALETTE`, in the same order.
+NICK_COLORS: Final = tuple(f"\x1b[38;5;{index}m" for index, _ in NICK_PALETTE)
 
 # What a server could use to drive the terminal (C0 and C1 controls but tab, DEL) or to reorder
 # the text shown (bidirectional overrides and isolates). The server strips them already; a
@@ -78,11 +105,15 @@ def color_enabled(stream: object, environ: Mapping[str, str]) -> bool:
         return False
 
 
+def nick_index(nick: str) -> int:
+    """The position of *nick*'s colour in :data:`NICK_PALETTE`: the same for the same nick in any
+    case, in every run and on every machine (CRC-32, not Python's randomised ``hash``)."""
+    return zlib.crc32(nick.casefold().encode("utf-8", errors="replace")) % len(NICK_PALETTE)
+
+
 def nick_color(nick: str) -> str:
-    """The colour (an ANSI SGR sequence) of *nick*: the same for the same nick in any case, in
-    every run and on every machine (CRC-32, not Python's randomised ``hash``)."""
-    digest = zlib.crc32(nick.casefold().encode("utf-8", errors="replace"))
-    return NICK_COLORS[digest % len(NICK_COLORS)]
+    """The colour of *nick* as an ANSI SGR sequence (see :func:`nick_index`)."""
+    return NICK_COLORS[nick_index(nick)]
 
 
 def _clean(value: object) -> str:
@@ -104,6 +135,40 @@ def _data(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return data if isinstance(data, Mapping) else {}
 
 
+@attrs.frozen
+class Rendered:
+    """One display line as styled pieces, for a terminal (:meth:`ansi`) or a UI toolkit.
+
+    :attr:`spans` are ``(style, text)`` pairs: ``""`` for plain text, ``"time"`` for the time
+    stamp, ``"nickN"`` for a nick drawn in colour N of :data:`NICK_PALETTE`. :attr:`kind` styles
+    the whole line: ``""``, ``"error"`` (a notice that says something went wrong), ``"history"``
+    (replayed from before you joined, and the notices around a replay) or ``"notice"``.
+    """
+
+    spans: tuple[tuple[str, str], ...]
+    kind: str = ""
+
+    @property
+    def text(self) -> str:
+        """The line without any style."""
+        return "".join(text for _, text in self.spans)
+
+    def ansi(self, *, color: bool) -> str:
+        """The line for a terminal: with *color*, ANSI colours as described in the module."""
+        if not color:
+            return self.text
+        if self.kind == "error":
+            return f"{BOLD_RED}{self.text}{RESET}"
+        parts = []
+        for style, text in self.spans:
+            if style.startswith("nick"):
+                parts.append(f"{NICK_COLORS[int(style[4:])]}{text}{DEFAULT_FOREGROUND}")
+            else:
+                parts.append(text)
+        line = "".join(parts)
+        return f"{DIM}{line}{RESET}" if self.kind == "history" else line
+
+
 def render_event(
     obj: Mapping[str, Any],
     *,
@@ -120,66 +185,109 @@ def render_event(
       room: the room you are talking in; events of other rooms name their room.
       tz: the time zone to show times in; ``None`` for this machine's local time.
     """
+    return render_spans(obj, room=room, tz=tz).ansi(color=color)
+
+
+def render_spans(
+    obj: Mapping[str, Any], *, room: str | None = None, tz: dt.tzinfo | None = None
+) -> Rendered:
+    """The line :func:`render_event` shows for *obj*, as styled pieces (see :class:`Rendered`)."""
     kind = obj.get("type")
     where = _clean(obj.get("room"))
     sender = _clean(obj.get("sender"))
     text = _clean(obj.get("text"))
+    spans: list[tuple[str, str]] = []
 
-    def nick(name: str) -> str:
-        return f"{nick_color(name)}{name}{DEFAULT_FOREGROUND}" if color else name
+    def say(*parts: str) -> None:
+        spans.extend(("", part) for part in parts)
 
-    stamp = _clock(obj.get("time"), tz)
+    def nick(name: str) -> None:
+        spans.append((f"nick{nick_index(name)}", name))
+
+    line_kind = "history" if obj.get("history") is True else ""
+    if kind != "notice":
+        spans.append(("time", _clock(obj.get("time"), tz)))
     tag = f"{where} " if where and where != room else ""
     match kind:
         case "message":
-            line = f"{stamp} {tag}<{nick(sender)}> {text}"
+            say(f" {tag}<")
+            nick(sender)
+            say(f"> {text}")
         case "action":
-            line = f"{stamp} {tag}* {nick(sender)} {text}"
+            say(f" {tag}* ")
+            nick(sender)
+            say(f" {text}")
         case "join":
-            line = f"{stamp} --> {nick(sender)} joined {where}"
+            say(" --> ")
+            nick(sender)
+            say(f" joined {where}")
         case "part":
             reason = _clean(obj.get("reason"))
-            because = f" ({reason})" if reason else ""
-            line = f"{stamp} <-- {nick(sender)} left {where}{because}"
+            say(" <-- ")
+            nick(sender)
+            say(f" left {where}", f" ({reason})" if reason else "")
         case "nick":
-            line = f"{stamp} {tag}--- {nick(sender)} is now known as {nick(_clean(obj.get('new')))}"
+            say(f" {tag}--- ")
+            nick(sender)
+            say(" is now known as ")
+            nick(_clean(obj.get("new")))
         case "topic":
-            what = f"set the topic of {where}: {text}" if text else f"cleared the topic of {where}"
-            line = f"{stamp} --- {nick(sender)} {what}"
+            say(" --- ")
+            nick(sender)
+            say(f" set the topic of {where}: {text}" if text else f" cleared the topic of {where}")
         case "private":
-            target = _clean(obj.get("to"))
-            line = f"{stamp} [private] <{nick(sender)} -> {nick(target)}> {text}"
-        case "kick":
-            reason = _clean(obj.get("reason"))
-            because = f" ({reason})" if reason else ""
-            target = nick(_clean(obj.get("target")))
-            line = f"{stamp} <-- {target} was kicked from {where} by {nick(sender)}{because}"
-        case "op":
-            target = nick(_clean(obj.get("target")))
-            if obj.get("operator") is True:
-                what = f"made {target} an operator of {where}"
-            else:
-                what = f"took operator status in {where} from {target}"
-            line = f"{stamp} --- {nick(sender)} {what}"
-        case "ban":
-            verb = "banned" if obj.get("banned") else "lifted the ban on"
-            line = f"{stamp} --- {nick(sender)} {verb} {_clean(obj.get('mask'))} in {where}"
+            say(" [private] <")
+            nick(sender)
+            say(" -> ")
+            nick(_clean(obj.get("to")))
+            say(f"> {text}")
+        case "kick" | "op" | "ban":
+            _moderation(kind, obj, where, sender, say, nick)
         case "notice":
             if obj.get("error") is True or obj.get("kind") == "error":
                 if not text.startswith("error"):
                     text = f"error: {text}"
-                line = f"*** {text}"
-                return f"{BOLD_RED}{line}{RESET}" if color else line
-            line = f"*** {text}"
-            if obj.get("kind") in ("history", "history-end"):
-                return f"{DIM}{line}{RESET}" if color else line
+                return Rendered((("", f"*** {text}"),), "error")
+            history = obj.get("kind") in ("history", "history-end") or line_kind
+            return Rendered((("", f"*** {text}"),), "history" if history else "notice")
         case _:
             # Not a type this client knows (a newer server?): show what it says, marked.
             label = _clean(kind) or "event"
-            line = f"*** [{label}] {text}".rstrip()
-    if obj.get("history") is True and color:
-        return f"{DIM}{line}{RESET}"
-    return line
+            return Rendered((("", f"*** [{label}] {text}".rstrip()),), line_kind)
+    return Rendered(tuple(spans), line_kind)
+
+
+def _moderation(
+    kind: str,
+    obj: Mapping[str, Any],
+    where: str,
+    sender: str,
+    say: Callable[..., None],
+    nick: Callable[[str], None],
+) -> None:
+    """The pieces of a kick, an operator change or a ban (for :func:`render_spans`)."""
+    if kind == "kick":
+        reason = _clean(obj.get("reason"))
+        say(" <-- ")
+        nick(_clean(obj.get("target")))
+        say(f" was kicked from {where} by ")
+        nick(sender)
+        say(f" ({reason})" if reason else "")
+    elif kind == "op":
+        say(" --- ")
+        nick(sender)
+        if obj.get("operator") is True:
+            say(" made ")
+            nick(_clean(obj.get("target")))
+            say(f" an operator of {where}")
+        else:
+            say(f" took operator status in {where} from ")
+            nick(_clean(obj.get("target")))
+    else:
+        verb = "banned" if obj.get("banned") else "lifted the ban on"
+        say(" --- ")
+        nick(sender)
+        say(f" {verb} {_clean(obj.get('mask'))} in {where}")
 
 
 def _json_object(line: str) -> dict[str, Any] | None:

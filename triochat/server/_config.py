@@ -21,6 +21,7 @@ from ..drivers._endpoints import DEFAULT_HOST, DEFAULT_PORT, Endpoint, parse_end
 from ..drivers._tls import DEFAULT_TLS_HANDSHAKE_TIMEOUT
 from ..protocols._lines import DEFAULT_MAX_LINE
 from ..session._auth import Secret
+from ..session._flood import DEFAULT_MESSAGE_BURST, DEFAULT_MESSAGE_RATE
 
 __all__ = [
     "DEFAULT_AUTH_TIMEOUT",
@@ -49,10 +50,6 @@ DEFAULT_WRITE_TIMEOUT: Final = 30.0
 DEFAULT_MAX_CLIENTS: Final = 10_000
 #: Connections served at once from one IP address (so one host cannot take every slot).
 DEFAULT_MAX_CLIENTS_PER_IP: Final = 100
-#: Lines a second that one client may send, sustained (the refill rate of its token bucket).
-DEFAULT_MESSAGE_RATE: Final = 10.0
-#: Lines one client may send at once, faster than the rate (the size of its token bucket).
-DEFAULT_MESSAGE_BURST: Final = 100
 #: A client that has more than this many lines refused within DEFAULT_FLOOD_WINDOW seconds is
 #: disconnected for flooding.
 DEFAULT_FLOOD_LIMIT: Final = 200

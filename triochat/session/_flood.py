@@ -21,8 +21,14 @@ from __future__ import annotations
 import collections
 import enum
 import math
+from typing import Final
 
 __all__ = ["FloodControl", "TokenBucket", "Verdict"]
+
+#: Lines a second that one client may send, sustained (the refill rate of its token bucket).
+DEFAULT_MESSAGE_RATE: Final = 10.0
+#: Lines one client may send at once, faster than the rate (the size of its token bucket).
+DEFAULT_MESSAGE_BURST: Final = 100
 
 
 class TokenBucket:
