@@ -90,6 +90,9 @@ class Room:
     history_bytes: int = DEFAULT_HISTORY_BYTES
     #: Sequence number of the last event published (0 before the first).
     seq: int = attrs.field(default=0, init=False)
+    #: Sequence number of the newest event the history has forgotten (0: none yet): whoever saw
+    #: the room up to an earlier number missed events that can no longer be replayed.
+    forgotten: int = attrs.field(default=0, init=False)
     #: The topic, ``""`` if none.
     topic: str = attrs.field(default="", init=False)
     #: Members who may kick, ban and promote here (besides server admins). Whoever creates a
@@ -329,7 +332,9 @@ class Room:
             history.append(event)
             self._history_size += event.size
             while len(history) > self.history_events or self._history_size > self.history_bytes:
-                self._history_size -= history.popleft().size
+                dropped = history.popleft()
+                self._history_size -= dropped.size
+                self.forgotten = dropped.seq
         overflowed: list[Member] | None = None
         size = event.size
         crowded = 0

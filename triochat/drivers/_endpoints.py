@@ -2,13 +2,16 @@
 
 The grammar, shared by ``triochat serve --listen`` and ``triochat connect --server``::
 
-    endpoint  = tcp | tls | unix
+    endpoint  = tcp | tls | ws | wss | unix
     tcp       = "tcp://" host [ ":" port ]
     tls       = "tls://" host [ ":" port ]
+    ws        = "ws://" host [ ":" port ]       (the web chat: HTTP and WebSocket, listening only)
+    wss       = "wss://" host [ ":" port ]      (the same over TLS)
     unix      = "unix:" path
     host      = ipv4-address | "[" ipv6-address "]" | host-name | ""   ("" = every interface)
     host-name = labels of letters, digits, "-" and "_", joined by "."
-    port      = 1*5DIGIT, 0 to 65535; 9999 when left out; 0 asks the kernel for a free port
+    port      = 1*5DIGIT, 0 to 65535; when left out 9999 (8080 for ws and wss); 0 asks the
+                kernel for a free port
     path      = any text without control characters, not starting with "//", at most
                 107 bytes once encoded (the size of ``sun_path`` on Linux)
 
@@ -26,19 +29,23 @@ from typing import Any, Final, Literal
 
 import attrs
 
-__all__ = ["DEFAULT_PORT", "SCHEMES", "Endpoint", "parse_endpoint"]
+__all__ = ["DEFAULT_PORT", "DEFAULT_WEB_PORT", "SCHEMES", "Endpoint", "parse_endpoint"]
 
-Scheme = Literal["tcp", "tls", "unix"]
+Scheme = Literal["tcp", "tls", "ws", "wss", "unix"]
 
 #: The port used when an endpoint URL does not give one.
 DEFAULT_PORT: Final = 9999
-SCHEMES: Final[tuple[Scheme, ...]] = ("tcp", "tls", "unix")
+#: The port of ``ws://`` and ``wss://`` endpoints (the web chat) that do not give one.
+DEFAULT_WEB_PORT: Final = 8080
+SCHEMES: Final[tuple[Scheme, ...]] = ("tcp", "tls", "ws", "wss", "unix")
 #: Longest Unix socket path in bytes: ``sun_path`` holds 108 bytes on Linux (104 on macOS and
 #: the BSDs), one of which is the terminating NUL.
 MAX_UNIX_PATH: Final = 103 if sys.platform == "darwin" or "bsd" in sys.platform else 107
 
-_STREAM_SCHEMES: Final[dict[str, Scheme]] = {"tcp": "tcp", "tls": "tls"}
-_FORMS: Final = "expected tcp://HOST:PORT, tls://HOST:PORT or unix:PATH"
+_STREAM_SCHEMES: Final[dict[str, Scheme]] = {"tcp": "tcp", "tls": "tls", "ws": "ws", "wss": "wss"}
+_FORMS: Final = (
+    "expected tcp://HOST:PORT, tls://HOST:PORT, ws://HOST:PORT, wss://HOST:PORT or unix:PATH"
+)
 # Underscores are not in RFC 1123, but container and /etc/hosts names use them and resolvers
 # accept them, so refusing them would only get in the way.
 _LABEL: Final = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\Z")
@@ -106,7 +113,8 @@ class Endpoint:
     URL, and ``parse_endpoint(str(endpoint)) == endpoint`` always holds.
 
     Attributes:
-      scheme: ``"tcp"``, ``"tls"`` (TCP with TLS on top) or ``"unix"``.
+      scheme: ``"tcp"``, ``"tls"`` (TCP with TLS on top), ``"ws"`` (the web chat: the page and
+        its WebSocket, over HTTP), ``"wss"`` (the same over TLS) or ``"unix"``.
       host: for TCP and TLS, an IP address (IPv6 without brackets), a host name, or ``""`` for
         every interface (listening only); ``""`` for Unix sockets.
       port: for TCP and TLS, the port (0 lets the kernel choose when listening); 0 for Unix.
@@ -135,6 +143,11 @@ class Endpoint:
         return cls(scheme="tls" if tls else "tcp", host=host, port=port)
 
     @classmethod
+    def web(cls, host: str, port: int = DEFAULT_WEB_PORT, *, tls: bool = False) -> Endpoint:
+        """A web chat endpoint: the page and its WebSocket over HTTP (HTTPS if *tls*)."""
+        return cls(scheme="wss" if tls else "ws", host=host, port=port)
+
+    @classmethod
     def unix(cls, path: str | os.PathLike[str]) -> Endpoint:
         """A Unix domain socket at *path*."""
         return cls(scheme="unix", path=os.fspath(path))
@@ -146,19 +159,27 @@ class Endpoint:
 
     @property
     def is_tls(self) -> bool:
-        """Whether TLS runs on top of this TCP endpoint."""
-        return self.scheme == "tls"
+        """Whether TLS runs on top of this TCP endpoint (``tls://`` and ``wss://``)."""
+        return self.scheme in ("tls", "wss")
+
+    @property
+    def is_web(self) -> bool:
+        """Whether this endpoint serves the web chat (``ws://`` and ``wss://``)."""
+        return self.scheme in ("ws", "wss")
 
     @property
     def address(self) -> str:
         """The form logs and messages show, such as ``127.0.0.1:9999`` for plain TCP (``*:9999``
         for every interface, ``[::1]:9999`` for IPv6), ``tls://127.0.0.1:6697`` for TLS, or
-        ``unix:PATH``.
+        ``unix:PATH``; for the web chat, the page's address: ``http://127.0.0.1:8080/`` (or
+        ``https://``).
         """
         if self.is_unix:
             return f"unix:{self.path}"
         host = self.host or "*"
         hostport = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+        if self.is_web:
+            return f"{'https' if self.is_tls else 'http'}://{hostport}/"
         return f"tls://{hostport}" if self.is_tls else hostport
 
     def __str__(self) -> str:
@@ -209,7 +230,7 @@ def parse_endpoint(text: str) -> Endpoint:
         host, colon, port_text_or_empty = authority.partition(":")
         port_text = port_text_or_empty if colon else None
     if port_text is None:
-        port = DEFAULT_PORT
+        port = DEFAULT_WEB_PORT if stream_scheme in ("ws", "wss") else DEFAULT_PORT
     elif not _PORT.match(port_text):
         raise ValueError(f"{text!r}: {port_text!r} is not a port number (0-65535)")
     else:

@@ -29,4 +29,5 @@ from ._commands import Who as Who
 from ._input import Input as Input
 from ._input import InputError as InputError
 from ._input import InputProblem as InputProblem
+from ._input import Reply as Reply
 from ._reasons import CloseReason as CloseReason

@@ -185,9 +185,15 @@ class Msg:
 
 @attrs.frozen
 class History:
-    """``/history [N]``: replay the last N events of the current room (``None``: all kept)."""
+    """``/history [N]``: replay the last N events of the current room (``None``: all kept).
+
+    JSON only: *after*, the kept events numbered after it (what a reconnecting client missed),
+    and *room*, a room you are in instead of the current one.
+    """
 
     count: int | None = None
+    after: int | None = None
+    room: str | None = None
 
 
 @attrs.frozen
@@ -402,7 +408,12 @@ def _json_command(cmd: str, obj: dict[str, Any]) -> Command:
                 not isinstance(count, int) or isinstance(count, bool) or count < 1
             ):
                 raise ValueError('"count" must be a positive integer')
-            return History(count)
+            after = obj.get("after")
+            if after is not None and (
+                not isinstance(after, int) or isinstance(after, bool) or after < 0
+            ):
+                raise ValueError('"after" must be a sequence number (an integer, 0 or more)')
+            return History(count, after, _string(obj, "room"))
         case "format":
             name = need("format").lower()
             if name not in FORMATS:

@@ -242,8 +242,8 @@ class Session:
                 self._current().set_topic(member, "" if text == "-" else text)
             case Msg(nick=nick, text=text):
                 hub.send_private(member, nick, text)
-            case History(count=count):
-                self._history(self._current(), count)
+            case History(count=count, after=after, room=room_name):
+                self._history(self._room(room_name), count, after)
             case Format(name=name):
                 # The codec switched its input already; its output switches at this notice.
                 current = member.current_room
@@ -407,6 +407,26 @@ class Session:
             f"{len(nicks)} in {room.name}: {shown}{more}", kind="who", room=room.name, members=nicks
         )
 
+    def _history_gap(self, room: Room, after: int) -> None:
+        """Tell a client that asked for what followed *after* if part of it is lost for good."""
+        if after > room.seq:
+            self.notify(
+                f"{room.name} started again since event {after}: what was said before is gone",
+                kind="history-gap",
+                room=room.name,
+                after=after,
+                restarted=True,
+            )
+        elif after < room.forgotten:
+            self.notify(
+                f"events {after + 1} to {room.forgotten} of {room.name} are no longer kept",
+                kind="history-gap",
+                room=room.name,
+                after=after,
+                forgotten=room.forgotten,
+                restarted=False,
+            )
+
     def _rooms(self) -> None:
         rooms = sorted(self.hub.rooms, key=lambda room: room.name.casefold())
         listing = [{"name": room.name, "members": len(room), "topic": room.topic} for room in rooms]
@@ -421,8 +441,14 @@ class Session:
             rooms=listing,
         )
 
-    def _history(self, room: Room, count: int | None) -> None:
-        events = room.recent(count)
+    def _history(self, room: Room, count: int | None, after: int | None = None) -> None:
+        events = room.recent()
+        if after is not None:
+            self._history_gap(room, after)
+            if after <= room.seq:  # else the room started again: all it kept is new
+                events = [event for event in events if event.seq > after]
+        if count is not None:
+            events = events[-count:]
         self.notify(
             f"history of {room.name}: {len(events)} event{'' if len(events) == 1 else 's'}",
             kind="history",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from typing import ClassVar, Final
 
 from ...core._events import Event, Notice
@@ -12,7 +13,7 @@ from ...session._reasons import CloseReason
 from .._codec import Input, InputError, InputProblem, Refusal
 from .._render import RENDERERS
 
-__all__ = ["LineCodec"]
+__all__ = ["LineCodec", "goodbye_notice"]
 
 _REFUSALS: Final = {
     Refusal.SERVER_FULL: "server full, try again later",
@@ -78,19 +79,24 @@ class LineCodec:
         return b"".join(parts)
 
     def goodbye(self, reason: CloseReason, detail: str = "") -> bytes:
-        said = reason.describe(detail)
-        if reason.is_error:
-            notice = Notice(text=f"error: {said}; disconnecting", error=True, kind="goodbye")
-        else:
-            notice = Notice(text=f"goodbye ({said})", kind="goodbye")
-        notice.data["reason"] = said
-        return RENDERERS[self.format](notice)
+        return RENDERERS[self.format](goodbye_notice(reason, detail))
 
     @staticmethod
     def refusal(refusal: Refusal, *, limit: int = 0) -> bytes:
         """The line that turns a client away before it has a session (always text: a client
         that has said nothing yet has not asked for JSON)."""
         return f"*** error: {_REFUSALS[refusal].format(limit=limit)}\n".encode()
+
+
+def goodbye_notice(reason: CloseReason, detail: str = "") -> Notice:
+    """The last notice before the server closes a connection, saying why."""
+    said = reason.describe(detail)
+    if reason.is_error:
+        notice = Notice(text=f"error: {said}; disconnecting", error=True, kind="goodbye")
+    else:
+        notice = Notice(text=f"goodbye ({said})", kind="goodbye")
+    notice.data["reason"] = said
+    return notice
 
 
 class _LastBatch:
@@ -107,7 +113,11 @@ class _LastBatch:
     data: ClassVar[bytes] = b""
 
 
-def _encode_batch(events: list[Event], wire_format: str) -> bytes:
+def _encode_batch(
+    events: list[Event], wire_format: str, render: Callable[[Event], bytes] | None = None
+) -> bytes:
+    """*events* in *wire_format*, each rendered once (by *render*, by default the format's
+    renderer) and the batch joined once for every member holding the same batch."""
     if not events:
         return b""
     last = _LastBatch.events
@@ -119,7 +129,8 @@ def _encode_batch(events: list[Event], wire_format: str) -> bytes:
         and all(map(operator.is_, events, last))
     ):
         return _LastBatch.data
-    render = RENDERERS[wire_format]
+    if render is None:
+        render = RENDERERS[wire_format]
     data = b"".join([event.encode(wire_format, render) for event in events])
     _LastBatch.events, _LastBatch.wire_format, _LastBatch.data = events, wire_format, data
     return data
