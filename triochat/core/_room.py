@@ -90,8 +90,8 @@ class Room:
     history_bytes: int = DEFAULT_HISTORY_BYTES
     #: Sequence number of the last event published (0 before the first).
     seq: int = attrs.field(default=0, init=False)
-    #: Sequence number of the newest event the history has forgotten (0: none yet): whoever saw
-    #: the room up to an earlier number missed events that can no longer be replayed.
+    #: The sequence number of the newest event the history has forgotten, 0 if none yet. A
+    #: client that saw the room only up to an earlier number missed events it cannot get back.
     forgotten: int = attrs.field(default=0, init=False)
     #: The topic, ``""`` if none.
     topic: str = attrs.field(default="", init=False)
