@@ -331,3 +331,77 @@ async def test_a_fragmented_message_is_one_command(autojump_clock: trio.testing.
         error = await tab.until(type="notice", error=True)
         assert "line too long (the limit is 40 bytes)" in error["text"]
         nursery.cancel_scope.cancel()
+
+
+async def test_a_frame_that_breaks_the_protocol_costs_that_browser_only(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    server = ChatServer(config=ServerConfig())
+    async with trio.open_nursery() as nursery:
+        tab = MemoryWebSocket.connect(nursery, server)
+        await tab.until(type="join")
+        other = MemoryWebSocket.connect(nursery, server)
+        await other.until(type="join")
+        await tab.stream.send_all(b"\x81\x02hi")  # a client's frame must be masked
+        goodbye = await tab.until(kind="goodbye")
+        assert goodbye["data"]["reason"].startswith("quit: WebSocket error 1002")
+        assert await tab.event() is None
+        left = await other.until(type="part")
+        assert left["reason"].startswith("quit: WebSocket error 1002")
+        await other.send({"cmd": "say", "text": "still here"})
+        assert (await other.until(type="message"))["text"] == "still here"
+        nursery.cancel_scope.cancel()
+
+
+async def test_history_after_tells_the_gap(autojump_clock: trio.testing.MockClock) -> None:
+    server = ChatServer(config=ServerConfig(history_events=2))
+    async with trio.open_nursery() as nursery:
+        tab = MemoryWebSocket.connect(nursery, server)
+        joined = await tab.until(type="join")
+        for word in ("one", "two", "three", "four"):
+            await tab.send({"cmd": "say", "text": word})
+            await tab.until(type="message", text=word)
+        # Seen up to the join: "one" and "two" are forgotten, "three" and "four" are kept.
+        await tab.send({"cmd": "history", "room": "#lobby", "after": joined["seq"]})
+        gap = await tab.until(kind="history-gap")
+        assert gap["data"] == {
+            "room": "#lobby",
+            "after": joined["seq"],
+            "forgotten": joined["seq"] + 2,
+            "restarted": False,
+        }
+        assert gap["text"] == "events 2 to 3 of #lobby are no longer kept"
+        assert (await tab.until(kind="history"))["data"]["count"] == 2
+        # A number beyond the room's last: the room started again since.
+        await tab.send({"cmd": "history", "after": 1000})
+        restarted = await tab.until(kind="history-gap")
+        assert restarted["data"]["restarted"] is True
+        assert (await tab.until(kind="history"))["data"]["count"] == 2
+        await tab.send({"cmd": "history", "after": -1})
+        error = await tab.until(type="notice", error=True)
+        assert '"after" must be a sequence number' in error["text"]
+        nursery.cancel_scope.cancel()
+
+
+def test_ws_origin_needs_a_web_endpoint(capsys: pytest.CaptureFixture[str]) -> None:
+    from triochat.cli._main import main
+
+    assert main(["serve", "--ws-origin", "https://chat.example.org"]) == 2
+    assert "--ws-origin is for the web chat" in capsys.readouterr().err
+
+
+def test_web_endpoints_parse_with_port_8080_and_are_not_for_the_client() -> None:
+    from triochat import parse_endpoint
+    from triochat.client._transport import client_endpoint
+
+    endpoint = parse_endpoint("ws://127.0.0.1")
+    assert (endpoint.scheme, endpoint.port, endpoint.is_web, endpoint.is_tls) == (
+        "ws",
+        8080,
+        True,
+        False,
+    )
+    assert parse_endpoint("WSS://[::1]").is_tls
+    assert str(parse_endpoint("wss://[::1]:8443")) == "wss://[::1]:8443"
+    with pytest.raises(ValueError, match="open it in a browser"):
+        client_endpoint(None, None, url="ws://127.0.0.1:8080", tls=False)

@@ -418,10 +418,11 @@ def _run_serve(args: argparse.Namespace) -> int:
     if (args.tls_cert is None) != (args.tls_key is None):
         return _usage_error("--tls-cert and --tls-key go together: give both")
     if has_tls_endpoint and args.tls_cert is None:
-        return _usage_error("a tls:// or wss:// endpoint needs --tls-cert FILE and --tls-key FILE")
+        scheme = next(e.scheme for e in listen if e.is_tls)
+        return _usage_error(f"a {scheme}:// endpoint needs --tls-cert FILE and --tls-key FILE")
     if args.tls_cert is not None and not has_tls_endpoint:
         return _usage_error(
-            "--tls-cert and --tls-key are used by tls:// and wss:// endpoints only: "
+            "--tls-cert and --tls-key are used by tls:// endpoints only (and wss://): "
             "add one, as in --listen tls://0.0.0.0:6697"
         )
     if args.ws_origin and not any(e.is_web for e in listen):
