@@ -128,15 +128,15 @@ async def test_one_process_serves_tls_ipv6_unix_and_ipv4_in_one_room(
         (["--listen", "tcp://127.0.0.1:0", "--host", "::1"], "--listen replaces --host/--port"),
         (
             ["--listen", "tls://127.0.0.1:0"],
-            "a tls:// or ircs:// endpoint needs --tls-cert FILE and --tls-key",
+            "a tls:// endpoint needs --tls-cert FILE and --tls-key",
         ),
         (
             ["--listen", "ircs://127.0.0.1:0"],
-            "a tls:// or ircs:// endpoint needs --tls-cert FILE and --tls-key",
+            "an ircs:// endpoint needs --tls-cert FILE and --tls-key",
         ),
         (
             ["--tls-cert", "c.pem", "--tls-key", "k.pem"],
-            "used by tls:// and ircs:// endpoints only",
+            "used by tls://, ircs:// and wss:// endpoints only",
         ),
         (["--listen", "tls://127.0.0.1:0", "--tls-cert", "c.pem"], "go together: give both"),
         (["--tls-handshake-timeout", "0"], "too small"),

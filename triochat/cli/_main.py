@@ -151,9 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="an endpoint to listen on, instead of --host/--port; repeat it for several: "
         "tcp://127.0.0.1:9999, tcp://[::1]:9999, tcp://[::]:9999 (IPv6 and IPv4), "
         "tls://0.0.0.0:6697, unix:/run/triochat.sock; IRC clients: irc://0.0.0.0 (port "
-        "6667), ircs://0.0.0.0 (TLS, port 6697)",
+        "6667), ircs://0.0.0.0 (TLS, port 6697); the web chat: ws://127.0.0.1:8080 (open "
+        "http://127.0.0.1:8080/), wss://0.0.0.0:8443",
     )
-    tls = serve.add_argument_group("TLS (for tls:// and ircs:// endpoints)")
+    tls = serve.add_argument_group("TLS (for tls://, ircs:// and wss:// endpoints)")
     tls.add_argument(
         "--tls-cert",
         metavar="FILE",
@@ -320,6 +321,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="with a server password, how long a client has to give it",
     )
+    web = serve.add_argument_group("web chat (for ws:// and wss:// endpoints)")
+    web.add_argument(
+        "--ws-origin",
+        action="append",
+        default=None,
+        metavar="ORIGIN",
+        help="a page (https://chat.example.org) whose scripts may open the chat's WebSocket; "
+        "repeat it for several, or give * for any (default: the host the request was sent to, "
+        "which is the server's own page)",
+    )
     rooms = serve.add_argument_group("rooms")
     rooms.add_argument(
         "--max-rooms",
@@ -445,11 +456,19 @@ def _server_config(args: argparse.Namespace) -> ServerConfig | int:
     if (args.tls_cert is None) != (args.tls_key is None):
         return _usage_error("--tls-cert and --tls-key go together: give both")
     if has_tls_endpoint and args.tls_cert is None:
-        return _usage_error("a tls:// or ircs:// endpoint needs --tls-cert FILE and --tls-key FILE")
+        scheme = next(e.scheme for e in listen if e.is_tls)
+        article = "an" if scheme[0] in "aeiou" else "a"
+        return _usage_error(
+            f"{article} {scheme}:// endpoint needs --tls-cert FILE and --tls-key FILE"
+        )
     if args.tls_cert is not None and not has_tls_endpoint:
         return _usage_error(
-            "--tls-cert and --tls-key are used by tls:// and ircs:// endpoints only: "
+            "--tls-cert and --tls-key are used by tls://, ircs:// and wss:// endpoints only: "
             "add one, as in --listen tls://0.0.0.0:6697"
+        )
+    if args.ws_origin and not any(e.is_web for e in listen):
+        return _usage_error(
+            "--ws-origin is for the web chat: add --listen ws://HOST:PORT or wss://HOST:PORT"
         )
     try:
         return ServerConfig(
@@ -483,6 +502,7 @@ def _server_config(args: argparse.Namespace) -> ServerConfig | int:
             admin_token=_secret(args.admin_token_file, args.admin_token_env, "admin token"),
             data_dir=args.data_dir,
             auth_timeout=args.auth_timeout,
+            ws_origins=args.ws_origin or (),
         )
     except ValueError as exc:
         print(f"triochat serve: {exc}", file=sys.stderr)

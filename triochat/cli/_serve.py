@@ -91,7 +91,7 @@ async def _start(nursery: trio.Nursery, config: ServerConfig) -> ChatServer | in
     """Start serving in *nursery*; on an error, report it in one line and return an exit code."""
     try:
         server: ChatServer = await nursery.start(ChatServer(config=config).serve)
-    except TLSConfigError as exc:
+    except (TLSConfigError, ImportError) as exc:  # ImportError: no web extra for ws://
         print(f"triochat serve: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except ListenFailed as exc:

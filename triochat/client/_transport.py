@@ -42,6 +42,11 @@ def client_endpoint(host: str | None, port: int | None, *, url: str | None, tls:
         if host is not None or port is not None:
             raise ValueError("give either url or host and port, not both")
         endpoint = parse_endpoint(url)
+        if endpoint.is_web:
+            raise ValueError(
+                f"{url!r} is a web chat endpoint: open it in a browser; this client speaks "
+                "tcp://, tls:// and unix:"
+            )
         if endpoint.protocol != "line":
             raise ValueError(f"{url!r} is an IRC endpoint: connect to it with an IRC client")
         if tls and not endpoint.is_tls:

@@ -106,6 +106,12 @@ class RoomLog(Protocol):
         ...
 
     @property
+    def forgotten(self) -> int:
+        """The ``seq`` of the newest event the log no longer keeps (0 if it forgot none): a
+        client that saw the room only up to an earlier one missed events it cannot get back."""
+        ...
+
+    @property
     def state(self) -> RoomState:
         """The topic, operators and bans, as last set with :meth:`set_state`."""
         ...
@@ -177,6 +183,8 @@ class MemoryLog:
         self.epoch = secrets.token_hex(8)
         #: The ``seq`` of the room's last event (0 before the first).
         self.seq = 0
+        #: The ``seq`` of the newest event no longer kept (0 if none).
+        self.forgotten = 0
         #: The topic, operators and bans; replaced only through :meth:`set_state`.
         self.state = RoomState()
         self.max_events: int = hub.history_events
@@ -273,7 +281,9 @@ class MemoryLog:
             budget.shed()
 
     def _evict_oldest(self) -> None:
-        freed = self._history.popleft()._release()
+        oldest = self._history.popleft()
+        self.forgotten = oldest.seq
+        freed = oldest._release()
         self._size -= freed
         self._budget.total -= freed
 

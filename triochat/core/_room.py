@@ -124,6 +124,12 @@ class Room:
         return self._log.seq
 
     @property
+    def forgotten(self) -> int:
+        """The sequence number of the newest event the history has forgotten, 0 if none yet. A
+        client that saw the room only up to an earlier number missed events it cannot get back."""
+        return self._log.forgotten
+
+    @property
     def topic(self) -> str:
         """The topic, ``""`` if none."""
         return self._log.state.topic

@@ -25,7 +25,7 @@ import trio
 
 from ..core._events import SLOW_CONSUMER, Event
 from ..session._flood import FloodControl, Verdict
-from ..session._input import InputError
+from ..session._input import InputError, Reply
 from ..session._reasons import CloseReason, seconds
 from ..session._session import Session
 from ._addresses import peer_address
@@ -561,6 +561,9 @@ class Connection:
         assert session is not None
         command = self.codec.decode(frame)
         if command is None:
+            return True
+        if isinstance(command, Reply):  # the protocol answers by itself (a WebSocket pong)
+            session.member.deliver(command)
             return True
         if isinstance(command, InputError):
             session.input_error(command)

@@ -2,15 +2,17 @@
 
 The grammar, shared by ``triochat serve --listen`` and ``triochat connect --server``::
 
-    endpoint  = tcp | tls | irc | ircs | unix
+    endpoint  = tcp | tls | irc | ircs | ws | wss | unix
     tcp       = "tcp://" host [ ":" port ]
     tls       = "tls://" host [ ":" port ]
     irc       = "irc://" host [ ":" port ]     (IRC, port 6667 when left out)
     ircs      = "ircs://" host [ ":" port ]    (IRC over TLS, port 6697 when left out)
+    ws        = "ws://" host [ ":" port ]      (the web chat: HTTP and WebSocket, listening only)
+    wss       = "wss://" host [ ":" port ]     (the same over TLS)
     unix      = "unix:" path
     host      = ipv4-address | "[" ipv6-address "]" | host-name | ""   ("" = every interface)
     host-name = labels of letters, digits, "-" and "_", joined by "."
-    port      = 1*5DIGIT, 0 to 65535; 9999 when left out (IRC: 6667, 6697); 0 asks the
+    port      = 1*5DIGIT, 0 to 65535; 9999 when left out (IRC: 6667, 6697; web: 8080); 0 asks the
                 kernel for a free port
     path      = any text without control characters, not starting with "//", at most
                 107 bytes once encoded (the size of ``sun_path`` on Linux)
@@ -29,19 +31,33 @@ from typing import Any, Final, Literal
 
 import attrs
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "SCHEMES", "Endpoint", "parse_endpoint"]
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "DEFAULT_WEB_PORT",
+    "SCHEMES",
+    "Endpoint",
+    "parse_endpoint",
+]
 
-Scheme = Literal["tcp", "tls", "irc", "ircs", "unix"]
+Scheme = Literal["tcp", "tls", "irc", "ircs", "ws", "wss", "unix"]
 
 #: The port used when an endpoint URL does not give one.
 DEFAULT_PORT: Final = 9999
 #: The host a server listens on, and a client connects to, when none is given: this machine.
 DEFAULT_HOST: Final = "127.0.0.1"
-SCHEMES: Final[tuple[Scheme, ...]] = ("tcp", "tls", "irc", "ircs", "unix")
+SCHEMES: Final[tuple[Scheme, ...]] = ("tcp", "tls", "irc", "ircs", "ws", "wss", "unix")
 #: The port of IRC endpoints that do not give one: plain, and over TLS.
 DEFAULT_IRC_PORT: Final = 6667
 DEFAULT_IRCS_PORT: Final = 6697
-_DEFAULT_PORTS: Final = {"irc": DEFAULT_IRC_PORT, "ircs": DEFAULT_IRCS_PORT}
+#: The port of ``ws://`` and ``wss://`` endpoints (the web chat) that do not give one.
+DEFAULT_WEB_PORT: Final = 8080
+_DEFAULT_PORTS: Final = {
+    "irc": DEFAULT_IRC_PORT,
+    "ircs": DEFAULT_IRCS_PORT,
+    "ws": DEFAULT_WEB_PORT,
+    "wss": DEFAULT_WEB_PORT,
+}
 #: Longest Unix socket path in bytes: ``sun_path`` holds 108 bytes on Linux (104 on macOS and
 #: the BSDs), one of which is the terminating NUL.
 MAX_UNIX_PATH: Final = 103 if sys.platform == "darwin" or "bsd" in sys.platform else 107
@@ -51,9 +67,12 @@ _STREAM_SCHEMES: Final[dict[str, Scheme]] = {
     "tls": "tls",
     "irc": "irc",
     "ircs": "ircs",
+    "ws": "ws",
+    "wss": "wss",
 }
 _FORMS: Final = (
-    "expected tcp://HOST:PORT, tls://HOST:PORT, irc://HOST:PORT, ircs://HOST:PORT or unix:PATH"
+    "expected tcp://HOST:PORT, tls://HOST:PORT, irc://HOST:PORT, ircs://HOST:PORT, "
+    "ws://HOST:PORT, wss://HOST:PORT or unix:PATH"
 )
 # Underscores are not in RFC 1123, but container and /etc/hosts names use them and resolvers
 # accept them, so refusing them would only get in the way.
@@ -122,7 +141,8 @@ class Endpoint:
     URL, and ``parse_endpoint(str(endpoint)) == endpoint`` always holds.
 
     Attributes:
-      scheme: ``"tcp"``, ``"tls"`` (TCP with TLS on top) or ``"unix"``.
+      scheme: ``"tcp"``, ``"tls"`` (TCP with TLS on top), ``"ws"`` (the web chat: the page and
+        its WebSocket, over HTTP), ``"wss"`` (the same over TLS) or ``"unix"``.
       host: for TCP and TLS, an IP address (IPv6 without brackets), a host name, or ``""`` for
         every interface (listening only); ``""`` for Unix sockets.
       port: for TCP and TLS, the port (0 lets the kernel choose when listening); 0 for Unix.
@@ -151,6 +171,11 @@ class Endpoint:
         return cls(scheme="tls" if tls else "tcp", host=host, port=port)
 
     @classmethod
+    def web(cls, host: str, port: int = DEFAULT_WEB_PORT, *, tls: bool = False) -> Endpoint:
+        """A web chat endpoint: the page and its WebSocket over HTTP (HTTPS if *tls*)."""
+        return cls(scheme="wss" if tls else "ws", host=host, port=port)
+
+    @classmethod
     def unix(cls, path: str | os.PathLike[str]) -> Endpoint:
         """A Unix domain socket at *path*."""
         return cls(scheme="unix", path=os.fspath(path))
@@ -162,25 +187,36 @@ class Endpoint:
 
     @property
     def is_tls(self) -> bool:
-        """Whether TLS runs on top of this TCP endpoint (``tls://`` and ``ircs://``)."""
-        return self.scheme in ("tls", "ircs")
+        """Whether TLS runs on top of this TCP endpoint (``tls://``, ``ircs://``, ``wss://``)."""
+        return self.scheme in ("tls", "ircs", "wss")
+
+    @property
+    def is_web(self) -> bool:
+        """Whether this endpoint serves the web chat (``ws://`` and ``wss://``)."""
+        return self.scheme in ("ws", "wss")
 
     @property
     def protocol(self) -> str:
-        """What clients of this endpoint speak: ``"irc"`` (``irc://``, ``ircs://``) or
-        ``"line"`` (the line protocol: text, and JSON lines on request)."""
+        """What clients of this endpoint speak: ``"irc"`` (``irc://``, ``ircs://``), ``"web"``
+        (``ws://``, ``wss://``) or ``"line"`` (the line protocol: text, and JSON lines on
+        request)."""
+        if self.is_web:
+            return "web"
         return "irc" if self.scheme in ("irc", "ircs") else "line"
 
     @property
     def address(self) -> str:
         """The form logs and messages show, such as ``127.0.0.1:9999`` for plain TCP (``*:9999``
         for every interface, ``[::1]:9999`` for IPv6), ``tls://127.0.0.1:6697`` for TLS, or
-        ``unix:PATH``.
+        ``unix:PATH``; for the web chat, the page's address: ``http://127.0.0.1:8080/`` (or
+        ``https://``).
         """
         if self.is_unix:
             return f"unix:{self.path}"
         host = self.host or "*"
         hostport = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+        if self.is_web:
+            return f"{'https' if self.is_tls else 'http'}://{hostport}/"
         if self.scheme != "tcp":
             return f"{self.scheme}://{hostport}"
         return hostport

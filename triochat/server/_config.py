@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import ssl
 from collections.abc import Iterable
 from typing import Any, Final
@@ -39,6 +40,7 @@ __all__ = [
     "DEFAULT_READ_SIZE",
     "DEFAULT_SHUTDOWN_GRACE",
     "DEFAULT_TLS_HANDSHAKE_TIMEOUT",
+    "DEFAULT_WEB_REQUEST_TIMEOUT",
     "DEFAULT_WRITE_TIMEOUT",
     "ServerConfig",
 ]
@@ -64,6 +66,9 @@ DEFAULT_READ_SIZE: Final = 65536
 DEFAULT_SHUTDOWN_GRACE: Final = 1.0
 #: Seconds a client has to give the server password, on servers that have one.
 DEFAULT_AUTH_TIMEOUT: Final = 30.0
+#: Seconds a web client has to send its HTTP request (the page, or the WebSocket handshake).
+DEFAULT_WEB_REQUEST_TIMEOUT: Final = 10.0
+_ORIGIN: Final = re.compile(r"https?://[^/?#\s]+/?\Z", re.IGNORECASE)
 
 
 def _positive(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -90,6 +95,17 @@ def _endpoints(value: Iterable[Endpoint | str]) -> tuple[Endpoint, ...]:
     if isinstance(value, str):  # a lone URL, not an iterable of its characters
         value = [value]
     return tuple(parse_endpoint(item) if isinstance(item, str) else item for item in value)
+
+
+def _origins(value: Iterable[str] | str) -> tuple[str, ...]:
+    items = (value,) if isinstance(value, str) else tuple(value)
+    for item in items:
+        if item != "*" and not _ORIGIN.match(item):
+            raise ValueError(
+                f"{item!r} is not an origin: write scheme://host[:port], as in "
+                "https://chat.example.org, or * for any"
+            )
+    return items
 
 
 def _optional_path(value: str | os.PathLike[str] | None) -> str | None:
@@ -146,6 +162,10 @@ class ServerConfig:
       admin_token: if set, ``/admin TOKEN`` makes a client a server administrator.
       data_dir: if set, nicks can be registered with a password (``/register``); they are kept
         in ``DATA_DIR/nicks.sqlite3``.
+      ws_origins: the pages (``https://chat.example.org``) whose scripts may open the web chat's
+        WebSocket (``ws://`` and ``wss://`` endpoints); empty: only pages of the host the
+        request was sent to (the server's own page); ``"*"``: any.
+      web_request_timeout: seconds a web client has to send its HTTP request.
     """
 
     host: str | None = DEFAULT_HOST
@@ -188,6 +208,10 @@ class ServerConfig:
     admin_token: Secret | None = None
     data_dir: str | None = None
     auth_timeout: float = attrs.field(default=DEFAULT_AUTH_TIMEOUT, validator=_positive)
+    ws_origins: tuple[str, ...] = attrs.field(default=(), converter=_origins)
+    web_request_timeout: float = attrs.field(
+        default=DEFAULT_WEB_REQUEST_TIMEOUT, validator=_positive
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.history_events * 2 > self.outbox_events:

@@ -9,7 +9,8 @@ import logging
 import ssl
 import sys
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Final
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import trio
@@ -30,6 +31,9 @@ from ..session._policy import SessionPolicy
 from ..session._reasons import CloseReason
 from ._config import ServerConfig
 from ._irc import irc_settings
+
+if TYPE_CHECKING:
+    from ..protocols.web import Page
 
 __all__ = ["ChatServer", "ServerStatistics", "serve_tcp"]
 
@@ -147,6 +151,7 @@ class ChatServer:
     _irc_settings: IrcSettings | None = attrs.field(default=None, init=False)
     # Made up front, not when serve() starts, so that a shutdown() at any moment stops serve().
     _scope: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
+    _page: Page | None = attrs.field(default=None, init=False)  # served by web endpoints
     _accepting: trio.CancelScope = attrs.field(factory=trio.CancelScope, init=False)
     # The grace period of the shutdown in progress (None: none yet); set when serve() ends.
     _grace: trio.CancelScope | None = attrs.field(default=None, init=False)
@@ -179,6 +184,8 @@ class ChatServer:
                     await trio.to_thread.run_sync(self.tls_context, abandon_on_cancel=True)
                 if store is not None:
                     await store.open()
+                if any(e.is_web for e in config.endpoints):
+                    self._page = await trio.to_thread.run_sync(_load_page)
                 async with open_listeners(config.endpoints) as listening:
                     self.addresses = [item.address for item in listening]
                     self.endpoints = [item.endpoint for item in listening]
@@ -294,7 +301,7 @@ class ChatServer:
                         failures,
                     )
                     failing_since, failures = None, 0
-                if listening.endpoint.is_tls:
+                if listening.endpoint.is_tls or listening.endpoint.is_web:
                     nursery.start_soon(self._handle_socket, stream, listening, nursery)
                 else:
                     try:
@@ -338,8 +345,16 @@ class ChatServer:
             return
         peer, ip = who
         endpoint = listening.endpoint
-        codec = self._codec_for(endpoint)
-        await self._handle(stream, peer, tls=endpoint.is_tls, ip=ip, nursery=nursery, codec=codec)
+        codec = None if endpoint.is_web else self._codec_for(endpoint)
+        await self._handle(
+            stream,
+            peer,
+            tls=endpoint.is_tls,
+            ip=ip,
+            nursery=nursery,
+            codec=codec,
+            web=endpoint.is_web,
+        )
 
     async def handle_stream(
         self,
@@ -378,8 +393,10 @@ class ChatServer:
         ip: str | None,
         nursery: trio.Nursery,
         codec: Codec | None = None,
+        web: bool = False,
     ) -> None:
-        """Serve one client whose connection (reader and writer) runs in *nursery*."""
+        """Serve one client whose connection (reader and writer) runs in *nursery*; with *web*,
+        a web chat client (the page, or a WebSocket), once its request is read."""
         try:
             refusal = self._refusal(peer, ip, codec)
         except Exception:  # the isolation boundary before there is a connection
@@ -387,13 +404,16 @@ class ChatServer:
             await trio.aclose_forcefully(stream)
             return
         if refusal is not None:
-            await self._refuse(stream, refusal, tls=tls)
+            if web and not tls:
+                await _web().refuse_web(stream, refusal.removeprefix(b"*** error: "))
+            else:
+                await self._refuse(stream, refusal, tls=tls)
             return
         # A TLS handshake in progress counts towards the address's connections too.
         if ip is not None:
             self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
         try:
-            await self._serve_admitted(stream, peer, tls=tls, nursery=nursery, codec=codec)
+            await self._serve_admitted(stream, peer, tls=tls, nursery=nursery, codec=codec, web=web)
         except Exception as exc:  # a bug before the connection's own boundary was in place
             log.error(
                 "client %s failed before its session began; closing it, the server goes on",
@@ -441,6 +461,7 @@ class ChatServer:
         tls: bool,
         nursery: trio.Nursery,
         codec: Codec | None = None,
+        web: bool = False,
     ) -> None:
         if tls:
             self._handshaking += 1
@@ -461,6 +482,27 @@ class ChatServer:
                 return
             stream = secured
             if self._accepting.cancel_called:  # shutting down: do not start a session now
+                await trio.aclose_forcefully(stream)
+                return
+        if web:
+            # Until its request is answered, a web client counts like a TLS handshake.
+            assert self._page is not None
+            config = self.config
+            self._handshaking += 1
+            try:
+                codec = await _web().web_front_door(
+                    stream,
+                    page=self._page,
+                    origins=config.ws_origins,
+                    max_message=config.max_line,
+                    timeout=config.web_request_timeout,
+                    peer=peer,
+                )
+            finally:
+                self._handshaking -= 1
+            if codec is None:
+                return  # the page, or an error: answered and closed
+            if self._accepting.cancel_called:
                 await trio.aclose_forcefully(stream)
                 return
         connection = self._connection(stream, peer, None, codec)
@@ -530,6 +572,22 @@ class ChatServer:
             handshaking=self._handshaking,
             handshake_failures=self._handshake_failures,
         )
+
+
+def _web() -> ModuleType:
+    """The web chat's driver, imported when first needed: it needs the ``web`` extra."""
+    try:
+        from ..drivers import _websocket
+    except ImportError as exc:
+        raise ImportError(
+            f"ws:// and wss:// endpoints need the web extra: pip install 'triochat[web]' ({exc})"
+        ) from exc
+    return _websocket
+
+
+def _load_page() -> Page:
+    page: Page = _web().load_page()
+    return page
 
 
 def _peer(stream: trio.SocketStream, listening: Listening) -> tuple[str, str | None] | None:

@@ -47,6 +47,7 @@ from ._front_commands import WhoQuery as WhoQuery
 from ._input import Input as Input
 from ._input import InputError as InputError
 from ._input import InputProblem as InputProblem
+from ._input import Reply as Reply
 from ._policy import SessionPolicy as SessionPolicy
 from ._reasons import CloseReason as CloseReason
 from ._replies import ReplyKind as ReplyKind

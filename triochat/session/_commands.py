@@ -191,9 +191,15 @@ class Msg:
 
 @attrs.frozen
 class History:
-    """``/history [N]``: replay the last N events of the current room (``None``: all kept)."""
+    """``/history [N]``: replay the last N events of the current room (``None``: all kept).
+
+    JSON only: *after*, the kept events numbered after it (what a reconnecting client missed),
+    and *room*, a room you are in instead of the current one.
+    """
 
     count: int | None = None
+    after: int | None = None
+    room: str | None = None
 
 
 @attrs.frozen

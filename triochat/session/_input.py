@@ -7,10 +7,11 @@ import enum
 
 import attrs
 
+from ..core._events import Event
 from ._commands import Command
 from ._front_commands import FrontCommand
 
-__all__ = ["Input", "InputError", "InputProblem"]
+__all__ = ["Input", "InputError", "InputProblem", "Reply"]
 
 
 class InputProblem(enum.Enum):
@@ -31,6 +32,21 @@ class InputError:
     offset: int = 0
 
 
-#: What one frame means: a command, an error to reply to, or nothing (a blank line, a keepalive
-#: answer): still a complete frame, which counts for the idle timer and the flood control.
-Input = Command | FrontCommand | InputError | None
+@attrs.frozen(kw_only=True)
+class Reply(Event):
+    """An answer the protocol itself owes the client, such as a WebSocket pong: the connection
+    puts it in the client's own outbox, in order with everything else queued for it, and the
+    codec that made it encodes it (*data*, the bytes as they go on the wire). No room, no
+    session and no other codec ever sees one."""
+
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        return 64 + len(self.data)
+
+
+#: What one frame means: a command, an error to reply to, a protocol's own reply, or nothing (a
+#: blank line, a keepalive answer): still a complete frame, which counts for the idle timer and
+#: the flood control.
+Input = Command | FrontCommand | InputError | Reply | None

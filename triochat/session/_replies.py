@@ -52,3 +52,7 @@ class ReplyKind(enum.StrEnum):
     HISTORY = "history"
     #: The replay is over. Data: ``room``.
     HISTORY_END = "history-end"
+    #: Events a client asked for (after a seq) are no longer kept. Data: ``room``, ``after``,
+    #: ``restarted`` (the room started again since), and ``forgotten`` (the newest event not
+    #: kept) when it did not.
+    HISTORY_GAP = "history-gap"

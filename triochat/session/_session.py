@@ -252,8 +252,8 @@ class Session:
                 self._current().set_topic(member, "" if text == "-" else text)
             case Msg(nick=nick, text=text):
                 hub.send_private(member, nick, text)
-            case History(count=count):
-                await self._history(self._current(), count)
+            case History(count=count, after=after, room=room_name):
+                await self._history(self._room(room_name), count, after)
             case Format(name=name):
                 # The codec switched its input already; its output switches at this notice.
                 current = member.current_room
@@ -478,6 +478,19 @@ class Session:
         shown = nicks[part.start : part.stop]
         self.reply(ReplyKind.WHO, part.params(), room=room.name, members=shown, **part.data())
 
+    def _history_gap(self, room: Room, after: int) -> None:
+        """Tell a client that asked for what followed *after* if part of it is lost for good."""
+        if after > room.seq:
+            self.reply(ReplyKind.HISTORY_GAP, room=room.name, after=after, restarted=True)
+        elif after < room.forgotten:
+            self.reply(
+                ReplyKind.HISTORY_GAP,
+                room=room.name,
+                after=after,
+                forgotten=room.forgotten,
+                restarted=False,
+            )
+
     def _rooms(self, page: int = 1) -> None:
         rooms = sorted(self.hub.rooms, key=lambda room: room.name.casefold())
         part = self._page(len(rooms), page, _ROOM_ENTRY_BYTES, "rooms")
@@ -485,9 +498,13 @@ class Session:
         listing = [{"name": room.name, "members": len(room), "topic": room.topic} for room in shown]
         self.reply(ReplyKind.ROOMS, part.params(), rooms=listing, **part.data())
 
-    async def _history(self, room: Room, count: int | None) -> None:
+    async def _history(self, room: Room, count: int | None, after: int | None = None) -> None:
+        if after is not None:
+            self._history_gap(room, after)
+            if after > room.seq:  # the room started again: all it kept is new
+                after = None
         # Through the room's log: the default one answers from memory without waiting.
-        events = await room.history(count)
+        events = await room.history(count, after=after)
         # Like a listing, a replay must never by itself overflow the outbox of whoever asked:
         # it sends the most recent events that fit in half of it (a room's history is bounded
         # to half an outbox in events, but its bound in bytes is configured on its own).

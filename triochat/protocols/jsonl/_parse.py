@@ -144,7 +144,12 @@ def _json_command(cmd: str, obj: dict[str, Any]) -> Command:
         case "msg":
             return Msg(need("to"), words("text"))
         case "history":
-            return History(_json_count(obj, "count"))
+            after = obj.get("after")
+            if after is not None and (
+                not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 10**15
+            ):
+                raise ValueError('"after" must be a sequence number (an integer, 0 or more)')
+            return History(_json_count(obj, "count"), after, _string(obj, "room"))
         case "format":
             name = need("format").lower()
             if name not in FORMATS:

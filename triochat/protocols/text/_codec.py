@@ -17,7 +17,7 @@ from ._parse import parse_command
 from ._phrases import refusal_text
 from ._render import render_text
 
-__all__ = ["RENDERERS", "LineCodec"]
+__all__ = ["RENDERERS", "LineCodec", "goodbye_notice"]
 
 #: Renderer of each wire format of the line codec, by name.
 RENDERERS: Final[dict[str, Callable[[Event], bytes]]] = {
@@ -81,19 +81,24 @@ class LineCodec:
         return b"".join(parts)
 
     def goodbye(self, reason: CloseReason, detail: str = "") -> bytes:
-        notice = Notice(
-            error=reason.is_error,
-            kind="goodbye",
-            data={"reason": reason.describe(detail)},
-            params={"error": reason.is_error},
-        )
-        return RENDERERS[self.format](notice)
+        return RENDERERS[self.format](goodbye_notice(reason, detail))
 
     @staticmethod
     def refusal(refusal: Refusal, *, limit: int = 0) -> bytes:
         """The line that turns a client away before it has a session (always text: a client
         that has said nothing yet has not asked for JSON)."""
         return f"*** {refusal_text(refusal, limit=limit)}\n".encode()
+
+
+def goodbye_notice(reason: CloseReason, detail: str = "") -> Notice:
+    """The last notice before the server closes a connection, saying why (the phrasebook words
+    it; the JSON format and the web chat carry it as it is)."""
+    return Notice(
+        error=reason.is_error,
+        kind="goodbye",
+        data={"reason": reason.describe(detail)},
+        params={"error": reason.is_error},
+    )
 
 
 class _LastBatch:
@@ -110,7 +115,11 @@ class _LastBatch:
     data: ClassVar[bytes] = b""
 
 
-def _encode_batch(events: list[Event], wire_format: str) -> bytes:
+def _encode_batch(
+    events: list[Event], wire_format: str, render: Callable[[Event], bytes] | None = None
+) -> bytes:
+    """*events* in *wire_format*, each rendered once (by *render*, by default the format's
+    renderer) and the batch joined once for every member holding the same batch."""
     if not events:
         return b""
     last = _LastBatch.events
@@ -122,7 +131,8 @@ def _encode_batch(events: list[Event], wire_format: str) -> bytes:
         and all(map(operator.is_, events, last))
     ):
         return _LastBatch.data
-    render = RENDERERS[wire_format]
+    if render is None:
+        render = RENDERERS[wire_format]
     data = b"".join([event.encode(wire_format, render) for event in events])
     _LastBatch.events, _LastBatch.wire_format, _LastBatch.data = events, wire_format, data
     return data

@@ -132,6 +132,11 @@ REPLIES: Final[dict[str, Phrase]] = {
     ReplyKind.ROOMS: _rooms,
     ReplyKind.HISTORY: _history,
     ReplyKind.HISTORY_END: lambda v: f"end of history of {v['room']}",
+    ReplyKind.HISTORY_GAP: lambda v: (
+        f"{v['room']} started again since event {v['after']}: what was said before is gone"
+        if v["restarted"]
+        else f"events {v['after'] + 1} to {v['forgotten']} of {v['room']} are no longer kept"
+    ),
     # The codec's own: the last words before a connection closes (data: reason).
     "goodbye": _goodbye,
 }
