@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 import subprocess
 import sys
@@ -36,9 +37,10 @@ def test_every_flag_is_a_key_and_the_parser_knows_them_all() -> None:
     for option in OPTIONS:
         assert hasattr(serve, option.dest), option.key
     # Only --config and --print-config are flags without a key.
+    subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     flags = {
         action.option_strings[-1]
-        for action in parser._subparsers._group_actions[0].choices["serve"]._actions  # type: ignore[union-attr]
+        for action in subcommands.choices["serve"]._actions
         if action.option_strings and action.dest != "help"
     }
     assert flags - {option.flag for option in OPTIONS} == {"--config", "--print-config"}
