@@ -9,6 +9,7 @@ stderr never stops the server.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -142,11 +143,19 @@ def _run_serve(args: argparse.Namespace) -> int:
         values["log_level"].upper(),
         queue_size=values["log_queue"],
         connection_limit=values["log_connections"],
+        json_lines=values["log_format"] == "json",
     ) as logs:
         config = _server_config(values)
         if not isinstance(config, ServerConfig):
             return config  # the exit code of a usage error
-        code = trio.run(serve_until_stopped, config, early_signals)
+        code = trio.run(
+            functools.partial(
+                serve_until_stopped,
+                config,
+                early_signals,
+                json_logs=values["log_format"] == "json",
+            )
+        )
         if code == EXIT_OK:
             logs.report_counts(timeout=LOG_DRAIN_TIMEOUT)  # before the last line, not after
             log.info("stopped")

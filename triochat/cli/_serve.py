@@ -54,7 +54,9 @@ def hold_stop_signals() -> list[int]:
     return received
 
 
-async def serve_until_stopped(config: ServerConfig, early_signals: list[int]) -> int:
+async def serve_until_stopped(
+    config: ServerConfig, early_signals: list[int], *, json_logs: bool = False
+) -> int:
     """Serve until a signal stops the server; the exit code. *early_signals*: the list of
     :func:`hold_stop_signals`, where any signal that came before this started is noted."""
     with trio.open_signal_receiver(*_STOP_SIGNALS) as signals:
@@ -66,7 +68,12 @@ async def serve_until_stopped(config: ServerConfig, early_signals: list[int]) ->
             if not isinstance(server, ChatServer):
                 return server  # the exit code of an error (reported)
             addresses = ", ".join(e.address for e in server.endpoints)
-            print(f"triochat: serving on {addresses}; Ctrl-C stops", file=sys.stderr, flush=True)
+            if json_logs:  # every line of stderr is then a JSON object
+                log.info("serving on %s; Ctrl-C stops", addresses)
+            else:
+                print(
+                    f"triochat: serving on {addresses}; Ctrl-C stops", file=sys.stderr, flush=True
+                )
             signum = await anext(signals)
             log.info(
                 "%s received: shutting down (a second signal stops at once)",

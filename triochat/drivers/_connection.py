@@ -294,7 +294,7 @@ class Connection:
             self.id,
             self.peer,
             exc_info=exc,
-            extra={"contained_crash": True},
+            extra={"contained_crash": True, "conn": self.id},
         )
         self.close(CloseReason.INTERNAL_ERROR, abort=True)
 
@@ -322,7 +322,12 @@ class Connection:
         if not session.authenticated:
             # Whoever has not given the password by then is disconnected.
             self._auth_deadline = trio.current_time() + config.auth_timeout
-        log.info("connect %s as %s", self.peer, member.nick)
+        log.info(
+            "connect %s as %s",
+            self.peer,
+            member.nick,
+            extra={"conn": self.id, "address": member.address, "nick": member.nick},
+        )
 
     async def _teardown(self) -> None:
         member = self.member
@@ -360,7 +365,18 @@ class Connection:
                         ):
                             await self.stream.aclose()
                 await trio.aclose_forcefully(self.stream)
-            log.info("disconnect %s (%s): %s", self.peer, member.nick, self.said_reason)
+            log.info(
+                "disconnect %s (%s): %s",
+                self.peer,
+                member.nick,
+                self.said_reason,
+                extra={
+                    "conn": self.id,
+                    "address": member.address,
+                    "nick": member.nick,
+                    "reason": self.said_reason,
+                },
+            )
         finally:
             if self._on_closed is not None:
                 self._on_closed(self)

@@ -481,7 +481,9 @@ class ChatServer:
         if now - self._last_refusal_log >= _REFUSAL_LOG_INTERVAL:
             more = self._unlogged_refusals - 1
             since = f" ({more} more refused since the last such line)" if more else ""
-            log.warning("refused %s: %s%s", peer, why, since)
+            log.warning(
+                "refused %s: %s%s", peer, why, since, extra={"address": peer, "reason": why}
+            )
             self._last_refusal_log = now
             self._unlogged_refusals = 0
 
