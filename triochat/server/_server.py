@@ -23,10 +23,11 @@ from ..drivers._listeners import Listening, open_listeners
 from ..drivers._tls import TLSConfigError, server_handshake, server_ssl_context
 from ..protocols._codec import Codec, Refusal
 from ..protocols.text import LineCodec
-from ..session._auth import FailureThrottle, Guard
+from ..session._auth import Guard
 from ..session._nick_store import NickStore
 from ..session._reasons import CloseReason
 from ._config import ServerConfig
+from ._counters import CountingThrottle, ServerCounters
 
 __all__ = ["ChatServer", "ServerStatistics", "serve_tcp"]
 
@@ -48,7 +49,7 @@ def _guard(config: ServerConfig) -> Guard:
         password=config.password,
         admin_token=config.admin_token,
         nick_store=NickStore(config.data_dir) if config.data_dir is not None else None,
-        throttle=FailureThrottle(clock=trio.current_time),
+        throttle=CountingThrottle(clock=trio.current_time),
     )
 
 
@@ -116,6 +117,8 @@ class ChatServer:
     guard: Guard = attrs.field(
         init=False, default=attrs.Factory(lambda self: _guard(self.config), takes_self=True)
     )
+    #: What ended connections, and what closed connections did (for metrics).
+    counters: ServerCounters = attrs.field(factory=ServerCounters, init=False)
     # Every connection served, with the IP address it is counted under in _per_ip (if it was
     # admitted by the accept loop directly; handle_stream releases its own).
     _connections: dict[Connection, str | None] = attrs.field(factory=dict, init=False)
@@ -202,6 +205,56 @@ class ChatServer:
             else:
                 raise TLSConfigError("TLS needs a certificate and key (tls_cert and tls_key)")
         return self._ssl_context
+
+    async def reconfigure(self, config: ServerConfig) -> None:
+        """Serve with *config* from now on, without dropping anyone (``triochat serve`` on SIGHUP).
+
+        New connections get all of it. Connections being served take its rate and flood limits,
+        write timeout and soft outbox bounds at once (:meth:`Connection.reconfigure`); the hub its
+        room limits; and the TLS certificate and key are read again (in a worker thread), for
+        the next handshakes. The endpoints, the outbox bounds of existing members, the secrets
+        and ``data_dir`` stay as they were: those need a restart.
+
+        Error handling: :exc:`~triochat.TLSConfigError` if the certificate or key cannot be
+        used; nothing has changed then.
+        """
+        context = self._ssl_context
+        if config.ssl_context is not None:
+            context = config.ssl_context
+        elif config.tls_cert is not None and config.tls_key is not None:
+            context = await trio.to_thread.run_sync(
+                server_ssl_context, config.tls_cert, config.tls_key, abandon_on_cancel=True
+            )
+        self._ssl_context = context
+        self.config = config
+        hub = self.hub
+        hub.max_rooms = config.max_rooms
+        hub.rooms_per_member = config.rooms_per_client
+        hub.history_total_bytes = config.history_total_bytes
+        hub.announce_limit = config.announce_limit
+        for connection in self._connections:
+            connection.reconfigure(config)
+
+    @property
+    def accepting(self) -> bool:
+        """Whether the server is listening and accepting clients (not stopping)."""
+        finished = self._finished
+        return (
+            bool(self.endpoints)
+            and finished is not None
+            and not finished.is_set()
+            and not self._accepting.cancel_called
+        )
+
+    @property
+    def connections(self) -> list[Connection]:
+        """The connections served now, oldest first (a copy)."""
+        return list(self._connections)
+
+    @property
+    def flusher(self) -> Flusher:
+        """The server's flusher (its latency histogram is in the metrics)."""
+        return self._flusher
 
     async def shutdown(self, *, grace: float | None = None) -> None:
         """Stop gracefully: stop accepting, tell every client the server is going away, give
@@ -465,6 +518,7 @@ class ChatServer:
             if remaining:
                 self._per_ip[ip] = remaining
         self._refused_lines += connection.refused_lines
+        self.counters.closed(connection)
         if not self._connections:
             self._idle.set()
 
