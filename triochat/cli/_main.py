@@ -9,8 +9,8 @@ stderr never stops the server.
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Final, NoReturn
@@ -21,7 +21,8 @@ from .. import __version__
 from ..server._config import ServerConfig
 from ._logging import LOG_DRAIN_TIMEOUT, log_to_stderr
 from ._options import HELP_FORMATTER, add_serve_options
-from ._serve import EXIT_OK, EXIT_USAGE, hold_stop_signals, serve_until_stopped
+from ._reload import Reloader
+from ._serve import EXIT_OK, EXIT_USAGE, ServeOptions, hold_stop_signals, serve_until_stopped
 from ._settings import (
     Settings,
     SettingsError,
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_serve(commands)
     _add_connect(commands)
+    _add_admin(commands)
     return parser
 
 
@@ -104,6 +106,20 @@ def _add_connect(commands: Any) -> None:
 
     add_connect_arguments(connect)
     connect.set_defaults(run=run_connect)
+
+
+def _add_admin(commands: Any) -> None:
+    from ._admin import add_admin_arguments, run_admin
+
+    admin = commands.add_parser(
+        "admin",
+        help="run a command on a server's admin console",
+        description="Run one command on the admin console of a server started with "
+        "--control unix:PATH, and print the answer (exit 1 if it is an error).",
+        formatter_class=HELP_FORMATTER,
+    )
+    add_admin_arguments(admin)
+    admin.set_defaults(run=run_admin)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -148,18 +164,26 @@ def _run_serve(args: argparse.Namespace) -> int:
         config = _server_config(values)
         if not isinstance(config, ServerConfig):
             return config  # the exit code of a usage error
-        code = trio.run(
-            functools.partial(
-                serve_until_stopped,
-                config,
-                early_signals,
-                json_logs=values["log_format"] == "json",
-            )
+        options = ServeOptions(
+            config=config,
+            json_logs=values["log_format"] == "json",
+            metrics=values["metrics"],
+            control=values["control"],
+            reloader=Reloader(args, args.config, values),
+            console=_is_terminal(),
         )
+        code = trio.run(serve_until_stopped, options, early_signals)
         if code == EXIT_OK:
             logs.report_counts(timeout=LOG_DRAIN_TIMEOUT)  # before the last line, not after
             log.info("stopped")
         return code
+
+
+def _is_terminal() -> bool:
+    try:
+        return os.isatty(0) and os.isatty(1)
+    except OSError:
+        return False
 
 
 def _server_config(values: Settings) -> ServerConfig | int:
