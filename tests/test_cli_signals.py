@@ -14,7 +14,7 @@ import pytest
 import trio
 
 from triochat import ServerConfig
-from triochat.cli._serve import EXIT_OK, hold_stop_signals, serve_until_stopped
+from triochat.cli._serve import EXIT_OK, ServeOptions, hold_stop_signals, serve_until_stopped
 
 from .adversarial.helpers import Reader, ServerProcess, open_raw, serve_process
 from .conftest import LineClient, eventually
@@ -102,7 +102,10 @@ async def test_a_signal_before_the_server_started_stops_it_before_it_serves(
     # The command's own handlers note a signal that comes before Trio listens for signals.
     caplog.set_level(logging.INFO, logger="triochat.cli")
     with trio.fail_after(5):
-        assert await serve_until_stopped(ServerConfig(port=0), [signal.SIGTERM]) == EXIT_OK
+        assert (
+            await serve_until_stopped(ServeOptions(config=ServerConfig(port=0)), [signal.SIGTERM])
+            == EXIT_OK
+        )
     assert caplog.messages == ["SIGTERM received: not starting"]
 
 
@@ -110,10 +113,13 @@ def test_the_command_notes_stop_signals_instead_of_dying() -> None:
     # From before Trio starts until the process exits, a SIGINT or SIGTERM that Trio's signal
     # receiver is not there to take (during start-up, handed back as the receiver closes, while
     # the last log lines are written) must neither raise KeyboardInterrupt nor kill the process.
-    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    # SIGHUP (a reload, once serving) does nothing then, instead of ending the process.
+    stop_and_hup = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = {signum: signal.getsignal(signum) for signum in stop_and_hup}
     try:
         noted = hold_stop_signals()
         signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGHUP)
         signal.raise_signal(signal.SIGTERM)
         assert noted == [signal.SIGINT, signal.SIGTERM]
     finally:

@@ -50,7 +50,7 @@ async def test_a_stderr_nobody_reads_never_stalls_the_server() -> None:
         await healthy.stream.aclose()
     log = server.log
     dropped = sum(int(n) for n in re.findall(r"(\d+) log lines dropped", log))
-    connection_lines = len(re.findall(r" INFO triochat\.server: (?:dis)?connect ", log))
+    connection_lines = len(re.findall(r" INFO triochat\.server: conn \d+: (?:dis)?connect ", log))
     # Every connect and disconnect was either written or counted, none lost unsaid (the
     # healthy client's two lines, and a few others, may have been dropped too).
     assert 2 * CYCLES <= connection_lines + dropped <= 2 * CYCLES + 10
@@ -70,7 +70,7 @@ async def test_connection_lines_are_limited_per_address() -> None:
         for _ in range(100):
             await _connect_and_close(server.port)
     log = server.log
-    shown = re.findall(r" INFO triochat\.server: (?:dis)?connect 127\.0\.0\.1:", log)
+    shown = re.findall(r" INFO triochat\.server: conn \d+: (?:dis)?connect 127\.0\.0\.1:", log)
     counted = re.findall(r"(\d+) connect/disconnect lines from 127\.0\.0\.1 not logged", log)
     assert len(shown) + sum(int(n) for n in counted) == 200
     assert len(shown) <= 100  # 20 a window: 100 would take 50 s of windows

@@ -13,6 +13,9 @@ a host that opens thousands of connections gets a few lines and a count, not tho
 from __future__ import annotations
 
 import contextlib
+import copy
+import datetime as dt
+import json
 import logging
 import logging.handlers
 import os
@@ -32,7 +35,9 @@ __all__ = [
     "ConnectionLogLimiter",
     "DroppingQueueHandler",
     "FdHandler",
+    "JsonFormatter",
     "LogWriter",
+    "TextFormatter",
     "log_to_stderr",
 ]
 
@@ -54,6 +59,7 @@ CONNECTION_MESSAGES: Final = frozenset({"connect %s as %s", "disconnect %s (%s):
 _OTHER_ADDRESSES: Final = "other addresses"
 
 log = logging.getLogger("triochat.log")
+_TRACEBACKS: Final = logging.Formatter()
 _server_log = logging.getLogger("triochat.server")
 
 
@@ -90,6 +96,18 @@ class DroppingQueueHandler(logging.handlers.QueueHandler):
                 (record.pathname, record.lineno, record.msg),
             )
         self._put(prepared)
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        """A copy with the message merged and the traceback as text, kept apart (a JSON line
+        has a field for each); nothing the writer thread could not format on its own."""
+        prepared = copy.copy(record)
+        prepared.msg = prepared.message = record.getMessage()
+        prepared.args = None
+        if record.exc_info:
+            prepared.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        prepared.exc_info = None
+        prepared.stack_info = None
+        return prepared
 
     def _put(self, record: logging.LogRecord) -> None:
         try:
@@ -129,6 +147,52 @@ def _dropped_record(count: int) -> logging.LogRecord:
     return _record(
         logging.WARNING, "%d log lines dropped: stderr was not read fast enough", (count,)
     )
+
+
+# What every LogRecord has; anything else on a record was given with ``extra=`` and is a field.
+_STANDARD_ATTRIBUTES: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+class TextFormatter(logging.Formatter):
+    """``TIME LEVEL LOGGER: MESSAGE``; a connection's lines start with ``conn ID:``, the id that
+    the admin console shows too."""
+
+    def __init__(self) -> None:
+        super().__init__(LOG_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        conn = record.__dict__.get("conn")
+        if conn is not None:
+            record.message = f"conn {conn}: {record.message}"
+        return super().formatMessage(record)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``event`` (the
+    message), then every field the log call gave (``conn``, ``nick``, ``address``, ``room``,
+    ``reason``...) and ``exception`` (a traceback's text) if there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRIBUTES and key not in line:
+                line[key] = value
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            line["exception"] = record.exc_text
+        return json.dumps(line, default=str, ensure_ascii=False)
 
 
 class FdHandler(logging.Handler):
@@ -270,18 +334,20 @@ def log_to_stderr(
     queue_size: int = DEFAULT_LOG_QUEUE,
     connection_limit: int = DEFAULT_CONNECTION_LOG_LIMIT,
     fd: int = 2,
+    json_lines: bool = False,
 ) -> Iterator[DroppingQueueHandler]:
     """Send every log record of *level* and above to *fd* (stderr) through a writer thread.
 
     *connection_limit* connect/disconnect lines per address per :data:`CONNECTION_LOG_WINDOW`
     (``0``: no limit). On the way out, what is still queued is written, waiting at most
-    :data:`LOG_DRAIN_TIMEOUT` seconds, and the root logger is as it was before.
+    :data:`LOG_DRAIN_TIMEOUT` seconds, and the root logger is as it was before. With
+    *json_lines*, each record is one JSON object (:class:`JsonFormatter`).
     """
     records: queue.Queue[Any] = queue.Queue(queue_size)
     limiter = ConnectionLogLimiter(limit=connection_limit) if connection_limit else None
     handler = DroppingQueueHandler(records, limiter=limiter)
     output = FdHandler(fd)
-    output.setFormatter(logging.Formatter(LOG_FORMAT))
+    output.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     writer = LogWriter(records, output)
     root = logging.getLogger()
     previous_level = root.level

@@ -333,6 +333,17 @@ class Room:
     def ban(self, actor: Member, mask: str) -> BanChanged:
         """Ban *mask* and remove the members it matches (except admins)."""
         self._check_operator(actor)
+        mask = self.add_ban(mask)
+        event = self._publish(BanChanged, actor.nick, mask=mask, banned=True)
+        for member in [m for m in self._members if m is not actor and _matches(mask, m)]:
+            if not member.is_admin:
+                self.kick(actor, member.nick, "banned")
+        assert isinstance(event, BanChanged)
+        return event
+
+    def add_ban(self, mask: str) -> str:
+        """Add the ban *mask* (as the server: no operator, no announcement, nobody removed);
+        return it as kept (normalised). Raises :exc:`ChatError` for a bad mask or too many."""
         mask = _validate_mask(mask)
         state = self._log.state
         if mask not in state.bans:
@@ -344,12 +355,7 @@ class Room:
                     limit=MAX_BANS,
                 )
             self._log.set_state(attrs.evolve(state, bans=(*state.bans, mask)))
-        event = self._publish(BanChanged, actor.nick, mask=mask, banned=True)
-        for member in [m for m in self._members if m is not actor and _matches(mask, m)]:
-            if not member.is_admin:
-                self.kick(actor, member.nick, "banned")
-        assert isinstance(event, BanChanged)
-        return event
+        return mask
 
     def unban(self, actor: Member, mask: str) -> BanChanged:
         """Lift the ban *mask* and announce it. *actor* must be an operator of the room.

@@ -79,12 +79,15 @@ class Connection:
         "_sending",
         "_writer",
         "_writer_done",
+        "bytes_out",
         "codec",
         "config",
         "guard",
         "hub",
         "id",
+        "lines_in",
         "member",
+        "opened_at",
         "paused",
         "peer",
         "policy",
@@ -112,8 +115,10 @@ class Connection:
         #: What the session does of its own accord (``None``: the default for the guard).
         self.policy = policy
         self.config = config
-        #: Names this connection in logs (unique in the process).
+        #: Names this connection in logs, the admin console and metrics (unique in the process).
         self.id = next(_ids)
+        #: When the connection began (``trio.current_time()``).
+        self.opened_at = trio.current_time()
         self.stream = stream
         self.peer = peer
         #: Why the connection ended (the first reason given wins), and what it said.
@@ -155,6 +160,20 @@ class Connection:
         self._outbox_drained: trio.lowlevel.ParkingLot | None = None
         #: How many times the reader stopped reading because of the outbox's soft limit.
         self.paused = 0
+        #: Frames (lines) read from the client, and bytes written to it, for the metrics.
+        self.lines_in = 0
+        self.bytes_out = 0
+
+    def reconfigure(self, config: ServerConfig) -> None:
+        """Use the limits of *config* from now on (a reload): the rate and flood limits, the
+        write timeout and the soft outbox bounds at once; the idle timeout from the next line."""
+        self.config = config
+        self._flood.reconfigure(
+            rate=config.message_rate,
+            burst=config.message_burst,
+            limit=config.flood_limit,
+            window=config.flood_window,
+        )
 
     @property
     def pending_input(self) -> int:
@@ -300,7 +319,7 @@ class Connection:
             self.id,
             self.peer,
             exc_info=exc,
-            extra={"contained_crash": True},
+            extra={"contained_crash": True, "conn": self.id},
         )
         self.close(CloseReason.INTERNAL_ERROR, abort=True)
 
@@ -331,7 +350,12 @@ class Connection:
         if not session.authenticated:
             # Whoever has not given the password by then is disconnected.
             self._auth_deadline = trio.current_time() + config.auth_timeout
-        log.info("connect %s as %s", self.peer, member.nick)
+        log.info(
+            "connect %s as %s",
+            self.peer,
+            member.nick,
+            extra={"conn": self.id, "address": member.address, "nick": member.nick},
+        )
 
     async def _teardown(self) -> None:
         member = self.member
@@ -369,7 +393,18 @@ class Connection:
                         ):
                             await self.stream.aclose()
                 await trio.aclose_forcefully(self.stream)
-            log.info("disconnect %s (%s): %s", self.peer, member.nick, self.said_reason)
+            log.info(
+                "disconnect %s (%s): %s",
+                self.peer,
+                member.nick,
+                self.said_reason,
+                extra={
+                    "conn": self.id,
+                    "address": member.address,
+                    "nick": member.nick,
+                    "reason": self.said_reason,
+                },
+            )
         finally:
             if self._on_closed is not None:
                 self._on_closed(self)
@@ -381,6 +416,7 @@ class Connection:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return False
         self._sending = False
+        self.bytes_out += len(data)
         return True
 
     # ------------------------------------------------------------------------------- writer
@@ -411,6 +447,7 @@ class Connection:
                 sent = 0
             except OSError:
                 sent = 0  # reset or closed: the writer's send_all meets the error and ends us
+            self.bytes_out += sent
             if sent == len(data):
                 return
             self._pending = data[sent:]
@@ -483,7 +520,23 @@ class Connection:
 
         (A coroutine of its own, alive only while it works: the frame an idle connection keeps,
         that of :meth:`run`, is smaller for it.)
+
+        Also the sample of the latency histogram (:attr:`Flusher.latency`): if no sample is
+        pending, this read's arrival is the next one, unless its lines rang no doorbell (then
+        the flusher's next pass writes nothing of theirs, and the sample is withdrawn).
         """
+        self.lines_in += len(frames)
+        flusher = self._flusher
+        if flusher is None or flusher.arrived is not None:
+            return await self._handle_frames(frames)
+        arrived = flusher.arrived = trio.current_time()
+        try:
+            return await self._handle_frames(frames)
+        finally:
+            if flusher.arrived == arrived and not flusher.due:
+                flusher.arrived = None
+
+    async def _handle_frames(self, frames: list[object]) -> bool:
         member = self.member
         assert member is not None
         config = self.config

@@ -25,11 +25,12 @@ from ..drivers._tls import TLSConfigError, server_handshake, server_ssl_context
 from ..protocols._codec import Codec, Refusal
 from ..protocols.irc import IrcCodec, IrcSettings
 from ..protocols.text import LineCodec
-from ..session._auth import FailureThrottle, Guard
+from ..session._auth import Guard
 from ..session._nick_store import NickStore
 from ..session._policy import SessionPolicy
 from ..session._reasons import CloseReason
 from ._config import ServerConfig
+from ._counters import CountingThrottle, ServerCounters
 from ._irc import irc_settings
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def _guard(config: ServerConfig) -> Guard:
         password=config.password,
         admin_token=config.admin_token,
         nick_store=NickStore(config.data_dir) if config.data_dir is not None else None,
-        throttle=FailureThrottle(clock=trio.current_time),
+        throttle=CountingThrottle(clock=trio.current_time),
     )
 
 
@@ -129,6 +130,8 @@ class ChatServer:
         init=False,
         default=attrs.Factory(lambda self: SessionPolicy.for_guard(self.guard), takes_self=True),
     )
+    #: What ended connections, and what closed connections did (for metrics).
+    counters: ServerCounters = attrs.field(factory=ServerCounters, init=False)
     # Every connection served, with the IP address it is counted under in _per_ip (if it was
     # admitted by the accept loop directly; handle_stream releases its own).
     _connections: dict[Connection, str | None] = attrs.field(factory=dict, init=False)
@@ -220,6 +223,56 @@ class ChatServer:
             else:
                 raise TLSConfigError("TLS needs a certificate and key (tls_cert and tls_key)")
         return self._ssl_context
+
+    async def reconfigure(self, config: ServerConfig) -> None:
+        """Serve with *config* from now on, without dropping anyone (``triochat serve`` on SIGHUP).
+
+        New connections get all of it. Connections being served take its rate and flood limits,
+        write timeout and soft outbox bounds at once (:meth:`Connection.reconfigure`); the hub its
+        room limits; and the TLS certificate and key are read again (in a worker thread), for
+        the next handshakes. The endpoints, the outbox bounds of existing members, the secrets
+        and ``data_dir`` stay as they were: those need a restart.
+
+        Error handling: :exc:`~triochat.TLSConfigError` if the certificate or key cannot be
+        used; nothing has changed then.
+        """
+        context = self._ssl_context
+        if config.ssl_context is not None:
+            context = config.ssl_context
+        elif config.tls_cert is not None and config.tls_key is not None:
+            context = await trio.to_thread.run_sync(
+                server_ssl_context, config.tls_cert, config.tls_key, abandon_on_cancel=True
+            )
+        self._ssl_context = context
+        self.config = config
+        hub = self.hub
+        hub.max_rooms = config.max_rooms
+        hub.rooms_per_member = config.rooms_per_client
+        hub.history_total_bytes = config.history_total_bytes
+        hub.announce_limit = config.announce_limit
+        for connection in self._connections:
+            connection.reconfigure(config)
+
+    @property
+    def accepting(self) -> bool:
+        """Whether the server is listening and accepting clients (not stopping)."""
+        finished = self._finished
+        return (
+            bool(self.endpoints)
+            and finished is not None
+            and not finished.is_set()
+            and not self._accepting.cancel_called
+        )
+
+    @property
+    def connections(self) -> list[Connection]:
+        """The connections served now, oldest first (a copy)."""
+        return list(self._connections)
+
+    @property
+    def flusher(self) -> Flusher:
+        """The server's flusher (its latency histogram is in the metrics)."""
+        return self._flusher
 
     async def shutdown(self, *, grace: float | None = None) -> None:
         """Stop gracefully: stop accepting, tell every client the server is going away, give
@@ -534,6 +587,7 @@ class ChatServer:
             if remaining:
                 self._per_ip[ip] = remaining
         self._refused_lines += connection.refused_lines
+        self.counters.closed(connection)
         if not self._connections:
             self._idle.set()
 
@@ -550,7 +604,9 @@ class ChatServer:
         if now - self._last_refusal_log >= _REFUSAL_LOG_INTERVAL:
             more = self._unlogged_refusals - 1
             since = f" ({more} more refused since the last such line)" if more else ""
-            log.warning("refused %s: %s%s", peer, why, since)
+            log.warning(
+                "refused %s: %s%s", peer, why, since, extra={"address": peer, "reason": why}
+            )
             self._last_refusal_log = now
             self._unlogged_refusals = 0
 

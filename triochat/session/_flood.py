@@ -93,6 +93,18 @@ class FloodControl:
         self._refusals: collections.deque[float] | None = None
         self._warned = False
 
+    def reconfigure(self, *, rate: float, burst: int, limit: int, window: float) -> None:
+        """Apply new limits from now on (a reload): the tokens saved so far stay, up to the new
+        *burst*; refusals already counted stay in the window."""
+        bucket = self._bucket
+        bucket.rate, bucket.burst = rate, burst
+        bucket.tokens = min(bucket.tokens, float(burst))
+        self.window = window
+        if limit != self.limit:
+            self.limit = limit
+            if self._refusals is not None:
+                self._refusals = collections.deque(self._refusals, maxlen=limit + 1)
+
     def check(self, now: float) -> Verdict:
         """Decide about one line that arrived at time *now*."""
         if self._bucket.take(now):
