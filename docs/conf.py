@@ -75,6 +75,10 @@ nitpick_ignore_regex = [
     # Private helper types that appear in public signatures (ServerConfig.password and
     # admin_token are Secrets; ChatServer.guard is a Guard); the fields' docs say what they do.
     (r"py:class", r"triochat\.session\._auth\.(Secret|Guard)"),
+    # Private types in public signatures (ChatServer's policy, counters, connections and flusher;
+    # a WebSocket codec's own replies): the attributes' docs say what they are for.
+    (r"py:class", r"(triochat\.[\w.]*\.)?(Guard|SessionPolicy|ServerCounters|Connection|Flusher)"),
+    (r"py:class", r"triochat\.session\._input\.Reply"),
     # Built-in exceptions named in "Error handling" sections.
     (r"py:(exc|class)", r"[A-Z]\w*(Error|Exception|Iteration|Group)"),
 ]

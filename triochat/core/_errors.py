@@ -31,41 +31,41 @@ class ErrorCode(enum.StrEnum):
     # The params each code comes with are listed beside it; every error also has
     # ``description`` (its ``str()``, for a protocol with no wording of its own for it).
 
-    #: Generic: a request the server cannot carry out (see ``description``).
+    #: Generic — a request the server cannot carry out (see ``description``).
     REFUSED = "refused"
-    #: The command's syntax was wrong: ``message`` (worded by the codec that parsed it).
+    #: The command's syntax was wrong — ``message`` (worded by the codec that parsed it).
     USAGE = "usage"
-    #: No such command: ``message`` (worded by the codec that parsed it).
+    #: No such command — ``message`` (worded by the codec that parsed it).
     UNKNOWN_COMMAND = "unknown_command"
-    #: A command that could not be read (bad JSON...): ``message``, worded by its codec.
+    #: A command that could not be read (bad JSON...) — ``message``, worded by its codec.
     INVALID_COMMAND = "invalid_command"
-    #: ``limit``: the longest line, in bytes.
+    #: ``limit`` — the longest line, in bytes.
     LINE_TOO_LONG = "line_too_long"
-    #: ``offset``: the first byte that is not UTF-8.
+    #: ``offset`` — the first byte that is not UTF-8.
     NOT_UTF8 = "not_utf8"
     #: ``rate`` (lines a second) and ``burst``.
     SLOW_DOWN = "slow_down"
-    #: ``problem``: ``length`` (``limit``), ``characters`` or ``spaces``; ``nick``.
+    #: ``problem`` — ``length`` (``limit``), ``characters`` or ``spaces``; ``nick``.
     INVALID_NICK = "invalid_nick"
     #: ``nick``.
     NICK_IN_USE = "nick_in_use"
     #: ``nick``.
     NO_SUCH_NICK = "no_such_nick"
-    #: ``nick``: registered, and no password was given for it.
+    #: ``nick`` — registered, and no password was given for it.
     NICK_REGISTERED = "nick_registered"
-    #: ``nick``: ``/register`` of a nick that is registered already.
+    #: ``nick`` — ``/register`` of a nick that is registered already.
     ALREADY_REGISTERED = "already_registered"
-    #: ``nick``: ``/unregister`` of a nick that is not registered.
+    #: ``nick`` — ``/unregister`` of a nick that is not registered.
     NOT_REGISTERED = "not_registered"
-    #: Registering a guest nick (``guest-12``): choose one first.
+    #: Registering a guest nick (``guest-12``) — choose one first.
     GUEST_NICK = "guest_nick"
-    #: A new password of the wrong length: ``min`` and ``max`` characters.
+    #: A new password of the wrong length — ``min`` and ``max`` characters.
     INVALID_PASSWORD = "invalid_password"
-    #: Registrations from this address are throttled: ``seconds`` to wait.
+    #: Registrations from this address are throttled — ``seconds`` to wait.
     TOO_MANY_REGISTRATIONS = "too_many_registrations"
     #: The server keeps no registered nicks.
     NO_NICK_STORE = "no_nick_store"
-    #: ``limit``: the longest room name after its ``#``.
+    #: ``limit`` — the longest room name after its ``#``.
     INVALID_ROOM = "invalid_room"
     #: ``room``.
     NO_SUCH_ROOM = "no_such_room"
@@ -75,13 +75,13 @@ class ErrorCode(enum.StrEnum):
     NO_ROOM = "no_room"
     #: ``nick`` is not in ``room`` (the target of a moderation command).
     USER_NOT_IN_ROOM = "user_not_in_room"
-    #: ``limit``: rooms a member may be in.
+    #: ``limit`` — rooms a member may be in.
     TOO_MANY_ROOMS = "too_many_rooms"
-    #: ``limit``: rooms on the server.
+    #: ``limit`` — rooms on the server.
     SERVER_ROOMS_FULL = "server_rooms_full"
     #: ``room``.
     NOT_OPERATOR = "not_operator"
-    #: ``nick``: a server admin, whom only an admin can kick.
+    #: ``nick`` — a server admin, whom only an admin can kick.
     TARGET_IS_ADMIN = "target_is_admin"
     #: ``room``.
     BANNED = "banned"
@@ -90,15 +90,15 @@ class ErrorCode(enum.StrEnum):
     TOO_MANY_BANS = "too_many_bans"
     #: ``mask`` and ``room``.
     NOT_BANNED = "not_banned"
-    #: ``limit``: the longest topic, in characters.
+    #: ``limit`` — the longest topic, in characters.
     TOPIC_TOO_LONG = "topic_too_long"
-    #: A listing has no such page: ``listing`` (``who`` or ``rooms``), ``pages``, ``room``.
+    #: A listing has no such page — ``listing`` (``who`` or ``rooms``), ``pages``, ``room``.
     NO_SUCH_PAGE = "no_such_page"
     #: Anything but the password, before the password.
     PASSWORD_REQUIRED = "password_required"
     #: The password was given already.
     ALREADY_AUTHENTICATED = "already_authenticated"
-    #: ``secret``: ``server`` (the server password), ``admin`` (the admin token) or
+    #: ``secret`` — ``server`` (the server password), ``admin`` (the admin token) or
     #: ``nick`` (the password of registered ``nick``).
     WRONG_PASSWORD = "wrong_password"
     #: The server has no admin token.

@@ -197,9 +197,11 @@ class Endpoint:
 
     @property
     def protocol(self) -> str:
-        """What clients of this endpoint speak: ``"irc"`` (``irc://``, ``ircs://``), ``"web"``
-        (``ws://``, ``wss://``) or ``"line"`` (the line protocol: text, and JSON lines on
-        request)."""
+        """The protocol the clients of this endpoint speak.
+
+        That is ``"irc"`` (``irc://``, ``ircs://``), ``"web"`` (``ws://``, ``wss://``) or
+        ``"line"`` (the line protocol, which is text, and JSON lines on request).
+        """
         if self.is_web:
             return "web"
         return "irc" if self.scheme in ("irc", "ircs") else "line"

@@ -124,8 +124,8 @@ class ChatServer:
     guard: Guard = attrs.field(
         init=False, default=attrs.Factory(lambda self: _guard(self.config), takes_self=True)
     )
-    #: What every client's session does of its own accord: start in the default room, and
-    #: give the password first if the server has one.
+    #: What every client's session does of its own accord (start in the default room, and
+    #: give the password first if the server has one).
     policy: SessionPolicy = attrs.field(
         init=False,
         default=attrs.Factory(lambda self: SessionPolicy.for_guard(self.guard), takes_self=True),
@@ -228,7 +228,7 @@ class ChatServer:
         """Serve with *config* from now on, without dropping anyone (``triochat serve`` on SIGHUP).
 
         New connections get all of it. Connections being served take its rate and flood limits,
-        write timeout and soft outbox bounds at once (:meth:`Connection.reconfigure`); the hub its
+        write timeout and soft outbox bounds at once (``Connection.reconfigure``); the hub its
         room limits; and the TLS certificate and key are read again (in a worker thread), for
         the next handshakes. The endpoints, the outbox bounds of existing members, the secrets
         and ``data_dir`` stay as they were: those need a restart.
