@@ -245,6 +245,41 @@ async def test_names_who_whois_list_and_away(irc_port: int, text_port: int) -> N
         await client.aclose()
 
 
+async def test_away_notify_tells_irc_clients_sharing_a_room_once(
+    irc_port: int, text_port: int
+) -> None:
+    json_client = await text(text_port, "jay", "#a")
+    await json_client.send("/format json")
+    await json_client.until('"format"')
+    carol = await text(text_port, "carol", "#a")
+    alice = await irc(irc_port, "alice", "away-notify", "server-time")
+    dave = await irc(irc_port, "dave")  # did not ask for away-notify
+    bob = await irc(irc_port, "bob")
+    for client, rooms in ((alice, ("#a", "#b")), (dave, ("#a",)), (bob, ("#a", "#b"))):
+        for room in rooms:
+            await client.join(room)
+    await bob.send("AWAY :lunch")
+    await bob.until("306")
+    got = await alice.until("AWAY")
+    assert (got[-1].source, got[-1].params) == ("bob!~bob@triochat", ("lunch",))
+    assert "time" in got[-1].tags
+    await bob.send("AWAY :lunch", "AWAY")  # the same text again is no change
+    await bob.until("305")
+    got = await alice.until("AWAY")
+    assert (got[-1].source, got[-1].params) == ("bob!~bob@triochat", ())
+    # One AWAY per change, although bob and alice share two rooms.
+    assert "AWAY" not in commands(await alice.sync())
+    # The others see nothing of it: an IRC client that did not ask, the text and JSON formats.
+    await carol.send("after")
+    assert "AWAY" not in commands(await dave.until("PRIVMSG", "#a", "after"))
+    said = await json_client.until("after")
+    assert all("away" not in line for line in said), said
+    said = await carol.until("after")
+    assert all("away" not in line and line.strip() != "***" for line in said), said
+    for client in (alice, bob, carol, dave, json_client):
+        await client.aclose()
+
+
 async def test_modes_ops_bans_and_kicks(irc_port: int, text_port: int) -> None:
     alice = await irc(irc_port, "alice")
     await alice.join("#mod")  # alice made it: she is its operator

@@ -25,6 +25,7 @@ from ...core._events import (
     Private,
     TopicChanged,
 )
+from ...session._front_commands import AWAY_CHANGED
 from ..text._phrases import notice_text
 
 __all__ = ["EVENT_TYPES", "JSON_TYPES", "json_time", "render_json"]
@@ -65,6 +66,8 @@ def json_time(event: Event) -> str:
 
 def render_json(event: Event) -> bytes:
     """Render *event* as one JSON object on one line (see docs/protocol.md for every field)."""
+    if type(event) is Notice and event.kind == AWAY_CHANGED:
+        return b""  # for IRC's away-notify only: nothing to show here
     kind = JSON_TYPES.get(type(event)) or _json_type_of_subclass(type(event))
     obj: dict[str, Any] = {
         "type": kind,

@@ -75,6 +75,8 @@ def render_text(event: Event) -> bytes:
         case BanChanged(sender=sender, mask=mask, banned=banned):
             what = "banned" if banned else "lifted the ban on"
             line = f"{_clock(event)} *** {sender} {what} {mask} in {event.room}"
+        case Notice(kind="away-changed"):  # AWAY_CHANGED: for IRC's away-notify only
+            return b""
         case Notice():
             line = f"*** {notice_text(event)}"
         case _:  # an Event subclass of the library user's own: Event.encode stands in for it
