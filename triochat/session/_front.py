@@ -21,6 +21,7 @@ from ..core._errors import (
 from ..core._events import Action, Message, Notice, TopicChanged
 from ..core._hub import validate_nick
 from ..core._member import SLOW_CONSUMER
+from ..core._text import sanitize
 from ._front_commands import (
     AWAY_CHANGED,
     Authenticate,
@@ -178,7 +179,7 @@ async def _run(session: Session, command: FrontCommand) -> Ending | None:
             hub.forget_if_empty(room)
             moderation_log.info("%s kicked %s from %s (%s)", member.nick, nick, room.name, reason)
         case SetAway(text=text):
-            away = text[:MAX_AWAY_LENGTH] if text else None
+            away = sanitize(text, keep_formatting=True)[:MAX_AWAY_LENGTH] if text else None
             changed, member.away = away != member.away, away
             tell(session, "away", away=away)
             if changed:
