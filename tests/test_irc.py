@@ -245,6 +245,98 @@ async def test_names_who_whois_list_and_away(irc_port: int, text_port: int) -> N
         await client.aclose()
 
 
+async def test_away_notify_tells_irc_clients_sharing_a_room_once(
+    irc_port: int, text_port: int
+) -> None:
+    json_client = await text(text_port, "jay", "#a")
+    await json_client.send("/format json")
+    await json_client.until('"format"')
+    carol = await text(text_port, "carol", "#a")
+    alice = await irc(irc_port, "alice", "away-notify", "server-time")
+    dave = await irc(irc_port, "dave")  # did not ask for away-notify
+    bob = await irc(irc_port, "bob")
+    for client, rooms in ((alice, ("#a", "#b")), (dave, ("#a",)), (bob, ("#a", "#b"))):
+        for room in rooms:
+            await client.join(room)
+    await bob.send("AWAY :lunch")
+    await bob.until("306")
+    got = await alice.until("AWAY")
+    assert (got[-1].source, got[-1].params) == ("bob!~bob@triochat", ("lunch",))
+    assert "time" in got[-1].tags
+    await bob.send("AWAY :lunch", "AWAY")  # the same text again is no change
+    await bob.until("305")
+    got = await alice.until("AWAY")
+    assert (got[-1].source, got[-1].params) == ("bob!~bob@triochat", ())
+    # One AWAY per change, although bob and alice share two rooms.
+    assert "AWAY" not in commands(await alice.sync())
+    # The others see nothing of it: an IRC client that did not ask, the text and JSON formats.
+    await carol.send("after")
+    assert "AWAY" not in commands(await dave.until("PRIVMSG", "#a", "after"))
+    said = await json_client.until("after")
+    assert all("away" not in line for line in said), said
+    said = await carol.until("after")
+    assert all("away" not in line and line.strip() != "***" for line in said), said
+    for client in (alice, bob, dave):
+        await client.aclose()
+    for line_client in (carol, json_client):
+        await line_client.aclose()
+
+
+async def test_formatting_codes_reach_irc_clients_and_are_stripped_for_text_and_json(
+    irc_port: int, text_port: int
+) -> None:
+    carol = await text(text_port, "carol", "#fmt")
+    jay = await text(text_port, "jay", "#fmt")
+    await jay.send("/format json")
+    await jay.until('"format"')
+    alice = await irc(irc_port, "alice")
+    bob = await irc(irc_port, "bob")
+    await alice.join("#fmt")
+    await bob.join("#fmt")
+    said = "\x02bold\x02 \x0304,12red on blue\x03 \x1ditalic\x1d \x1funder\x1f \x16rev\x0f end"
+    await alice.send(f"PRIVMSG #fmt :{said}", "TOPIC #fmt :\x02Bold\x0f topic")
+    got = await bob.until("PRIVMSG", "#fmt")
+    assert got[-1].params == ("#fmt", said)
+    assert (await bob.until("TOPIC"))[-1].params == ("#fmt", "\x02Bold\x0f topic")
+    plain = "bold red on blue italic under rev end"
+    assert (await carol.until(plain))[-1].endswith(f"#fmt <alice> {plain}")
+    assert (await carol.until("topic"))[-1].endswith("alice set the topic of #fmt: Bold topic")
+    message = json.loads((await jay.until(plain))[-1])
+    assert message["text"] == plain
+    topic = json.loads((await jay.until("topic"))[-1])
+    assert topic["text"] == "Bold topic"
+    # Other control characters are still removed for everyone, IRC clients too.
+    await alice.send("PRIVMSG #fmt :\x1b[31mred\x07\x02b")
+    assert (await bob.until("PRIVMSG", "#fmt"))[-1].params == ("#fmt", "red\x02b")
+    assert (await carol.until("redb"))[-1].endswith("<alice> redb")
+    for client in (alice, bob):
+        await client.aclose()
+    for line_client in (carol, jay):
+        await line_client.aclose()
+
+
+async def test_part_quit_and_away_texts_from_irc_carry_no_escapes(
+    irc_port: int, text_port: int
+) -> None:
+    carol = await text(text_port, "carol", "#esc")
+    alice = await irc(irc_port, "alice")
+    bob = await irc(irc_port, "bob", "away-notify")
+    await alice.join("#esc")
+    await bob.join("#esc")
+    await alice.send("AWAY :\x1b[2Jgone\x07 \x02out")
+    assert (await bob.until("AWAY"))[-1].params == ("gone \x02out",)
+    await alice.send("PART #esc :\x1b]0;title\x07bye\x1b[31m \x1fnow")
+    assert (await bob.until("PART"))[-1].params == ("#esc", "bye \x1fnow")
+    assert (await carol.until("alice left #esc"))[-1].endswith("(bye now)")
+    await alice.join("#esc")
+    await alice.send("QUIT :\x1b[2Jgone\x07 \x02now")
+    assert (await bob.until("QUIT"))[-1].params == ("quit: gone \x02now",)
+    assert (await carol.until("alice left #esc"))[-1].endswith("(quit: gone now)")
+    await bob.aclose()
+    await alice.aclose()
+    await carol.aclose()
+
+
 async def test_modes_ops_bans_and_kicks(irc_port: int, text_port: int) -> None:
     alice = await irc(irc_port, "alice")
     await alice.join("#mod")  # alice made it: she is its operator

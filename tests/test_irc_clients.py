@@ -1,16 +1,22 @@
-"""A real IRC client, irssi, driven headless in tmux: it joins, talks with an ``nc`` user, quits.
+"""Real IRC clients join, talk with an ``nc`` user and quit: irssi driven in tmux, and WeeChat
+headless (``weechat-headless``) running a fixed script, read back from its buffer's log.
 
-irssi is a Debian package (``apt-get install irssi tmux``, which ``.ci/run`` does); the test
-fails, never skips, where it is missing. It polls irssi's screen (``tmux capture-pane``) for
-what it waits for, within the tests' usual bound, rather than sleeping for a fixed time.
+Both are Debian packages (``apt-get install irssi tmux weechat-headless``, which ``.ci/run``
+does); a test fails, never skips, where one is missing. The irssi test polls its screen (``tmux
+capture-pane``) for what it waits for, within the tests' usual bound, rather than sleeping for a
+fixed time; the WeeChat one waits on what the ``nc`` user sees, then reads WeeChat's log.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
+from typing import Final
 
 import pytest
 import trio
@@ -86,4 +92,57 @@ async def test_irssi_joins_talks_with_nc_and_quits(
     assert "ncuser" in screen
     await tmux.keys("/quit see you")
     assert (await nc.until("ircuser left #trio"))[-1].endswith("(quit: see you)")
+    await nc.aclose()
+
+
+# WeeChat's commands, each at a time after it starts (``/wait`` counts from the start, not from
+# the command before): WeeChat headless has no fifo plugin here, so the script is fixed in
+# advance. The nc user answers as soon as it sees alice join, well before she quits.
+_WEECHAT_SCRIPT: Final = (
+    "/server add t 127.0.0.1/{port} -notls;"
+    "/set irc.server.t.nicks alice;"
+    "/set irc.server.t.autoreconnect off;"
+    "/connect t;"
+    "/wait 2s /join -server t #test;"
+    "/wait 3s /msg -server t #test hello from weechat;"
+    "/wait 6s /quit bye"
+)
+
+
+async def test_weechat_joins_talks_with_nc_and_quits(nursery: trio.Nursery, tmp_path: Path) -> None:
+    weechat = shutil.which("weechat-headless")
+    assert weechat, "weechat-headless is needed: apt-get install weechat-headless"
+    config = ServerConfig(listen=["irc://127.0.0.1:0", "tcp://127.0.0.1:0"])
+    server = await nursery.start(ChatServer(config=config).serve)
+    irc_port, text_port = server.endpoints[0].port, server.endpoints[1].port
+    nc = await LineClient.open(text_port)
+    await nc.registered("ncuser")
+    await nc.send("/join #test")
+    await nc.until("now talking in #test")
+
+    home = tmp_path / "weechat"
+    script = _WEECHAT_SCRIPT.format(port=irc_port)
+    with trio.fail_after(WAIT + 6):
+        async with trio.open_nursery() as client:
+            process = await client.start(
+                partial(
+                    trio.run_process,
+                    [weechat, "--dir", str(home), "-r", script],
+                    stdin=subprocess.DEVNULL,
+                    capture_stdout=True,
+                    capture_stderr=True,
+                )
+            )
+            await nc.until("alice joined #test")
+            assert (await nc.until("hello from weechat"))[-1].endswith(
+                "#test <alice> hello from weechat"
+            )
+            await nc.send("hi weechat, from nc")
+            assert (await nc.until("alice left #test"))[-1].endswith("(quit: bye)")
+    assert process.returncode == 0
+    # What WeeChat showed in the room's buffer, as its logger wrote it on quitting.
+    shown = (home / "logs" / "irc.t.#test.weechatlog").read_text()
+    assert re.search(r"^\S+ \S+\t-->\talice .* has joined #test$", shown, re.MULTILINE), shown
+    assert re.search(r"\talice\thello from weechat$", shown, re.MULTILINE), shown
+    assert re.search(r"\t@ncuser\thi weechat, from nc$", shown, re.MULTILINE), shown
     await nc.aclose()

@@ -11,7 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from triochat import DEFAULT_ROOM, Action, Event, Joined, Left, Message, NickChanged, Notice
-from triochat.core._text import is_blank, sanitize, strip_leading_blanks
+from triochat.core._text import (
+    IRC_FORMATTING,
+    is_blank,
+    sanitize,
+    strip_formatting,
+    strip_leading_blanks,
+)
 from triochat.protocols._lines import DecodeError, LineSplitter, LineTooLong, decode_line
 from triochat.protocols.text._parse import parse_command
 from triochat.protocols.text._render import render_text
@@ -520,3 +526,37 @@ def test_encode_cache_does_not_affect_equality_or_repr() -> None:
     assert a == b
     assert hash(a) == hash(b)
     assert "encoded" not in repr(a)
+
+
+# ------------------------------------------------------------------------- IRC formatting
+
+
+@pytest.mark.parametrize(
+    ("raw", "plain"),
+    [
+        ("\x02bold\x02", "bold"),
+        ("\x0304red\x03", "red"),
+        ("\x034,12x", "x"),
+        ("\x03123", "3"),  # two digits at most
+        ("\x0312,", ","),  # a comma with no digit after it is text
+        ("\x03,5x", ",5x"),  # no foreground: the comma is text
+        ("\x1di\x1d \x1fu\x1f \x16r\x0f", "i u r"),
+        ("plain", "plain"),
+    ],
+)
+def test_strip_formatting_takes_out_codes_and_colour_numbers(raw: str, plain: str) -> None:
+    assert strip_formatting(raw) == plain
+
+
+def test_sanitize_keeps_irc_formatting_only_when_asked() -> None:
+    text = "\x02b\x03" + "4c\x0f\x16\x1d\x1f\x1b[1m\x07\x00"
+    assert sanitize(text) == "b4c"
+    assert sanitize(text, keep_formatting=True) == "\x02b\x034c\x0f\x16\x1d\x1f"
+
+
+@given(st.text())
+def test_sanitize_with_formatting_keeps_no_other_control(text: str) -> None:
+    kept = sanitize(text, keep_formatting=True)
+    assert all(unicodedata.category(ch) != "Cc" or ch in IRC_FORMATTING for ch in kept), repr(kept)
+    plain = strip_formatting(kept)
+    assert all(unicodedata.category(ch) != "Cc" for ch in plain), repr(plain)

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from triochat import Action, Event, Joined, Left, Message, NickChanged, Notice
 from triochat.core._events import Private, TopicChanged
-from triochat.core._text import sanitize
+from triochat.core._text import sanitize, strip_formatting
 from triochat.protocols._lines import DecodeError, LineSplitter, LineTooLong, decode_line
 from triochat.protocols.jsonl import render_json
 from triochat.protocols.text._parse import parse_command
@@ -281,7 +281,18 @@ def _events(text: st.SearchStrategy[str]) -> st.SearchStrategy[Event]:
 
 
 _any_text = st.text()
-_clean_text = st.text().map(sanitize)
+# What the core publishes: sanitized text that keeps IRC's formatting codes (for IRC clients),
+# with plenty of those codes and colour numbers in it.
+_formatted = st.lists(
+    st.one_of(
+        st.text(max_size=6),
+        st.sampled_from(["\x02", "\x03", "\x0304,12", "\x0f", "\x16", "\x1d", "\x1f", "\x1b[1m"]),
+    ),
+    max_size=12,
+).map("".join)
+_clean_text = st.one_of(st.text(), _formatted).map(
+    lambda text: sanitize(text, keep_formatting=True)
+)
 
 
 @given(_events(_any_text))
@@ -297,7 +308,16 @@ def test_json_rendering_is_one_line_that_decodes_to_the_event(event: Event) -> N
     assert obj["history"] == event.history
     for field in ("text", "reason"):
         if hasattr(event, field):
-            assert obj[field] == getattr(event, field)
+            # IRC's formatting codes are for IRC clients: JSON has the text without them.
+            assert obj[field] == strip_formatting(getattr(event, field))
+
+
+@given(_events(_clean_text))
+def test_json_rendering_of_published_text_has_no_control_character(event: Event) -> None:
+    obj = json.loads(render_json(event))
+    for field in ("text", "reason"):
+        if field in obj:
+            assert _is_clean(obj[field]), obj
 
 
 @given(_events(_clean_text))

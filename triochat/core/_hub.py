@@ -251,7 +251,9 @@ class Hub:
         target = self.member(nick)
         if target is None or not sender.connected:
             raise NoSuchNick(f"nobody is called {nick}", nick=nick)
-        event = Private(sender=sender.nick, target=target.nick, text=sanitize(text))
+        event = Private(
+            sender=sender.nick, target=target.nick, text=sanitize(text, keep_formatting=True)
+        )
         for member in (target, sender) if target is not sender else (sender,):
             if not member.deliver(event):
                 self.disconnect(member, SLOW_CONSUMER)

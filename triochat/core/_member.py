@@ -349,12 +349,12 @@ class Member(trio.abc.ReceiveChannel[Event]):
         lets every writer drain before any healthy outbox can overflow.
         """
         target = self._target(room)
-        await target.publish_message(self, sanitize(text))
+        await target.publish_message(self, sanitize(text, keep_formatting=True))
 
     async def act(self, text: str, room: Room | None = None) -> None:
         """``/me``: publish an action in *room* (default: :attr:`current_room`)."""
         target = self._target(room)
-        await target.publish_action(self, sanitize(text))
+        await target.publish_action(self, sanitize(text, keep_formatting=True))
 
     def _target(self, room: Room | None) -> Room:
         target = room if room is not None else self.current_room

@@ -225,6 +225,8 @@ class Room:
             # they wait in a queue that is announced with care (_announce_departures).
             self._departures.append((member.nick, reason))
         else:
+            # Reasons come from clients (an IRC PART or QUIT) as well as the server.
+            reason = sanitize(reason, keep_formatting=True)
             self._publish(Left, member.nick, reason=reason, quit=quit)
 
     def announce_nick(self, old: str, new: str) -> None:
@@ -265,7 +267,7 @@ class Room:
                 code=ErrorCode.TOPIC_TOO_LONG,
                 limit=MAX_TOPIC_LENGTH,
             )
-        text = sanitize(text)
+        text = sanitize(text, keep_formatting=True)
         self._log.set_state(attrs.evolve(self._log.state, topic=text))
         event = self._publish(TopicChanged, member.nick, text=text)
         assert isinstance(event, TopicChanged)
@@ -316,7 +318,9 @@ class Room:
             raise NotOperator(
                 f"{target.nick} is a server admin", code=ErrorCode.TARGET_IS_ADMIN, nick=target.nick
             )
-        event = self._publish(Kicked, actor.nick, target=target.nick, reason=sanitize(reason))
+        event = self._publish(
+            Kicked, actor.nick, target=target.nick, reason=sanitize(reason, keep_formatting=True)
+        )
         self.part(target, announce=False)
         assert isinstance(event, Kicked)
         return event

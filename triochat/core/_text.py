@@ -11,7 +11,7 @@ import re
 import unicodedata
 from typing import Final
 
-__all__ = ["is_blank", "sanitize", "strip_leading_blanks"]
+__all__ = ["IRC_FORMATTING", "is_blank", "sanitize", "strip_formatting", "strip_leading_blanks"]
 
 
 # ESC-introduced sequences: CSI (ESC [ ... final), OSC/DCS/SOS/PM/APC strings up to BEL or ST, and
@@ -25,6 +25,14 @@ _ESCAPES: Final = re.compile(
     """,
     re.VERBOSE,
 )
+#: IRC's formatting codes: bold, colour, reset, reverse, italics, underline. They change how an
+#: IRC client draws the text that follows, and no terminal does anything with them, so
+#: ``sanitize(text, keep_formatting=True)`` keeps them for IRC clients; the text and JSON formats
+#: take them out (:func:`strip_formatting`).
+IRC_FORMATTING: Final = frozenset("\x02\x03\x0f\x16\x1d\x1f")
+# The codes with what they use up: a colour code takes up to two digits of foreground and, after a
+# comma, two of background (a comma with no digit after it is text).
+_FORMATTING: Final = re.compile(r"\x03(?:\d{1,2}(?:,\d{1,2})?)?|[\x02\x0f\x16\x1d\x1f]")
 # Characters that can reorder or hide text on a terminal: bidirectional overrides and isolates.
 _INVISIBLE_TRICKS: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 # Format characters that show nothing and have no use in chat text, only in hiding it: the zero
@@ -50,9 +58,12 @@ _LEADING_BLANKS: Final = re.compile(rf"[\s{_IGNORABLE}]+")
 _ANY_IGNORABLE: Final = re.compile(rf"[{_IGNORABLE}]")
 
 
-def sanitize(text: str) -> str:
+def sanitize(text: str, *, keep_formatting: bool = False) -> str:
     """Remove terminal escape sequences, control characters, bidi overrides and invisible
     format characters from *text*.
+
+    With *keep_formatting*, IRC's formatting codes (:data:`IRC_FORMATTING`) stay: the core keeps
+    them in what it publishes, for IRC clients, and every other renderer strips them.
 
     Tabs and the Unicode line and paragraph separators become single spaces. The result is safe
     to show on another user's terminal and cannot start a new line, so one client cannot forge a
@@ -67,13 +78,23 @@ def sanitize(text: str) -> str:
         if ch in _REMOVED:
             continue
         category = unicodedata.category(ch)
-        if category in ("Cc", "Cs"):
+        if category in ("Cc", "Cs") and not (keep_formatting and ch in IRC_FORMATTING):
             continue
         kept.append(" " if category in ("Zl", "Zp") else ch)
     text = "".join(kept)
     if _TAGS.search(text):
         text = _TAGS.sub(lambda match: match[1] or "", text)
     return text
+
+
+def strip_formatting(text: str) -> str:
+    """*text* without IRC's formatting codes (and the colour numbers that follow ``\\x03``).
+
+    What a client that does not speak IRC sees of bold or coloured text: the text alone.
+    """
+    if text.isprintable():
+        return text
+    return _FORMATTING.sub("", text)
 
 
 def strip_leading_blanks(text: str) -> str:

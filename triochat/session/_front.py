@@ -18,10 +18,12 @@ from ..core._errors import (
     NoSuchNick,
     NotInRoom,
 )
-from ..core._events import Action, Message, TopicChanged
+from ..core._events import Action, Message, Notice, TopicChanged
 from ..core._hub import validate_nick
 from ..core._member import SLOW_CONSUMER
+from ..core._text import sanitize
 from ._front_commands import (
+    AWAY_CHANGED,
     Authenticate,
     ChannelMode,
     ChatHistory,
@@ -177,8 +179,11 @@ async def _run(session: Session, command: FrontCommand) -> Ending | None:
             hub.forget_if_empty(room)
             moderation_log.info("%s kicked %s from %s (%s)", member.nick, nick, room.name, reason)
         case SetAway(text=text):
-            member.away = text[:MAX_AWAY_LENGTH] if text else None
-            tell(session, "away", away=member.away)
+            away = sanitize(text, keep_formatting=True)[:MAX_AWAY_LENGTH] if text else None
+            changed, member.away = away != member.away, away
+            tell(session, "away", away=away)
+            if changed:
+                _announce_away(member)
         case ChatHistory():
             _chathistory(session, command)
     return None
@@ -385,6 +390,24 @@ def _chathistory(session: Session, command: ChatHistory) -> None:
             session.hub.disconnect(member, SLOW_CONSUMER)
             return
     tell(session, "chathistory-end", room=room.name)
+
+
+def _announce_away(member: Member) -> None:
+    """Tell every member sharing a room with *member* (once each) that it went away or came
+    back: one notice, shared, so that each front end encodes it once."""
+    notice = Notice(
+        kind=AWAY_CHANGED, sender=member.nick, data={"nick": member.nick, "away": member.away}
+    )
+    told = {id(member)}
+    overflowing = []
+    for room in member.rooms.values():
+        for other in room.members:
+            if id(other) not in told:
+                told.add(id(other))
+                if not other.deliver(notice):
+                    overflowing.append(other)
+    for other in overflowing:  # after the loops: disconnecting changes the rooms' members
+        member.hub.disconnect(other, SLOW_CONSUMER)
 
 
 def tell(session: Session, kind: str, **data: Any) -> None:

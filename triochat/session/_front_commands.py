@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
 __all__ = [
+    "AWAY_CHANGED",
     "Authenticate",
     "ChannelMode",
     "ChatHistory",
@@ -43,6 +44,11 @@ __all__ = [
     "WhoQuery",
     "Whois",
 ]
+
+#: The kind of the notice that tells the members sharing a room with someone that it went away
+#: or came back (data: ``nick``, ``away``: the text, or ``None``). IRC clients that asked for
+#: ``away-notify`` see it as ``AWAY``; the text and JSON formats show nothing for it.
+AWAY_CHANGED: Final = "away-changed"
 
 
 @attrs.frozen

@@ -38,12 +38,20 @@ from ...core._events import (
 )
 from ...core._events import Private as PrivateEvent
 from ...session._commands import Quit as QuitCommand
-from ...session._front_commands import Authenticate, Echo, SignOn
+from ...session._front_commands import AWAY_CHANGED, Authenticate, Echo, SignOn
 from ...session._input import InputError, InputProblem
 from ...session._reasons import CloseReason
 from .._codec import Input, Refusal
 from ._casemap import CaseMapping
-from ._events import CAP_BATCH, CAP_SERVER_TIME, HOST, batch_reference, renderer
+from ._events import (
+    CAP_BATCH,
+    CAP_SERVER_TIME,
+    HOST,
+    batch_reference,
+    irc_time,
+    renderer,
+    source,
+)
 from ._inbound import expand, to_command
 from ._isupport import Features, isupport_messages
 from ._message import (
@@ -81,11 +89,8 @@ from ._replies import Replier
 
 __all__ = ["IRC_CAPABILITIES", "IrcCodec", "IrcSettings"]
 
-#: The capabilities offered: all of :data:`DEFAULT_CAPABILITIES` but ``away-notify`` (away
-#: changes are not announced to rooms yet, and a capability must tell the truth).
-IRC_CAPABILITIES: Final[Mapping[str, str]] = {
-    name: value for name, value in DEFAULT_CAPABILITIES.items() if name != "away-notify"
-}
+#: The capabilities offered: all of :data:`DEFAULT_CAPABILITIES`.
+IRC_CAPABILITIES: Final[Mapping[str, str]] = dict(DEFAULT_CAPABILITIES)
 _REFUSALS: Final = {
     Refusal.SERVER_FULL: "server full, try again later",
     Refusal.TOO_MANY_FROM_ADDRESS: "too many connections from your address (the limit is {limit})",
@@ -394,12 +399,25 @@ class IrcCodec:
             self._replaying = notice.data["room"]
         elif kind == "chathistory-end":
             self._replaying = None
+        if kind == AWAY_CHANGED:
+            return self._away_changed(notice)
         lines = [line.encode() for line in self._replier.notice(notice)]
         if kind == "joined":
             held = self._held.pop(notice.data["room"], None)
             if held:
                 lines.extend(self._replayed(notice.data["room"], held))
         return lines
+
+    def _away_changed(self, notice: Notice) -> list[bytes]:
+        """``AWAY`` from a member sharing a room, for a client that asked for away-notify."""
+        enabled = self.registration.enabled
+        if "away-notify" not in enabled:
+            return []
+        away = notice.data["away"]
+        tags = {"time": irc_time(notice)} if "server-time" in enabled else {}
+        params = (away,) if away is not None else ()
+        message = IrcMessage("AWAY", params, source=source(notice.data["nick"]), tags=tags)
+        return [message.encode()]
 
     def _replayed(self, room: str, events: list[Event]) -> list[bytes]:
         key, render = self._replay

@@ -25,6 +25,8 @@ from ...core._events import (
     Private,
     TopicChanged,
 )
+from ...core._text import strip_formatting
+from ...session._front_commands import AWAY_CHANGED
 from ..text._phrases import notice_text
 
 __all__ = ["EVENT_TYPES", "JSON_TYPES", "json_time", "render_json"]
@@ -65,6 +67,8 @@ def json_time(event: Event) -> str:
 
 def render_json(event: Event) -> bytes:
     """Render *event* as one JSON object on one line (see docs/protocol.md for every field)."""
+    if type(event) is Notice and event.kind == AWAY_CHANGED:
+        return b""  # for IRC's away-notify only: nothing to show here
     kind = JSON_TYPES.get(type(event)) or _json_type_of_subclass(type(event))
     obj: dict[str, Any] = {
         "type": kind,
@@ -100,4 +104,20 @@ def render_json(event: Event) -> bytes:
             if data:
                 obj["data"] = data
     # JSON escapes every control character and line separator, so this stays one line.
-    return (_dumps(obj) + "\n").encode("utf-8")
+    line = _dumps(obj)
+    if "\\u00" in line:
+        # A control character was escaped: IRC's formatting codes, which the core keeps for IRC
+        # clients (nothing else reaches here). A program wants the text without them.
+        line = _dumps(_without_formatting(obj))
+    return (line + "\n").encode("utf-8")
+
+
+def _without_formatting(value: Any) -> Any:
+    """*value* (from a JSON object) with IRC's formatting codes taken out of every string."""
+    if isinstance(value, str):
+        return strip_formatting(value)
+    if isinstance(value, dict):
+        return {key: _without_formatting(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_formatting(item) for item in value]
+    return value

@@ -22,6 +22,7 @@ from ...core._events import (
     Private,
     TopicChanged,
 )
+from ...core._text import strip_formatting
 from ._phrases import notice_text
 
 __all__ = ["render_text"]
@@ -75,8 +76,11 @@ def render_text(event: Event) -> bytes:
         case BanChanged(sender=sender, mask=mask, banned=banned):
             what = "banned" if banned else "lifted the ban on"
             line = f"{_clock(event)} *** {sender} {what} {mask} in {event.room}"
+        case Notice(kind="away-changed"):  # AWAY_CHANGED: for IRC's away-notify only
+            return b""
         case Notice():
             line = f"*** {notice_text(event)}"
         case _:  # an Event subclass of the library user's own: Event.encode stands in for it
             raise TypeError(f"no text rendering for {type(event).__name__}")
-    return (line + "\n").encode("utf-8")
+    # IRC's bold, colours... are kept by the core for IRC clients; a terminal shows the text.
+    return (strip_formatting(line) + "\n").encode("utf-8")

@@ -70,7 +70,10 @@ def _render(event: Event) -> bytes:
         # The keepalive of WebSocket: browsers answer a ping frame by themselves, and the pong
         # counts as a frame for the idle timer, so an open tab stays connected.
         return _PING
-    return text_frame(render_json(event)[:-1])  # one JSON object, without the newline
+    line = render_json(event)
+    if not line:
+        return b""  # an event the JSON format shows nothing for (see render_json)
+    return text_frame(line[:-1])  # one JSON object, without the newline
 
 
 @attrs.frozen
