@@ -660,15 +660,16 @@ def _peer(stream: trio.SocketStream, listening: Listening) -> tuple[str, str | N
 
 async def serve_tcp(
     config: ServerConfig | None = None,
-    *,
     hub: Hub | None = None,
+    *,
     task_status: trio.TaskStatus[ChatServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve *hub* (a new one by default) over TCP as *config* says, until cancelled.
 
-    Use it with ``nursery.start``, which returns the :class:`ChatServer` once it listens::
+    Use it with ``nursery.start``, which returns the :class:`ChatServer` once it listens, and
+    passes *config* and *hub* on positionally (no ``functools.partial`` needed)::
 
-        server = await nursery.start(serve_tcp, ServerConfig(port=0))
+        server = await nursery.start(serve_tcp, ServerConfig(port=0), hub)
         host, port = server.addresses[0][:2]
     """
     config = config or ServerConfig()
