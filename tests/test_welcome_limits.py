@@ -27,8 +27,7 @@ async def test_the_text_welcome_says_the_limits(autojump_clock: trio.testing.Moc
         client = _serve(nursery, server)
         welcome = await client.until("welcome to triochat")
         assert welcome.endswith(
-            "/quit leaves. Limits: at most 5 lines a second, 20 at once, "
-            "lines of up to 2048 bytes."
+            "/quit leaves. Limits: at most 5 lines a second, 20 at once, lines of up to 2048 bytes."
         )
         nursery.cancel_scope.cancel()
 
@@ -48,7 +47,9 @@ async def test_the_json_format_reply_carries_the_limits(
 async def test_a_json_welcome_after_the_password_carries_the_limits(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    server = ChatServer(config=ServerConfig(password=Secret.from_text("secret"), message_rate=2, message_burst=3))
+    server = ChatServer(
+        config=ServerConfig(password=Secret.from_text("secret"), message_rate=2, message_burst=3)
+    )
     async with trio.open_nursery() as nursery:
         client = _serve(nursery, server)
         await client.until("password")

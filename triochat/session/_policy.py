@@ -70,6 +70,4 @@ class SessionPolicy:
         limits: SessionLimits | None = None,
     ) -> SessionPolicy:
         """The policy of a server that has *guard*: a password is required if it has one."""
-        return cls(
-            auto_join=auto_join, password_required=guard.password is not None, limits=limits
-        )
+        return cls(auto_join=auto_join, password_required=guard.password is not None, limits=limits)
