@@ -25,8 +25,9 @@ async def test_bot_answers_in_the_room_it_was_asked_in() -> None:
             await alice.say("!ping")
             async for event in alice:
                 if isinstance(event, triochat.Message) and event.sender == "pingbot":
+                    answer = event
                     break
-            assert (event.room, event.text) == ("#games", "alice: pong")
+            assert (answer.room, answer.text) == ("#games", "alice: pong")
         nursery.cancel_scope.cancel()
     assert hub.member("pingbot") is None  # cancelled, the bot left the hub
 
