@@ -105,13 +105,14 @@ async def test_bot_answers_in_the_room_it_was_asked_in(
         (for_bob,) = await answers(bob, 1)
         assert for_bob["asker"] == "bob"
 
-        # Then in #lobby (the default room: no room name in the text format).
+        # Then in #lobby (the default room: named for carol, who is in two rooms, and not for
+        # alice, who is in #lobby alone).
         await alice.send("!time")
         (in_lobby,) = await answers(carol, 1)
-        assert (in_lobby["room"], in_lobby["asker"]) == (None, "alice")
+        assert (in_lobby["room"], in_lobby["asker"]) == ("#lobby", "alice")
         assert_is_now(in_lobby)
         (for_alice,) = await answers(alice, 1)
-        assert for_alice["asker"] == "alice"
+        assert (for_alice["room"], for_alice["asker"]) == (None, "alice")
 
         # "!quit" stops the bot; everyone in its rooms sees it leave.
         await bob.send("!quit")
@@ -147,7 +148,7 @@ async def test_bot_as_a_program(port: int) -> None:
             await carol.until("timebot joined #bots")
             await alice.send("!TIME")
             (answer,) = await answers(carol, 1)
-            assert (answer["room"], answer["asker"]) == (None, "alice")
+            assert (answer["room"], answer["asker"]) == ("#lobby", "alice")  # carol: 2 rooms
             await bob.send("!quit")
             await process.wait()
         assert process.returncode == 0

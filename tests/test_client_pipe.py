@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Final
 
+import attrs
 import trio
 
 from triochat import ChatServer, ServerConfig
@@ -30,9 +31,12 @@ PIPE_TIMEOUT: Final = 60.0
 MESSAGE = re.compile(r"^\d\d:\d\d <(?P<nick>[^>]+)> (?P<text>.*)$")
 
 
-async def start_server(nursery: trio.Nursery, **options: float) -> int:
+async def start_server(nursery: trio.Nursery, *, tell_limits: bool = True, **options: float) -> int:
     config = ServerConfig(port=0, **options)  # type: ignore[arg-type]
-    server: ChatServer = await nursery.start(ChatServer(config=config).serve)
+    server = ChatServer(config=config)
+    if not tell_limits:  # a server whose welcome does not say its limits (an older one)
+        server.policy = attrs.evolve(server.policy, limits=None)
+    await nursery.start(server.serve)
     port: int = server.addresses[0][1]
     return port
 
@@ -68,9 +72,10 @@ async def test_a_pipe_longer_than_the_burst_arrives_complete(nursery: trio.Nurse
 
 
 async def test_refused_lines_give_a_message_and_exit_3(nursery: trio.Nursery) -> None:
-    # A server stricter than the client was told: some lines are refused. The client must not
-    # exit 0, must say so in one line, and must still leave cleanly.
-    port = await start_server(nursery, message_rate=5, message_burst=5)
+    # A server stricter than the client was told, and that does not say so in its welcome: some
+    # lines are refused. The client must not exit 0, must say so in one line, and must still
+    # leave cleanly.
+    port = await start_server(nursery, tell_limits=False, message_rate=5, message_burst=5)
     stdin = "".join(f"m{i}\n" for i in range(30)).encode()
     with trio.fail_after(PIPE_TIMEOUT):
         result = await run_cli(real_cli(port, "--nick", "hasty"), stdin)
@@ -85,6 +90,17 @@ async def test_refused_lines_give_a_message_and_exit_3(nursery: trio.Nursery) ->
     assert 0 < len(delivered) < 30
     assert f"{30 - len(delivered)} of 30" in errors[0]
     assert result.stdout.decode().splitlines()[-1] == "*** goodbye (quit)"
+
+
+async def test_a_server_that_tells_its_limits_gets_every_line(nursery: trio.Nursery) -> None:
+    # The same strict server, telling its limits in the welcome: the client paces itself by
+    # them (not by its own defaults) and nothing is refused.
+    port = await start_server(nursery, message_rate=50, message_burst=5)
+    stdin = "".join(f"m{i}\n" for i in range(30)).encode()
+    with trio.fail_after(PIPE_TIMEOUT):
+        result = await run_cli(real_cli(port, "--nick", "patient", "--history", "0"), stdin)
+    assert result.returncode == 0, result
+    assert said(result.stdout, "patient") == [f"m{i}" for i in range(30)]
 
 
 async def test_a_killed_server_gives_a_message_and_exit_1() -> None:

@@ -15,6 +15,7 @@ import inspect
 import re
 import subprocess
 import sys
+import textwrap
 import types
 from pathlib import Path
 
@@ -90,17 +91,47 @@ def test_shown_outputs_name_existing_examples() -> None:
     assert set(_shown_outputs()) <= names
 
 
+#: A code block shown from an example file: ``<!-- example: examples/NAME.py -->`` on the line
+#: before its fence. The block is inline, so that the page reads whole on a forge too; the file
+#: is what runs (and, for test_*.py, what pytest collects).
+_EXCERPT = re.compile(r"^<!-- example: (\S+) -->\n```\w+\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def _excerpts() -> list[tuple[str, str, str]]:
+    return [
+        (f"{page.name}#{i}", name, block)
+        for page in PAGES
+        for i, (name, block) in enumerate(_EXCERPT.findall(page.read_text()), 1)
+    ]
+
+
+@pytest.mark.parametrize(("where", "name", "code"), _excerpts(), ids=lambda v: v[:30])
+def test_inline_example_matches_its_file(where: str, name: str, code: str) -> None:
+    source = (DOCS / name).read_text()
+    # A method is shown dedented.
+    shown = any(textwrap.indent(code, " " * indent) in source for indent in (0, 4, 8))
+    assert shown, f"{where} shows code that {name} does not have (any more)"
+
+
+def test_pages_show_examples_inline_not_by_literalinclude() -> None:
+    # Read as Markdown on a forge, a literalinclude shows no code at all.
+    including = [page.name for page in PAGES if "{literalinclude}" in page.read_text()]
+    assert not including
+
+
 def _python_blocks() -> list[tuple[str, str]]:
+    shown = {code for _, _, code in _excerpts()}
     return [
         (f"{page.name}#{i}", block)
         for page in [ROOT / "README.md", *PAGES]
         for i, block in enumerate(_fenced_blocks(page.read_text(), "python"), 1)
+        if block not in shown  # an excerpt: its file runs (test_example_runs_...)
     ]
 
 
 @pytest.mark.parametrize(("where", "code"), _python_blocks(), ids=lambda v: v[:30])
 def test_python_block_runs(where: str, code: str, tmp_path: Path) -> None:
-    # A fragment cannot run: show longer code with {literalinclude} from docs/examples instead.
+    # A fragment cannot run: show it as an excerpt of a file in docs/examples instead.
     script = tmp_path / "block.py"
     script.write_text(code)
     result = _run(script)

@@ -32,7 +32,13 @@ class JsonClient:
             if line.startswith("{"):
                 obj = json.loads(line)
                 assert obj["kind"] == "format"
-                assert obj["data"] == {"format": "json", "nick": nick, "room": "#lobby"}
+                limits = {"rate": 10.0, "burst": 100, "max_line": 4096}  # the server's defaults
+                assert obj["data"] == {
+                    "format": "json",
+                    "nick": nick,
+                    "room": "#lobby",
+                    "limits": limits,
+                }
                 return cls(lines)
 
     async def send(self, **command: Any) -> None:

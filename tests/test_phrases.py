@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -207,7 +208,9 @@ def test_policy_and_guard_must_agree_on_the_password() -> None:
 
 async def test_server_passes_its_policy_to_every_session(nursery: trio.Nursery) -> None:
     server = ChatServer(config=ServerConfig(port=0))
-    assert server.policy == SessionPolicy()
+    # The default policy, telling the server's limits in the welcome.
+    assert attrs.evolve(server.policy, limits=None) == SessionPolicy()
+    assert server.policy.limits is not None
     server.policy = SessionPolicy(auto_join=None)
     client_end, server_end = trio.testing.memory_stream_pair()
     nursery.start_soon(lambda: server.handle_stream(server_end, "fake:1"))

@@ -22,7 +22,7 @@ import attrs
 import trio
 
 from ._errors import ErrorCode, NotInRoom
-from ._events import SLOW_CONSUMER, Event, Notice
+from ._events import SLOW_CONSUMER, Event, Notice, Private
 from ._text import sanitize
 
 if TYPE_CHECKING:
@@ -340,8 +340,8 @@ class Member(trio.abc.ReceiveChannel[Event]):
 
     # ------------------------------------------------------------------------------ actions
 
-    async def say(self, text: str, room: Room | None = None) -> None:
-        """Say *text* in *room* (default: :attr:`current_room`).
+    async def say(self, text: str, room: Room | str | None = None) -> None:
+        """Say *text* in *room*, a :class:`Room` or a room's name (default: :attr:`current_room`).
 
         This is the one publishing path for people, bots and network clients alike. The text is
         sanitized: it can neither break a line nor carry terminal escapes. It yields to the other
@@ -351,12 +351,32 @@ class Member(trio.abc.ReceiveChannel[Event]):
         target = self._target(room)
         await target.publish_message(self, sanitize(text, keep_formatting=True))
 
-    async def act(self, text: str, room: Room | None = None) -> None:
-        """``/me``: publish an action in *room* (default: :attr:`current_room`)."""
+    async def act(self, text: str, room: Room | str | None = None) -> None:
+        """``/me``: publish an action in *room*, a :class:`Room` or a name (default:
+        :attr:`current_room`)."""
         target = self._target(room)
         await target.publish_action(self, sanitize(text, keep_formatting=True))
 
-    def _target(self, room: Room | None) -> Room:
+    async def reply(self, event: Event, text: str) -> None:
+        """Answer *event*: say *text* in the room it came from, or, for a
+        :class:`~triochat.Private` message, privately to its sender.
+
+        Raises :exc:`NotInRoom` if this member has left that room since, and
+        :exc:`~triochat.NoSuchNick` if the sender of a private message is gone.
+        """
+        if isinstance(event, Private):
+            other = event.target if event.sender == self.nick else event.sender
+            self.hub.send_private(self, other, text)
+            await trio.lowlevel.checkpoint()
+            return
+        await self.say(text, room=event.room)
+
+    def _target(self, room: Room | str | None) -> Room:
+        if isinstance(room, str):
+            named = self.hub.find_room(room)
+            if named is None:
+                raise NotInRoom(f"you are not in {room}", room=room)
+            room = named
         target = room if room is not None else self.current_room
         if target is None or self.rooms.get(target.name) is not target:
             if target is None:

@@ -342,6 +342,9 @@ class Connection:
             # stays, parked on the outbox, costs a wake-up per batch instead of a task per line.
             self._writer = trio.CancelScope()
             nursery.start_soon(self._writer_task, self._writer)
+        bind_member = getattr(self.codec, "bind_member", None)
+        if bind_member is not None:  # a codec whose lines depend on the member's rooms
+            bind_member(member)
         session = self.session = Session(self.hub, member, self.guard, self.policy)
         if not getattr(self.codec, "auto_join", True):
             # A codec that greets and joins in its own way (IRC) starts its client in no room.

@@ -27,7 +27,7 @@ from ..protocols.irc import IrcCodec, IrcSettings
 from ..protocols.text import LineCodec
 from ..session._auth import Guard
 from ..session._nick_store import NickStore
-from ..session._policy import SessionPolicy
+from ..session._policy import SessionLimits, SessionPolicy
 from ..session._reasons import CloseReason
 from ._config import ServerConfig
 from ._counters import CountingThrottle, ServerCounters
@@ -57,6 +57,13 @@ def _guard(config: ServerConfig) -> Guard:
         admin_token=config.admin_token,
         nick_store=NickStore(config.data_dir) if config.data_dir is not None else None,
         throttle=CountingThrottle(clock=trio.current_time),
+    )
+
+
+def _limits(config: ServerConfig) -> SessionLimits:
+    """What the welcome tells every client of the limits it is held to."""
+    return SessionLimits(
+        rate=config.message_rate, burst=config.message_burst, max_line=config.max_line
     )
 
 
@@ -128,7 +135,10 @@ class ChatServer:
     #: give the password first if the server has one).
     policy: SessionPolicy = attrs.field(
         init=False,
-        default=attrs.Factory(lambda self: SessionPolicy.for_guard(self.guard), takes_self=True),
+        default=attrs.Factory(
+            lambda self: SessionPolicy.for_guard(self.guard, limits=_limits(self.config)),
+            takes_self=True,
+        ),
     )
     #: What ended connections, and what closed connections did (for metrics).
     counters: ServerCounters = attrs.field(factory=ServerCounters, init=False)
@@ -245,6 +255,8 @@ class ChatServer:
             )
         self._ssl_context = context
         self.config = config
+        # New connections are welcomed with the new limits (the policy is shared by all).
+        self.policy = attrs.evolve(self.policy, limits=_limits(config))
         hub = self.hub
         hub.max_rooms = config.max_rooms
         hub.rooms_per_member = config.rooms_per_client
@@ -660,15 +672,16 @@ def _peer(stream: trio.SocketStream, listening: Listening) -> tuple[str, str | N
 
 async def serve_tcp(
     config: ServerConfig | None = None,
-    *,
     hub: Hub | None = None,
+    *,
     task_status: trio.TaskStatus[ChatServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve *hub* (a new one by default) over TCP as *config* says, until cancelled.
 
-    Use it with ``nursery.start``, which returns the :class:`ChatServer` once it listens::
+    Use it with ``nursery.start``, which returns the :class:`ChatServer` once it listens, and
+    passes *config* and *hub* on positionally (no ``functools.partial`` needed)::
 
-        server = await nursery.start(serve_tcp, ServerConfig(port=0))
+        server = await nursery.start(serve_tcp, ServerConfig(port=0), hub)
         host, port = server.addresses[0][:2]
     """
     config = config or ServerConfig()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -11,7 +12,31 @@ from ..core._events import DEFAULT_ROOM
 if TYPE_CHECKING:
     from ._auth import Guard
 
-__all__ = ["SessionPolicy"]
+__all__ = ["SessionLimits", "SessionPolicy"]
+
+
+@attrs.frozen(kw_only=True)
+class SessionLimits:
+    """The limits a client is held to, which the welcome tells it (so that a client can pace
+    itself rather than be refused).
+
+    Attributes:
+      rate: lines a second, sustained (``math.inf``: no limit).
+      burst: lines at once.
+      max_line: the longest line, in bytes.
+    """
+
+    rate: float
+    burst: int
+    max_line: int
+
+    def as_data(self) -> dict[str, Any]:
+        """The ``limits`` object of a welcome's data; JSON has no infinity, so no rate is null."""
+        return {
+            "rate": None if math.isinf(self.rate) else self.rate,
+            "burst": self.burst,
+            "max_line": self.max_line,
+        }
 
 
 @attrs.frozen(kw_only=True)
@@ -27,13 +52,22 @@ class SessionPolicy:
       greet: whether the session greets the client (a welcome, or the request for the
         password) and puts it in ``auto_join``; a front end that does both in its own way
         (IRC's registration) says ``False``.
+      limits: the limits the welcome (and the reply to a format switch) tells the client,
+        or ``None`` to tell none.
     """
 
     auto_join: str | None = DEFAULT_ROOM
     password_required: bool = False
     greet: bool = True
+    limits: SessionLimits | None = None
 
     @classmethod
-    def for_guard(cls, guard: Guard, *, auto_join: str | None = DEFAULT_ROOM) -> SessionPolicy:
+    def for_guard(
+        cls,
+        guard: Guard,
+        *,
+        auto_join: str | None = DEFAULT_ROOM,
+        limits: SessionLimits | None = None,
+    ) -> SessionPolicy:
         """The policy of a server that has *guard*: a password is required if it has one."""
-        return cls(auto_join=auto_join, password_required=guard.password is not None)
+        return cls(auto_join=auto_join, password_required=guard.password is not None, limits=limits)

@@ -139,11 +139,14 @@ class Session:
 
     def welcome(self, room: Room | None) -> None:
         """Welcome the client, into *room* (``None``: it starts in no room)."""
-        if room is None:
-            self.reply(ReplyKind.WELCOME, {"others": 0}, nick=self.member.nick, room=None)
-        else:
-            others = {"others": len(room)}
-            self.reply(ReplyKind.WELCOME, others, nick=self.member.nick, room=room.name)
+        others = {"others": 0 if room is None else len(room)}
+        name = None if room is None else room.name
+        self.reply(ReplyKind.WELCOME, others, nick=self.member.nick, room=name, **self._limits())
+
+    def _limits(self) -> dict[str, Any]:
+        # The welcome and the format reply tell the client its limits, so it can pace itself.
+        limits = self.policy.limits
+        return {} if limits is None else {"limits": limits.as_data()}
 
     def ping(self, idle: float) -> None:
         self.reply(ReplyKind.PING, {"idle": idle})
@@ -237,6 +240,7 @@ class Session:
                     ReplyKind.SWITCH,
                     {"left": room.name},
                     room=current.name if current is not None else None,
+                    **self._limits(),
                 )
             case Switch(room=name):
                 room = self._room(name)
@@ -262,6 +266,7 @@ class Session:
                     format=name,
                     nick=member.nick,
                     room=current.name if current is not None else None,
+                    **self._limits(),
                 )
             case Unknown(message=message, code=code):
                 self.fail(code, message=message)

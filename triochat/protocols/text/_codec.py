@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from typing import ClassVar, Final
+from typing import TYPE_CHECKING, ClassVar, Final
 
-from ...core._events import Event, Notice
+from ...core._events import DEFAULT_ROOM, Event, Notice
 from ...core._text import sanitize
 from ...session._commands import Format
 from ...session._reasons import CloseReason
@@ -15,7 +15,10 @@ from .._lines import LineSplitter, LineTooLong
 from ..jsonl._render import render_json
 from ._parse import parse_command
 from ._phrases import refusal_text
-from ._render import render_text
+from ._render import LABELLED_TEXT, TAGGED, render_text, render_text_labelled
+
+if TYPE_CHECKING:
+    from ...core._member import Member
 
 __all__ = ["RENDERERS", "LineCodec", "goodbye_notice"]
 
@@ -32,7 +35,7 @@ class LineCodec:
     exactly at the notice that confirms it (what was queued before keeps the old format)."""
 
     name: ClassVar[str] = "text"
-    __slots__ = ("_json_input", "_splitter", "_switches", "format")
+    __slots__ = ("_json_input", "_member", "_splitter", "_switches", "format")
 
     def __init__(self, max_line: int) -> None:
         self._splitter = LineSplitter(max_line)
@@ -42,6 +45,17 @@ class LineCodec:
         self._json_input = False
         # Format switches asked for but not yet met in the output (encode only looks when > 0).
         self._switches = 0
+        # The member whose events this codec writes (see bind_member); None: unknown.
+        self._member: Member | None = None
+
+    def bind_member(self, member: Member) -> None:
+        """Write for *member*: text lines of the default room name it while *member* is in
+        more than one room (so that every line says where it was said)."""
+        self._member = member
+
+    def _labelled(self) -> bool:
+        member = self._member
+        return self.format == "text" and member is not None and len(member.rooms) > 1
 
     @property
     def pending(self) -> int:
@@ -67,6 +81,10 @@ class LineCodec:
     def encode(self, events: list[Event]) -> bytes:
         if self._switches:
             return self._encode_switching(events)
+        if self._labelled():
+            if len(events) == 1:
+                return _encode_labelled(events[0])
+            return _encode_batch(events, LABELLED_TEXT)
         if len(events) == 1:
             return events[0].encode(self.format, RENDERERS[self.format])
         return _encode_batch(events, self.format)
@@ -77,7 +95,10 @@ class LineCodec:
             if isinstance(event, Notice) and event.kind == "format":
                 self.format = event.data["format"]
                 self._switches -= 1
-            parts.append(event.encode(self.format, RENDERERS[self.format]))
+            if self._labelled():
+                parts.append(_encode_labelled(event))
+            else:
+                parts.append(event.encode(self.format, RENDERERS[self.format]))
         return b"".join(parts)
 
     def goodbye(self, reason: CloseReason, detail: str = "") -> bytes:
@@ -115,6 +136,15 @@ class _LastBatch:
     data: ClassVar[bytes] = b""
 
 
+def _encode_labelled(event: Event) -> bytes:
+    """*event* as a member in several rooms reads it. Only lines of the default room that the
+    plain text format leaves unlabelled differ: every other event shares the plain rendering,
+    so it is still rendered once for everyone."""
+    if event.room == DEFAULT_ROOM and isinstance(event, TAGGED):
+        return event.encode(LABELLED_TEXT, render_text_labelled)
+    return event.encode("text", RENDERERS["text"])
+
+
 def _encode_batch(
     events: list[Event], wire_format: str, render: Callable[[Event], bytes] | None = None
 ) -> bytes:
@@ -131,8 +161,11 @@ def _encode_batch(
         and all(map(operator.is_, events, last))
     ):
         return _LastBatch.data
-    if render is None:
-        render = RENDERERS[wire_format]
-    data = b"".join([event.encode(wire_format, render) for event in events])
+    if wire_format == LABELLED_TEXT:
+        data = b"".join([_encode_labelled(event) for event in events])
+    else:
+        if render is None:
+            render = RENDERERS[wire_format]
+        data = b"".join([event.encode(wire_format, render) for event in events])
     _LastBatch.events, _LastBatch.wire_format, _LastBatch.data = events, wire_format, data
     return data

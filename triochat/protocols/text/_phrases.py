@@ -57,7 +57,20 @@ def _welcome(v: Mapping[str, Any]) -> str:
         where = f"You are in {room} with {others} other{'' if others == 1 else 's'}."
     return (
         f"welcome to triochat, {v['nick']}! {where} /nick NAME sets your nick, /join #ROOM "
-        "joins a room, /help lists the commands, /quit leaves."
+        f"joins a room, /help lists the commands, /quit leaves.{_limits(v)}"
+    )
+
+
+def _limits(v: Mapping[str, Any]) -> str:
+    """The limits a welcome tells (" Limits: ..."), or "" if it tells none."""
+    limits = v.get("limits")
+    if not isinstance(limits, Mapping):
+        return ""
+    rate = limits.get("rate")
+    pace = "no limit on lines a second" if rate is None else f"at most {rate:g} lines a second"
+    return (
+        f" Limits: {pace}, {limits.get('burst')} at once, "
+        f"lines of up to {limits.get('max_line')} bytes."
     )
 
 

@@ -25,36 +25,51 @@ from ...core._events import (
 from ...core._text import strip_formatting
 from ._phrases import notice_text
 
-__all__ = ["render_text"]
+__all__ = ["LABELLED_TEXT", "TAGGED", "render_text", "render_text_labelled"]
+
+#: The cache key (see :meth:`Event.encode <triochat.Event.encode>`) of the text format as a
+#: member in several rooms reads it: lines of the default room name it too.
+LABELLED_TEXT = "text/labelled"
+#: The events whose line names its room only outside the default room (see :func:`_tag`); every
+#: other event names its room always, and so reads the same in both variants of the format.
+TAGGED = (Message, Action, NickChanged)
 
 
 def _clock(event: Event) -> str:
     return event.time.strftime("[%H:%M:%S]")
 
 
-def _tag(event: Event) -> str:
+def _tag(event: Event, labelled: bool) -> str:
     # Events of the default room look exactly as in a one-room chat; any other room is named.
-    return "" if event.room == DEFAULT_ROOM else f"{event.room} "
+    # A member in several rooms must tell them apart: for it, the default room is named too.
+    return "" if event.room == DEFAULT_ROOM and not labelled else f"{event.room} "
 
 
-def render_text(event: Event) -> bytes:
+def render_text_labelled(event: Event) -> bytes:
+    """:func:`render_text` for a member in several rooms: every room event names its room,
+    the default room included."""
+    return render_text(event, labelled=True)
+
+
+def render_text(event: Event, labelled: bool = False) -> bytes:
     """Render *event* as one line (with its newline) of the human text format.
 
-    Room events start with the time in brackets (and the room, unless it is the default room);
+    Room events start with the time in brackets (and the room, unless it is the default room
+    and not *labelled*);
     lines from the server start with ``***``. History copies render like the live event.
     """
     match event:
         case Message(sender=sender, text=text):
-            line = f"{_clock(event)} {_tag(event)}<{sender}> {text}"
+            line = f"{_clock(event)} {_tag(event, labelled)}<{sender}> {text}"
         case Action(sender=sender, text=text):
-            line = f"{_clock(event)} {_tag(event)}* {sender} {text}"
+            line = f"{_clock(event)} {_tag(event, labelled)}* {sender} {text}"
         case Joined(sender=sender):
             line = f"{_clock(event)} *** {sender} joined {event.room}"
         case Left(sender=sender, reason=reason):
             because = f" ({reason})" if reason else ""
             line = f"{_clock(event)} *** {sender} left {event.room}{because}"
         case NickChanged(sender=old, new=new):
-            line = f"{_clock(event)} {_tag(event)}*** {old} is now known as {new}"
+            line = f"{_clock(event)} {_tag(event, labelled)}*** {old} is now known as {new}"
         case TopicChanged(sender=sender, text=text):
             what = (
                 f"set the topic of {event.room}: {text}"
