@@ -70,7 +70,7 @@ async def test_password_brute_force_is_throttled_per_address(
         assert await attacker.until("error") == "*** error: wrong password"
     await attacker.send("/pass open sesame")  # even the right one: the address is throttled
     assert "too many failed attempts" in await attacker.until("error")
-    assert await attacker.line() is not None  # the goodbye
+    assert await attacker.line() == "*** goodbye (too many failed attempts)"
     assert await attacker.line() is None  # and the connection is closed
     # A new connection from the same address is throttled too; another address is not.
     again = await connect(nursery, server, "10.6.6.6:2")
