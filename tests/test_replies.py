@@ -1,0 +1,318 @@
+"""What the session answers, exactly: texts, JSON kinds and data, and the log lines it writes.
+
+Programs read the JSON ``kind`` and ``data`` of a notice, people read its text, operators read
+the log; each is an interface, so each is pinned down here. Clients are in-memory streams
+handed to ``ChatServer.handle_stream`` (on the virtual clock where time matters).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from triochat import SLOW_CONSUMER, ChatServer, ServerConfig
+from triochat._auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Secret
+
+from .memory_client import FakeClient
+
+
+class JsonClient:
+    """An in-memory client that switched to the JSON format."""
+
+    def __init__(self, client: FakeClient) -> None:
+        self.client = client
+
+    @classmethod
+    async def connect(
+        cls, nursery: trio.Nursery, server: ChatServer, peer: str = "10.0.0.1:1", nick: str = ""
+    ) -> JsonClient:
+        client = await FakeClient.connect(nursery, server, peer)
+        if nick:
+            await client.send(f"/nick {nick}")
+            await client.until(f"now known as {nick}")
+        await client.send("/format json")
+        await client.until('"kind":"format"')
+        return cls(client)
+
+    async def send(self, line: str) -> None:
+        await self.client.send(line)
+
+    async def next(self) -> dict[str, Any]:
+        line = await self.client.line()
+        assert line is not None, "closed"
+        obj: dict[str, Any] = json.loads(line)
+        return obj
+
+    async def notice(self, kind: str | None = None) -> dict[str, Any]:
+        """The next notice (of *kind*, skipping anything else, if given), as its kind, text,
+        error flag and data; the fields every notice has are checked here."""
+        while True:
+            obj = await self.next()
+            if kind is None or obj.get("kind") == kind:
+                break
+        assert (obj["type"], obj["room"], obj["seq"], obj["sender"]) == ("notice", "", 0, "")
+        return {key: obj[key] for key in ("kind", "text", "error", "data") if key in obj}
+
+
+# -------------------------------------------------------------------------------- history
+
+
+async def test_history_reply_brackets_the_replay(nursery: trio.Nursery) -> None:
+    server = ChatServer(config=ServerConfig())
+    alice = await JsonClient.connect(nursery, server, nick="alice")
+    await alice.send("first")
+    await alice.send("/history")
+    assert await alice.notice("history") == {
+        "kind": "history",
+        "text": "history of #lobby: 1 event",
+        "error": False,
+        "data": {"room": "#lobby", "count": 1},
+    }
+    replayed = await alice.next()
+    assert (replayed["type"], replayed["text"], replayed["history"]) == ("message", "first", True)
+    assert await alice.notice() == {
+        "kind": "history-end",
+        "text": "end of history of #lobby",
+        "error": False,
+        "data": {"room": "#lobby"},
+    }
+    await alice.send("second")
+    await alice.send("/history 5")
+    assert await alice.notice("history") == {
+        "kind": "history",
+        "text": "history of #lobby: 2 events",
+        "error": False,
+        "data": {"room": "#lobby", "count": 2},
+    }
+    nursery.cancel_scope.cancel()
+
+
+async def test_history_that_does_not_fit_cuts_the_client_off(nursery: trio.Nursery) -> None:
+    # Room for 2000 bytes: each line of 600 characters costs 664, the reply about 150, so the
+    # third replayed line does not fit. (Replies are queued at once: nothing drains between.)
+    server = ChatServer(config=ServerConfig(outbox_bytes=2000, message_rate=math.inf))
+    client = await FakeClient.connect(nursery, server)
+    for letter in "abc":
+        await client.send(letter * 600)
+        await client.until(letter * 600)
+    await client.send("/history")
+    lines = await client.rest()
+    assert lines[-1] == f"*** error: {SLOW_CONSUMER}; disconnecting"
+    assert not any("history" in line for line in lines)  # what was queued is dropped
+    assert server.hub.members == []
+
+
+# --------------------------------------------------------------------- lists: who and rooms
+
+
+async def test_who_lists_a_hundred_names_then_counts_the_rest(nursery: trio.Nursery) -> None:
+    server = ChatServer(config=ServerConfig())
+    hub = server.hub
+    alice = await JsonClient.connect(nursery, server, nick="alice")
+    for number in range(99):
+        hub.join(hub.connect(f"n{number:02d}"), "#lobby")
+    names = ["alice", *(f"n{number:02d}" for number in range(99))]
+    await alice.send("/who")
+    assert await alice.notice("who") == {
+        "kind": "who",
+        "text": f"100 in #lobby: {', '.join(names)}",
+        "error": False,
+        "data": {"room": "#lobby", "members": names},
+    }
+    hub.join(hub.connect("last"), "#lobby")
+    await alice.send("/who")
+    reply = await alice.notice("who")
+    assert reply["text"] == f"101 in #lobby: {', '.join(names)} and 1 more"
+    assert reply["data"]["members"] == [*names, "last"]
+    nursery.cancel_scope.cancel()
+
+
+async def test_rooms_lists_a_hundred_rooms_then_counts_the_rest(nursery: trio.Nursery) -> None:
+    server = ChatServer(config=ServerConfig())
+    alice = await JsonClient.connect(nursery, server, nick="alice")
+    await alice.send("/rooms")
+    assert await alice.notice("rooms") == {
+        "kind": "rooms",
+        "text": "1 room: #lobby (1)",
+        "error": False,
+        "data": {"rooms": [{"name": "#lobby", "members": 1, "topic": ""}]},
+    }
+    for number in range(99):
+        server.hub.room(f"#r{number:02d}")
+    shown = ", ".join(["#lobby (1)", *(f"#r{number:02d} (0)" for number in range(99))])
+    await alice.send("/rooms")
+    assert (await alice.notice("rooms"))["text"] == f"100 rooms: {shown}"
+    server.hub.room("#zz")
+    await alice.send("/rooms")
+    reply = await alice.notice("rooms")
+    assert reply["text"] == f"101 rooms: {shown} and 1 more"
+    assert len(reply["data"]["rooms"]) == 101
+    nursery.cancel_scope.cancel()
+
+
+# ------------------------------------------------------------------------------- durations
+
+
+@pytest.mark.parametrize(
+    ("idle_timeout", "said"), [(90, "45 s"), (119, "59.5 s"), (120, "1 min"), (600, "5 min")]
+)
+async def test_ping_says_how_long_in_seconds_or_minutes(
+    autojump_clock: trio.testing.MockClock, idle_timeout: float, said: str
+) -> None:
+    server = ChatServer(config=ServerConfig(idle_timeout=idle_timeout))
+    async with trio.open_nursery() as nursery:
+        client = await JsonClient.connect(nursery, server)
+        assert await client.notice("ping") == {
+            "kind": "ping",
+            "text": f"ping: no complete line for {said}; send any line within {said} "
+            "or you will be disconnected",
+            "error": False,
+        }
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_endless_flood_window_is_said_in_seconds(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    config = ServerConfig(message_burst=1, flood_limit=0, flood_window=math.inf)
+    server = ChatServer(config=config)
+    async with trio.open_nursery() as nursery:
+        client = await FakeClient.connect(nursery, server)
+        await client.send(b"one\ntwo\n")
+        assert (await client.rest())[-1] == (
+            "*** error: excess flood: more than 0 lines refused within inf s; disconnecting"
+        )
+
+
+# ------------------------------------------------------------------- passwords and admins
+
+
+async def test_registration_replies_and_password_bounds(
+    nursery: trio.Nursery, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="triochat.auth")
+    server = ChatServer(config=ServerConfig(data_dir=str(tmp_path)))
+    client = await JsonClient.connect(nursery, server, "10.0.0.1:1", nick="named")
+    for password in ("x" * MAX_PASSWORD_LENGTH, "y" * MIN_PASSWORD_LENGTH):
+        await client.send(f"/register {password}")
+        assert await client.notice() == {
+            "kind": "registered",
+            "text": "the nick named is now registered: nobody else can take it without the "
+            "password",
+            "error": False,
+            "data": {"nick": "named"},
+        }
+        await client.send(f"/register {password}")
+        assert (await client.notice())["text"] == "error: the nick named is registered already"
+        await client.send(f"/unregister {password}")
+        assert await client.notice() == {
+            "kind": "registered",
+            "text": "the nick named is no longer registered",
+            "error": False,
+            "data": {"nick": None},
+        }
+    for password in ("z" * (MIN_PASSWORD_LENGTH - 1), "z" * (MAX_PASSWORD_LENGTH + 1)):
+        await client.send(f"/register {password}")
+        assert (await client.notice())["text"] == (
+            f"error: a password has {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
+        )
+    assert [r.getMessage() for r in caplog.records if r.name == "triochat.auth"] == [
+        "named registered by 10.0.0.1"
+    ] * 2
+    nursery.cancel_scope.cancel()
+
+
+async def test_refusals_about_nicks_and_registration(nursery: trio.Nursery) -> None:
+    server = ChatServer(config=ServerConfig())
+    client = await JsonClient.connect(nursery, server)
+    await client.send("/nick two words")
+    assert await client.notice() == {
+        "kind": "error",
+        "text": "error: usage: /nick NAME (a nick has no spaces)",
+        "error": True,
+    }
+    await client.send("/register secret99")
+    assert (await client.notice())["text"] == ("error: this server does not keep registered nicks")
+    nursery.cancel_scope.cancel()
+
+
+async def test_guest_cannot_register_its_guest_nick(nursery: trio.Nursery, tmp_path: Path) -> None:
+    server = ChatServer(config=ServerConfig(data_dir=str(tmp_path)))
+    client = await JsonClient.connect(nursery, server)
+    await client.send("/register secret99")
+    assert (await client.notice())["text"] == (
+        "error: choose a nick with /nick NAME before registering it"
+    )
+    nursery.cancel_scope.cancel()
+
+
+async def test_admin_replies_throttle_and_log(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="triochat.auth")
+    config = ServerConfig(admin_token=Secret.from_text("t0ken"), idle_timeout=10_000)
+    server = ChatServer(config=config)
+    async with trio.open_nursery() as nursery:
+        boss = await JsonClient.connect(nursery, server, "10.0.0.1:1", nick="boss")
+        await boss.send("/admin t0ken")
+        assert await boss.notice() == {
+            "kind": "admin",
+            "text": "you are now a server admin: an operator in every room",
+            "error": False,
+        }
+        guesser = await JsonClient.connect(nursery, server, "10.6.6.6:1", nick="guesser")
+        for attempt in range(5):
+            await guesser.send(f"/admin guess{attempt}")
+            assert (await guesser.notice())["text"] == "error: wrong admin token"
+        await guesser.send("/admin t0ken")  # even the right one: the address is throttled
+        assert (await guesser.notice())["text"] == (
+            "error: too many failed attempts from your address; wait a minute and try again"
+        )
+        assert server.hub.member("guesser") is not None
+        assert not server.hub.member("guesser").is_admin  # type: ignore[union-attr]
+        assert [r.getMessage() for r in caplog.records if r.name == "triochat.auth"] == [
+            "boss (10.0.0.1) is now a server admin",
+            *["failed admin token from 10.6.6.6 (guesser)"] * 5,
+        ]
+        nursery.cancel_scope.cancel()
+
+
+async def test_without_admin_token_admin_is_refused(nursery: trio.Nursery) -> None:
+    server = ChatServer(config=ServerConfig())
+    client = await JsonClient.connect(nursery, server)
+    await client.send("/admin t0ken")
+    assert (await client.notice())["text"] == "error: this server has no admin token"
+    nursery.cancel_scope.cancel()
+
+
+# ------------------------------------------------------------------------------ moderation
+
+
+async def test_moderation_is_logged(
+    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="triochat.moderation")
+    server = ChatServer(config=ServerConfig())
+    op = await JsonClient.connect(nursery, server, "10.0.0.1:1", nick="op")
+    bob = await JsonClient.connect(nursery, server, "10.0.0.2:1", nick="bob")
+    await op.send("/join #club")
+    await bob.send("/join #club")
+    await bob.notice("switch")
+    for line in ("/op bob", "/deop bob", "/ban eve", "/unban eve", "/kick bob bye"):
+        await op.send(line)
+    await trio.testing.wait_all_tasks_blocked()
+    assert [r.getMessage() for r in caplog.records if r.name == "triochat.moderation"] == [
+        "op opped bob in #club",
+        "op deopped bob in #club",
+        "op banned eve in #club",
+        "op unbanned eve in #club",
+        "op kicked bob from #club (bye)",
+    ]
+    nursery.cancel_scope.cancel()
