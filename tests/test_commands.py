@@ -169,3 +169,74 @@ def test_json_is_only_read_when_asked_for_and_may_be_indented() -> None:
     line = '{"cmd": "help"}'
     assert parse_command(line) == Say(line)
     assert parse_command("  " + line, json_commands=True) == Help()
+
+
+# ------------------------------------------------------------------------------ text commands
+
+
+@pytest.mark.parametrize(
+    ("line", "command"),
+    [
+        ("/pass open sesame", Pass("open sesame")),
+        ("/pass", Unknown("usage: /pass PASSWORD")),
+        ("/admin t0ken", Admin("t0ken")),
+        ("/OPER t0ken", Admin("t0ken")),
+        ("/admin", Unknown("usage: /admin TOKEN")),
+        ("/register hunter22", Register("hunter22")),
+        ("/register", Unknown("usage: /register PASSWORD")),
+        ("/unregister hunter22", Unregister("hunter22")),
+        ("/unregister", Unknown("usage: /unregister PASSWORD")),
+        ("/kick eve", Kick("eve", "")),
+        ("/kick eve   spam  and more ", Kick("eve", "spam  and more")),
+        ("/kick", Unknown("usage: /kick NICK [REASON]")),
+        ("/op bob", Op("bob", grant=True)),
+        ("/OP bob", Op("bob", grant=True)),
+        ("/deop bob", Op("bob", grant=False)),
+        ("/op", Unknown("usage: /op NICK")),
+        ("/DEOP bob carol", Unknown("usage: /deop NICK")),
+        ("/ban eve*", Ban("eve*", add=True)),
+        ("/Ban eve*", Ban("eve*", add=True)),
+        ("/unban eve*", Ban("eve*", add=False)),
+        ("/ban", Unknown("usage: /ban MASK")),
+        ("/UNBAN a b", Unknown("usage: /unban MASK")),
+        ("/bans", Ban(None)),
+        ("/who #rust", Who("#rust")),
+        ("/who #a #b", Unknown("usage: /who [#ROOM]")),
+        ("/join #rust", Join("#rust")),
+        ("/j rust", Join("rust")),
+        ("/join", Unknown("usage: /join #ROOM")),
+        ("/join #a #b", Unknown("usage: /join #ROOM")),
+        ("/part", Part(None, "")),
+        ("/part #rust", Part("#rust", "")),
+        ("/part #rust  gone fishing ", Part("#rust", "gone fishing")),
+        ("/leave gone fishing", Part(None, "gone fishing")),
+        ("/rooms", Rooms()),
+        ("/LIST", Rooms()),
+        ("/topic", Topic(None)),
+        ("/topic  release  day ", Topic("release  day")),
+        ("/switch #rust", Switch("#rust")),
+        ("/go #rust", Switch("#rust")),
+        ("/switch", Unknown("usage: /switch #ROOM")),
+        ("/switch #a #b", Unknown("usage: /switch #ROOM")),
+        ("/msg bob hi  there", Msg("bob", "hi  there")),
+        ("/query bob hi", Msg("bob", "hi")),
+        ("/TELL bob hi", Msg("bob", "hi")),
+        ("/msg bob", Unknown("usage: /msg NICK TEXT")),
+        ("/msg", Unknown("usage: /msg NICK TEXT")),
+        ("/history", History(None)),
+        ("/history 1", History(1)),
+        ("/history 30", History(30)),
+        ("/history 0", Unknown("usage: /history [N], N a positive whole number")),
+        ("/history -2", Unknown("usage: /history [N], N a positive whole number")),
+        ("/history ten", Unknown("usage: /history [N], N a positive whole number")),
+        ("/format json", Format("json")),
+        ("/FORMAT Text", Format("text")),
+        ("/format", Unknown("usage: /format json|text")),
+        ("/format xml", Unknown("usage: /format json|text")),
+        ("/Frob x", Unknown("unknown command /Frob; /help lists the commands")),
+    ],
+)
+def test_text_command(line: str, command: Command) -> None:
+    assert parse_command(line) == command
+    # The same line on a JSON connection: not JSON (no "{"), so read as text all the same.
+    assert parse_command(line, json_commands=True) == command
