@@ -269,3 +269,16 @@ async def test_member_waiting_for_an_event_gets_it() -> None:
         await trio.testing.wait_all_tasks_blocked()
         alice.notify("wake up")
     assert [event.text for event in received if isinstance(event, Notice)] == ["wake up"]
+
+
+def test_part_announces_the_reason_or_none_and_refuses_outsiders() -> None:
+    hub, room, (alice, bob, carol) = club("alice", "bob", "carol")
+    hub.part(bob)
+    hub.part(carol, "#CLUB", "lunch")
+    left = [event for event in drain(alice) if isinstance(event, Left)]
+    assert [(event.sender, event.reason) for event in left] == [("bob", ""), ("carol", "lunch")]
+    assert room.nicks == ["alice"]
+    with pytest.raises(NotInRoom, match=r"^you are not in any room$"):
+        hub.part(bob)
+    with pytest.raises(NotInRoom, match=r"^you are not in #club$"):
+        hub.part(bob, "#club")

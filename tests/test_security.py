@@ -58,6 +58,8 @@ async def test_password_is_required_before_anything_else(nursery: trio.Nursery) 
     await client.until("joined #lobby")
     await client.send("now I can talk")
     await client.until("<guest-1> now I can talk")
+    await client.send("/pass open sesame")
+    assert await client.until("error") == "*** error: you are already in"
 
 
 async def test_password_brute_force_is_throttled_per_address(
@@ -69,7 +71,9 @@ async def test_password_brute_force_is_throttled_per_address(
         await attacker.send(f"/pass guess{attempt}")
         assert await attacker.until("error") == "*** error: wrong password"
     await attacker.send("/pass open sesame")  # even the right one: the address is throttled
-    assert "too many failed attempts" in await attacker.until("error")
+    assert await attacker.until("error") == (
+        "*** error: too many failed attempts from your address; try again later"
+    )
     assert await attacker.line() == "*** goodbye (too many failed attempts)"
     assert await attacker.line() is None  # and the connection is closed
     # A new connection from the same address is throttled too; another address is not.
