@@ -7,6 +7,8 @@ publishes, and what a large ("quiet") room tells whom.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import trio
 import trio.testing
@@ -227,6 +229,7 @@ def test_in_a_quiet_room_only_the_renamed_member_hears_of_it() -> None:
     change = told[0]
     assert isinstance(change, NickChanged)
     assert (change.room, change.sender, change.new, change.seq) == ("#lobby", "bob", "robert", 0)
+    assert abs(change.time - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
     assert drain(alice) == []
 
 

@@ -157,6 +157,21 @@ async def test_rooms_lists_a_hundred_rooms_then_counts_the_rest(nursery: trio.Nu
     nursery.cancel_scope.cancel()
 
 
+async def test_renamed_in_no_room_is_told_by_a_notice(nursery: trio.Nursery) -> None:
+    server = ChatServer(config=ServerConfig())
+    client = await JsonClient.connect(nursery, server, nick="alice")
+    await client.send("/part")
+    await client.notice("switch")
+    await client.send("/nick alicia")
+    assert await client.notice() == {
+        "kind": "nick",
+        "text": "you are now known as alicia",
+        "error": False,
+        "data": {"nick": "alicia"},
+    }
+    nursery.cancel_scope.cancel()
+
+
 # ------------------------------------------------------------------------------- durations
 
 
