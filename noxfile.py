@@ -91,9 +91,10 @@ def fuzz(session: nox.Session) -> None:
 
 @nox.session
 def mutate(session: nox.Session) -> None:
-    """Mutation testing (mutmut) of the modules listed in pyproject.toml's [tool.mutmut]; prints
-    the survivors and writes mutants/mutmut-cicd-stats.json (docs/mutation.md; not in CI).
+    """Mutation testing of the core, session and codecs with mutmut (not in CI; half an hour).
 
+    The modules and the tests are listed in pyproject.toml's [tool.mutmut]; prints the survivors
+    and the score, and writes mutants/mutmut-cicd-stats.json (see docs/mutation.md).
     Extra arguments go to `mutmut run`, e.g. `nox -s mutate -- --max-children 2` or mutant
     names. Most of a run is spent waiting (a mutant that loses a line makes a test wait for it
     until its timeout), not computing, hence more children than cores.
