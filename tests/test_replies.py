@@ -172,6 +172,94 @@ async def test_renamed_in_no_room_is_told_by_a_notice(nursery: trio.Nursery) -> 
     nursery.cancel_scope.cancel()
 
 
+def error(text: str) -> dict[str, Any]:
+    return {"kind": "error", "text": f"error: {text}", "error": True}
+
+
+def switch(text: str, room: str | None) -> dict[str, Any]:
+    return {"kind": "switch", "text": text, "error": False, "data": {"room": room}}
+
+
+async def test_rooms_topics_and_bans_replies(nursery: trio.Nursery) -> None:
+    server = ChatServer(config=ServerConfig())
+    alice = await JsonClient.connect(nursery, server, nick="alice")
+    await alice.send("/topic")
+    assert await alice.notice() == {
+        "kind": "topic",
+        "text": "#lobby has no topic",
+        "error": False,
+        "data": {"room": "#lobby", "topic": ""},
+    }
+    await alice.send("/join #ops")
+    assert await alice.notice("switch") == switch("now talking in #ops", "#ops")
+    await alice.send("/topic deploy at noon")
+    await alice.send("/topic")
+    assert await alice.notice("topic") == {
+        "kind": "topic",
+        "text": "topic of #ops: deploy at noon",
+        "error": False,
+        "data": {"room": "#ops", "topic": "deploy at noon"},
+    }
+    await alice.send("/bans")
+    assert await alice.notice() == {
+        "kind": "bans",
+        "text": "bans in #ops: none",
+        "error": False,
+        "data": {"room": "#ops", "bans": []},
+    }
+    await alice.send("/ban eve")
+    await alice.send("/ban @10.6.*")
+    await alice.send("/bans")
+    assert (await alice.notice("bans"))["data"] == {"room": "#ops", "bans": ["eve", "@10.6.*"]}
+    await alice.send("/switch #lobby")
+    assert await alice.notice() == switch("now talking in #lobby", "#lobby")
+    await alice.send("/part #lobby")
+    assert await alice.notice("switch") == switch("you left #lobby; now talking in #ops", "#ops")
+    await alice.send("/part")
+    assert await alice.notice("switch") == switch(
+        "you left #ops; you are in no room now; /join #ROOM", None
+    )
+    nursery.cancel_scope.cancel()
+
+
+async def test_refusals_about_rooms(nursery: trio.Nursery) -> None:
+    server = ChatServer(config=ServerConfig())
+    alice = await JsonClient.connect(nursery, server, nick="alice")
+    server.hub.room("#elsewhere")
+    await alice.send('{"cmd": "say", "room": "#elsewhere", "text": "hi"}')
+    assert await alice.notice() == error("you are not in #elsewhere; /join #elsewhere")
+    await alice.send('{"cmd": "say", "room": "#nowhere", "text": "hi"}')
+    assert await alice.notice() == error("there is no room #nowhere")
+    await alice.send("/who #nowhere")
+    assert await alice.notice() == error("there is no room #nowhere")
+    await alice.send("/switch #elsewhere")
+    assert await alice.notice() == error("you are not in #elsewhere; /join #elsewhere")
+    await alice.send("/part")
+    await alice.notice("switch")
+    for line in ("hello?", "/topic", "/history", "/bans", "/kick bob"):
+        await alice.send(line)
+        assert await alice.notice() == error("you are not in any room; /join #ROOM")
+    nursery.cancel_scope.cancel()
+
+
+async def test_welcome_counts_the_others(nursery: trio.Nursery) -> None:
+    server = ChatServer(config=ServerConfig())
+    said = []
+    for number in range(3):
+        client_end, server_end = trio.testing.memory_stream_pair()
+        nursery.start_soon(server.handle_stream, server_end, f"10.0.0.{number}:1")
+        client = FakeClient(client_end)
+        welcome = await client.until("welcome")
+        said.append(welcome.split("! ", 1)[1].split(".")[0])
+        await client.until("joined")
+    assert said == [
+        "You are in #lobby with 0 others",
+        "You are in #lobby with 1 other",
+        "You are in #lobby with 2 others",
+    ]
+    nursery.cancel_scope.cancel()
+
+
 # ------------------------------------------------------------------------------- durations
 
 
