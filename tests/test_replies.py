@@ -242,6 +242,20 @@ async def test_refusals_about_rooms(nursery: trio.Nursery) -> None:
     nursery.cancel_scope.cancel()
 
 
+async def test_a_line_for_a_named_room_goes_there_not_to_the_current_one(
+    nursery: trio.Nursery,
+) -> None:
+    server = ChatServer(config=ServerConfig())
+    alice = await JsonClient.connect(nursery, server, nick="alice")
+    await alice.send("/join #ops")  # now the current room
+    await alice.notice("switch")
+    for command in ("say", "me"):
+        await alice.send(json.dumps({"cmd": command, "room": "#lobby", "text": "over there"}))
+        event = await alice.next()
+        assert (event["room"], event["text"]) == ("#lobby", "over there")
+    nursery.cancel_scope.cancel()
+
+
 async def test_welcome_counts_the_others(nursery: trio.Nursery) -> None:
     server = ChatServer(config=ServerConfig())
     said = []

@@ -48,7 +48,9 @@ async def test_password_is_required_before_anything_else(nursery: trio.Nursery) 
     client = FakeClient(client_end)
     assert "This server needs a password" in await client.until("welcome")
     await client.send("hello?")
-    assert "needs a password first" in await client.until("error")
+    assert await client.until("error") == (
+        "*** error: this server needs a password first: /pass PASSWORD"
+    )
     await client.send("/join #x")
     assert "needs a password first" in await client.until("error")
     assert server.hub.room().nicks == []  # not in any room yet
