@@ -19,6 +19,7 @@ import trio.testing
 
 from triochat import SLOW_CONSUMER, ChatServer, ServerConfig
 from triochat._auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Secret
+from triochat._commands import HELP_TEXT
 
 from .memory_client import FakeClient
 
@@ -271,6 +272,29 @@ async def test_welcome_counts_the_others(nursery: trio.Nursery) -> None:
         "You are in #lobby with 1 other",
         "You are in #lobby with 2 others",
     ]
+    assert welcome == (
+        "*** welcome to triochat, guest-3! You are in #lobby with 2 others. /nick NAME sets "
+        "your nick, /join #ROOM joins a room, /help lists the commands, /quit leaves."
+    )
+    nursery.cancel_scope.cancel()
+
+
+async def test_help_and_format_replies(nursery: trio.Nursery) -> None:
+    server = ChatServer(config=ServerConfig())
+    client = await FakeClient.connect(nursery, server)
+    await client.send("/part")
+    await client.until("you left #lobby")
+    await client.send("/format json")  # in no room: the reply says so
+    assert json.loads(await client.until('"kind":"format"'))["data"] == {
+        "format": "json",
+        "nick": "guest-1",
+        "room": None,
+    }
+    json_client = JsonClient(client)
+    await json_client.send("/help")
+    assert await json_client.notice() == {"kind": "help", "text": HELP_TEXT, "error": False}
+    await json_client.send("/format text")
+    assert await client.line() == "*** format is now text"
     nursery.cancel_scope.cancel()
 
 
