@@ -6,7 +6,7 @@ import pytest
 import trio
 import trio.testing
 
-from triochat import Hub, Message
+from triochat import Hub, Message, Notice, NotInRoom
 
 
 async def test_wait_returns_at_once_when_there_is_something_to_see() -> None:
@@ -51,3 +51,69 @@ def test_the_history_copy_of_an_event_is_made_once() -> None:
     # Every newcomer gets the same object, so its bytes are rendered once per format.
     assert event.as_history() is copy
     assert copy.as_history() is copy
+
+
+def test_outbox_statistics_follow_what_is_taken_and_closed() -> None:
+    hub = Hub()
+    alice = hub.connect("alice")
+    alice.notify("one")
+    alice.notify("two")
+    assert alice.statistics().queued_bytes > 0
+    assert len(alice.take_all()) == 2
+    alice.notify("three")
+    assert len(alice.take_all()) == 1
+    stats = alice.statistics()
+    assert (stats.queued_events, stats.queued_bytes, stats.delivered) == (0, 0, 3)
+    alice.notify("four")
+    alice.close_outbox()
+    assert (alice.statistics().queued_events, alice.statistics().queued_bytes) == (0, 0)
+
+
+def test_an_event_exactly_the_size_of_the_byte_bound_fits() -> None:
+    hub = Hub()
+    event = Message(room="#lobby", seq=1, text="x" * 36)  # 64 + 36 bytes
+    exact = hub.connect("exact", max_bytes=event.size)
+    assert exact.deliver(event)
+    assert not exact.deliver(event)  # and nothing more does
+    tiny = hub.connect("tiny", max_events=1, max_bytes=1)  # the smallest bounds allowed
+    assert not tiny.deliver(event)
+    with pytest.raises(ValueError, match=r"^outbox bounds must be at least 1$"):
+        hub.connect("none", max_bytes=0)
+
+
+def test_the_doorbell_rings_only_when_armed() -> None:
+    hub = Hub()
+    alice = hub.connect("alice")
+    rings: list[object] = []
+    alice.set_doorbell(rings.append, "answerer")
+    alice.notify("one")
+    assert rings == ["answerer"]
+    alice.take_all()  # not armed again: the next event rings nobody
+    alice.notify("two")
+    assert rings == ["answerer"]
+    alice.take_all(arm=True)
+    alice.notify("three")
+    assert rings == ["answerer", "answerer"]
+    plain = hub.connect("plain")  # no doorbell: arming means nothing
+    plain.take_all(arm=True)
+    plain.notify("quiet")
+    assert len(plain.take_all()) == 1
+
+
+def test_notices_say_what_kind_they_are() -> None:
+    hub = Hub()
+    alice = hub.connect("alice")
+    alice.notify("fyi")
+    alice.notify("oops", error=True)
+    alice.notify("hi", kind="welcome")
+    kinds = [(event.kind, event.error) for event in alice.take_all() if isinstance(event, Notice)]
+    assert kinds == [("info", False), ("error", True), ("welcome", False)]
+
+
+async def test_saying_outside_a_room_says_why() -> None:
+    hub = Hub()
+    alice = hub.connect("alice")
+    with pytest.raises(NotInRoom, match=r"^you are not in any room; /join #ROOM$"):
+        await alice.say("hello?")
+    with pytest.raises(NotInRoom, match=r"^you are not in #elsewhere$"):
+        await alice.act("waves", hub.room("#elsewhere"))
