@@ -46,7 +46,10 @@ async def test_password_is_required_before_anything_else(nursery: trio.Nursery) 
     client_end, server_end = trio.testing.memory_stream_pair()
     nursery.start_soon(server.handle_stream, server_end, "10.0.0.1:1000")
     client = FakeClient(client_end)
-    assert "This server needs a password" in await client.until("welcome")
+    assert await client.until("welcome") == (
+        "*** welcome to triochat, guest-1! This server needs a password: "
+        "send /pass PASSWORD (/quit leaves)."
+    )
     await client.send("hello?")
     assert await client.until("error") == (
         "*** error: this server needs a password first: /pass PASSWORD"
