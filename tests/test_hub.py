@@ -150,3 +150,13 @@ async def test_history_is_bounded_in_bytes_exactly() -> None:
         assert stats.history_bytes == 100 * stats.history_events
     assert [e.text for e in room.recent() if isinstance(e, Message)] == ["b" * 36, "c" * 36]
     assert room.statistics().history_bytes == 200
+
+
+def test_joining_a_room_again_is_refused_but_makes_it_current() -> None:
+    hub = Hub()
+    alice = hub.connect("alice")
+    first = hub.join(alice, "#first")
+    hub.join(alice, "#second")
+    with pytest.raises(ValueError, match=r"^alice is already in #first$"):
+        first.join(alice)
+    assert alice.current_room is first
