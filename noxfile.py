@@ -91,7 +91,7 @@ def fuzz(session: nox.Session) -> None:
 
 @nox.session
 def mutate(session: nox.Session) -> None:
-    """Mutation testing of the core, session and codecs with mutmut (not in CI; half an hour).
+    """Mutation testing of the core, session and codecs with mutmut (not in CI; ~20 min).
 
     The modules and the tests are listed in pyproject.toml's [tool.mutmut]; prints the survivors
     and the score, and writes mutants/mutmut-cicd-stats.json (see docs/mutation.md).
