@@ -115,7 +115,8 @@ def render(rows: list[Row], seconds: float) -> str:
         "for reuse. Repeating an attack against one process does not make it grow further",
         "(churn, the attack repeated 10 000 times, shows the same).",
         "Limits and their defaults: [operations](operations.md); the adversarial test suite",
-        "(`tests/adversarial/`) asserts the same properties on every CI run.",
+        "(`tests/adversarial/`) asserts the same properties on every CI run, and",
+        "[mutation testing](mutation.md) measures how much of the code those tests check.",
         "",
         f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}, trio {trio.__version__}, triochat {triochat.__version__}; "

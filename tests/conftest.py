@@ -16,6 +16,7 @@ import trio
 
 from triochat import ChatServer, ServerConfig
 
+from .cleanup import close_at_test_end, sockets_closed_at_exit
 from .transport_helpers import CertFiles, make_cert_files
 
 #: Upper bound for any single wait in a real-socket test. Tests never sleep for a fixed time: they
@@ -33,11 +34,17 @@ class LineClient:
 
     @classmethod
     async def open(cls, port: int, host: str = "127.0.0.1") -> LineClient:
-        return cls(await trio.open_tcp_stream(host, port))
+        """Connect over TCP; the socket is closed when the test ends, even if it fails."""
+        stream = await trio.open_tcp_stream(host, port)
+        close_at_test_end(stream.socket)
+        return cls(stream)
 
     @classmethod
     async def open_unix(cls, path: str | Path) -> LineClient:
-        return cls(await trio.open_unix_socket(str(path)))
+        """Connect to a Unix socket; closed when the test ends, even if it fails."""
+        stream = await trio.open_unix_socket(str(path))
+        close_at_test_end(stream.socket)
+        return cls(stream)
 
     @property
     def socket(self) -> trio.socket.SocketType:
@@ -132,11 +139,15 @@ def no_leaked_sockets() -> Iterator[None]:
     """Every test closes what it opened: no file descriptor (socket, pipe) outlives it.
 
     Runs outside the test's trio.run, so the run's own epoll and wake-up fds are gone by then.
+    Sockets opened through the shared helpers are closed on the way out (see cleanup.py).
     """
     before = _open_fds()
-    yield
-    gc.collect()
-    leaked = _open_fds() - before
+    with sockets_closed_at_exit():
+        yield
+        gc.collect()
+        leaked = _open_fds() - before
+    # The sockets the helpers opened are closed by now, passed or failed: a leak is blamed on
+    # the test that made it, never on the next one.
     assert not leaked, f"file descriptors left open: {sorted(leaked)}"
 
 

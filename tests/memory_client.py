@@ -7,18 +7,27 @@ import trio.testing
 
 from triochat import ChatServer
 
-#: Bound on each wait of a client made by :meth:`FakeClient.connect` (virtual seconds under
-#: autojump_clock, where tests legitimately wait minutes for idle timeouts).
+#: Bound on each wait on the virtual clock (autojump_clock), where tests legitimately wait
+#: minutes for idle timeouts, and costs nothing.
 VIRTUAL_WAIT = 10_000.0
+#: Bound on each wait on the real clock: a line that never comes fails the test this soon,
+#: instead of hanging it (which is what a mutation test run meets all the time).
+REAL_WAIT = 10.0
+
+
+def default_wait() -> float:
+    """:data:`VIRTUAL_WAIT` under a :class:`trio.testing.MockClock`, else :data:`REAL_WAIT`."""
+    clock = trio.lowlevel.current_clock()
+    return VIRTUAL_WAIT if isinstance(clock, trio.testing.MockClock) else REAL_WAIT
 
 
 class FakeClient:
     """The client end of an in-memory connection to ``server.handle_stream``."""
 
-    def __init__(self, stream: trio.abc.Stream, timeout: float = 30) -> None:
+    def __init__(self, stream: trio.abc.Stream, timeout: float | None = None) -> None:
         self.stream = stream
         self.buffer = b""
-        #: Bound on each wait (virtual seconds under autojump_clock, real ones otherwise).
+        #: Bound on each wait, in the clock's seconds (:func:`default_wait` if ``None``).
         self.timeout = timeout
 
     @classmethod
@@ -29,7 +38,7 @@ class FakeClient:
         peer: str = "fake:1",
         *,
         ip: str | None = None,
-        timeout: float = VIRTUAL_WAIT,
+        timeout: float | None = None,
     ) -> FakeClient:
         """Serve a new in-memory client and wait until it is in the lobby."""
         client_end, server_end = trio.testing.memory_stream_pair()
@@ -40,7 +49,7 @@ class FakeClient:
 
     async def line(self) -> str | None:
         """The next line, or ``None`` at end of stream."""
-        with trio.fail_after(self.timeout):
+        with trio.fail_after(self.timeout if self.timeout is not None else default_wait()):
             while b"\n" not in self.buffer:
                 data = await self.stream.receive_some(65536)
                 if not data:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections import Counter
@@ -10,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from triochat import Event
+from triochat import BanChanged, Event, Kicked, Notice, OperatorChanged
+from triochat.protocols.jsonl import _render
 from triochat.protocols.text import _codec
 
 from .conftest import LineClient
@@ -209,3 +211,49 @@ async def test_each_event_is_rendered_once_per_format(
         await each.aclose()
     for json_client in jsons:
         await json_client.aclose()
+
+
+# ------------------------------------------------------------------------ sans-IO rendering
+
+AT = dt.datetime(2026, 11, 27, 12, 0, 1, 1_999, tzinfo=dt.UTC)
+HEAD = {"room": "#ops", "seq": 7, "time": "2026-11-27T12:00:01.001Z", "sender": "op"}
+
+
+@pytest.mark.parametrize(
+    ("event", "fields"),
+    [
+        (
+            Kicked(room="#ops", seq=7, time=AT, sender="op", target="eve", reason="spam"),
+            {"type": "kick", "target": "eve", "reason": "spam"},
+        ),
+        (
+            OperatorChanged(room="#ops", seq=7, time=AT, sender="op", target="bob", operator=True),
+            {"type": "op", "target": "bob", "operator": True},
+        ),
+        (
+            OperatorChanged(room="#ops", seq=7, time=AT, sender="op", target="bob", operator=False),
+            {"type": "op", "target": "bob", "operator": False},
+        ),
+        (
+            BanChanged(room="#ops", seq=7, time=AT, sender="op", mask="eve*", banned=True),
+            {"type": "ban", "mask": "eve*", "banned": True},
+        ),
+        (
+            BanChanged(room="#ops", seq=7, time=AT, sender="op", mask="@10.*", banned=False),
+            {"type": "ban", "mask": "@10.*", "banned": False},
+        ),
+    ],
+)
+def test_render_json_of_moderation_events(event: Event, fields: dict[str, Any]) -> None:
+    line = _render.render_json(event)
+    assert line.endswith(b"\n")
+    assert line.count(b"\n") == 1
+    assert json.loads(line) == {**HEAD, "history": False, **fields}
+
+
+@pytest.mark.parametrize(
+    ("microsecond", "milliseconds"), [(0, "000"), (999, "000"), (1_000, "001"), (999_999, "999")]
+)
+def test_json_time_truncates_to_milliseconds(microsecond: int, milliseconds: str) -> None:
+    event = Notice(text="tick", time=AT.replace(microsecond=microsecond))
+    assert json.loads(_render.render_json(event))["time"] == f"2026-11-27T12:00:01.{milliseconds}Z"

@@ -46,9 +46,14 @@ async def test_password_is_required_before_anything_else(nursery: trio.Nursery) 
     client_end, server_end = trio.testing.memory_stream_pair()
     nursery.start_soon(server.handle_stream, server_end, "10.0.0.1:1000")
     client = FakeClient(client_end)
-    assert "This server needs a password" in await client.until("welcome")
+    assert await client.until("welcome") == (
+        "*** welcome to triochat, guest-1! This server needs a password: "
+        "send /pass PASSWORD (/quit leaves)."
+    )
     await client.send("hello?")
-    assert "needs a password first" in await client.until("error")
+    assert await client.until("error") == (
+        "*** error: this server needs a password first: /pass PASSWORD"
+    )
     await client.send("/join #x")
     assert "needs a password first" in await client.until("error")
     assert server.hub.room().nicks == []  # not in any room yet
@@ -58,6 +63,8 @@ async def test_password_is_required_before_anything_else(nursery: trio.Nursery) 
     await client.until("joined #lobby")
     await client.send("now I can talk")
     await client.until("<guest-1> now I can talk")
+    await client.send("/pass open sesame")
+    assert await client.until("error") == "*** error: you are already in"
 
 
 async def test_password_brute_force_is_throttled_per_address(

@@ -9,6 +9,8 @@ import attrs
 import trio
 import trustme
 
+from .cleanup import close_at_test_end
+
 
 @attrs.frozen
 class CertFiles:
@@ -37,5 +39,6 @@ async def open_tls_stream(
     port: int, certs: CertFiles, host: str = "127.0.0.1"
 ) -> trio.SSLStream[trio.SocketStream]:
     stream = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=certs.client_context())
+    close_at_test_end(stream.transport_stream.socket)
     await stream.do_handshake()
     return stream

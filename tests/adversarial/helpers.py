@@ -24,6 +24,7 @@ import trio.testing
 
 from triochat import ChatServer
 
+from ..cleanup import close_at_test_end
 from ..conftest import WAIT, eventually
 
 STRESS: bool = os.environ.get("TRIOCHAT_STRESS") == "1"
@@ -93,7 +94,10 @@ async def settles_back_to(server: ChatServer, before: Held) -> None:
 
 
 async def open_raw(port: int, *, rcvbuf: int | None = None) -> trio.SocketStream:
-    """A TCP connection to 127.0.0.1:*port*; *rcvbuf* is set before connecting, so it holds."""
+    """A TCP connection to 127.0.0.1:*port*; *rcvbuf* is set before connecting, so it holds.
+
+    The socket is closed when the test ends, even if the test fails first.
+    """
     sock = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if rcvbuf is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -102,6 +106,7 @@ async def open_raw(port: int, *, rcvbuf: int | None = None) -> trio.SocketStream
     except BaseException:
         sock.close()
         raise
+    close_at_test_end(sock)
     return trio.SocketStream(sock)
 
 

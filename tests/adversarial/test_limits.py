@@ -143,10 +143,19 @@ async def test_fifty_lines_are_only_throttled(autojump_clock: trio.testing.MockC
     async with trio.open_nursery() as nursery:
         client = await FakeClient.connect(nursery, server, "fake:1")
         await client.send(b"y\n" * 50)  # 20 accepted, 30 refused: at the limit, not over it
-        await client.until("slow down")
+        lines = [await client.line() for _ in range(21)]
+        assert [line for line in lines if line and line.endswith("> y")] == lines[:20]
+        assert lines[20] is not None
+        assert lines[20].startswith("*** error: slow down")  # warned once, not disconnected
+        await trio.testing.wait_all_tasks_blocked()
+        assert server.statistics().refused_lines == 30
+        assert server.statistics().connections == 1
         await trio.sleep(1)
         await client.send("still here")
-        await client.until("> still here")
+        # The very next line: no goodbye, no second warning came in between.
+        still = await client.line()
+        assert still is not None
+        assert still.endswith("> still here")
         nursery.cancel_scope.cancel()
 
 
@@ -254,4 +263,117 @@ async def test_soft_limit_stops_reading_a_flooder_until_it_reads(
             assert line.endswith(f"> flood {number}")
         assert server.statistics().reading_paused == 0
         assert member.connected
+        nursery.cancel_scope.cancel()
+
+
+SOFT = ServerConfig(
+    outbox_events=64,
+    outbox_soft_events=16,
+    history_events=16,
+    message_rate=math.inf,
+    write_timeout=1000,
+    idle_timeout=10_000,
+)
+
+
+def flood_without_reading(
+    nursery: trio.Nursery, server: ChatServer, lines: list[str]
+) -> tuple[FakeClient, list[str]]:
+    """A client on a lockstep stream (the server's writes wait until it reads, its own writes
+    wait until the server reads) that sends *lines* without reading; returns it and what it
+    managed to send so far."""
+    client_end, server_end = trio.testing.lockstep_stream_pair()
+    nursery.start_soon(lambda: server.handle_stream(server_end, "flooder"))
+    client = FakeClient(client_end)
+    sent: list[str] = []
+
+    async def flood() -> None:
+        for line in lines:
+            await client.send(line)
+            sent.append(line)
+
+    nursery.start_soon(flood)
+    return client, sent
+
+
+async def test_soft_limit_pauses_only_the_flooder_while_others_chat_on(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    server = ChatServer(config=SOFT)
+    async with trio.open_nursery() as nursery:
+        healthy = await FakeClient.connect(nursery, server, "healthy")
+        lines = [f"flood {number}" for number in range(200)]
+        flooder, sent = flood_without_reading(nursery, server, lines)
+        await trio.testing.wait_all_tasks_blocked()
+        flooding = server.hub.member("guest-2")
+        assert flooding is not None
+        # Its reader stopped at exactly the soft bound of its own outbox: each line it sends
+        # puts one echo there, and the writer is stuck on the batch before them.
+        assert flooding.queued == SOFT.outbox_soft_events
+        assert server.statistics().reading_paused == 1
+        assert len(sent) < len(lines)
+        # The healthy client is read and served all the while: nobody waits for the flooder.
+        await healthy.send("still served")
+        healthy_saw = []
+        while not (line := await healthy.until("> ")).endswith("<guest-1> still served"):
+            healthy_saw.append(line.split("> ")[1])
+        assert server.statistics().reading_paused == 1
+        assert flooding.connected
+        assert server.statistics().connections == 2
+        # Once the flooder reads, it is read again: every line it sent goes out, in order.
+        said: list[str] = []
+        while len(said) < len(lines):
+            said.append((await flooder.until("> flood ")).split("> ")[1])
+        assert said == lines
+        assert server.statistics().reading_paused == 0
+        while len(healthy_saw) < len(lines):
+            healthy_saw.append((await healthy.until("> flood ")).split("> ")[1])
+        assert healthy_saw == lines
+        nursery.cancel_scope.cancel()
+
+
+async def test_soft_limit_in_bytes_pauses_a_flooder_of_long_lines(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The bound in events is far away: only the bytes of a few long lines can stop the reader.
+    config = attrs.evolve(SOFT, outbox_soft_events=1000, outbox_soft_bytes=4000)
+    server = ChatServer(config=config)
+    async with trio.open_nursery() as nursery:
+        lines = [f"{number:04d} " + "x" * 995 for number in range(30)]
+        flooder, sent = flood_without_reading(nursery, server, lines)
+        await trio.testing.wait_all_tasks_blocked()
+        member = server.hub.members[0]
+        assert server.statistics().reading_paused == 1
+        # Each echo costs 1064 bytes: the reader stopped at the first one past 4000 bytes.
+        assert member.queued == 4
+        assert member.queued_bytes >= config.outbox_soft_bytes
+        assert len(sent) < len(lines)
+        for line in lines:
+            assert (await flooder.until("> ")).endswith(f"> {line}")
+        assert server.statistics().reading_paused == 0
+        assert member.connected
+        nursery.cancel_scope.cancel()
+
+
+async def test_reader_resumes_when_its_outbox_drains_and_pauses_again(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    server = ChatServer(config=SOFT)
+    async with trio.open_nursery() as nursery:
+        lines = [f"flood {number}" for number in range(100)]
+        flooder, sent = flood_without_reading(nursery, server, lines)
+        await trio.testing.wait_all_tasks_blocked()
+        assert server.statistics().reading_paused == 1
+        paused_at = len(sent)
+        # Reading the welcome takes the stuck batch off the writer; it takes the 16 queued
+        # echoes next, so the outbox is empty: the reader goes on, until 16 echoes wait again.
+        await flooder.until("joined #lobby")
+        await trio.testing.wait_all_tasks_blocked()
+        assert server.statistics().reading_paused == 1
+        assert paused_at < len(sent) < len(lines)
+        assert server.hub.members[0].queued == SOFT.outbox_soft_events
+        # Read it all (a write cut short by the cancellation would leave a lockstep stream
+        # half-written).
+        for line in lines:
+            assert (await flooder.until("> ")).endswith(f"> {line}")
         nursery.cancel_scope.cancel()
