@@ -217,10 +217,12 @@ class RoomStore:
                     )
             for _ in range(2):
                 connections.append(file.connect(self.path, busy_timeout=self.busy_timeout))
-        except BaseException:
+        except BaseException as exc:
             for db in connections:
                 db.close()
             lock.close()
+            if isinstance(exc, sqlite3.Error):  # say which file: sqlite's messages do not
+                raise type(exc)(f"{self.path}: {exc}") from None
             raise
         self._lock = lock
         self._read_db, self._cold_db = connections[1], connections[2]
