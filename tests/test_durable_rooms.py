@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -17,10 +18,13 @@ from typing import Any
 
 import pytest
 import trio
+from hypothesis import HealthCheck, given, settings
 
 from triochat import Event, Hub, Member, Message
 from triochat.engines import _sqlite_file
 from triochat.engines._sqlite import RoomStore, SqliteLog
+
+from .test_room_order_model import Op, check_views, operations
 
 DAY = 86_400.0
 
@@ -279,3 +283,38 @@ def test_events_round_trip_through_rows() -> None:
     row = _sqlite_file.event_row(event)
     assert row is not None
     assert _sqlite_file.row_event("#r", row) == event
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=operations)
+async def test_the_order_model_holds_with_the_sqlite_log(ops: list[Op]) -> None:
+    # The hypothesis model of tests/test_room_order_model.py, every room durable: members' views
+    # are gap-free and share one order, and the file holds exactly that order's conversation.
+    with tempfile.TemporaryDirectory() as directory:
+        store = RoomStore(directory)
+        await store.open(history_events=4)
+        try:
+            hub = Hub(outbox_events=12, history_events=4, room_log=store.room_log)
+            canonical = await check_views(ops, hub)
+            await store.flush()
+            db = sqlite3.connect(Path(directory) / "rooms.sqlite3")
+            try:
+                for room in hub.rooms:
+                    stored = db.execute(
+                        "SELECT seq, kind, time, sender, fields FROM events WHERE room = ?"
+                        " ORDER BY seq",
+                        (room.name.casefold(),),
+                    ).fetchall()
+                    events = [_sqlite_file.row_event(room.name, row) for row in stored]
+                    kept = [e for (name, _), e in sorted(canonical.items()) if name == room.name]
+                    kept = [e for e in kept if _sqlite_file.event_row(e) is not None]
+                    # Every kept event a member saw is in the file, equal, in the same place.
+                    by_seq = {event.seq: event for event in events}
+                    assert all(by_seq[event.seq] == event for event in kept)
+                    assert [event.seq for event in events] == sorted(by_seq)
+                    seq = db.execute("SELECT seq FROM rooms WHERE key = ?", (room.name,))
+                    assert seq.fetchone() == (room.seq,)
+            finally:
+                db.close()
+        finally:
+            await store.aclose()
