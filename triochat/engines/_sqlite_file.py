@@ -24,6 +24,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
+import json.encoder
 import os
 import sqlite3
 import stat
@@ -109,16 +110,34 @@ _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def event_row(event: Event) -> Row | None:
-    """The row of a kept event, ``None`` for an event the history does not keep."""
-    name = _NAMES.get(type(event))
+    """The row of a kept event, ``None`` for an event the history does not keep.
+
+    (The writer thread runs this for every event, so it avoids ``json.dumps`` for the strings
+    that are most of them: the JSON is the same.)"""
+    kind = type(event)
+    name = _NAMES.get(kind)
     if name is None:
         return None
-    fields = {
-        field.name: getattr(event, field.name)
-        for field in attrs.fields(type(event))
-        if field.init and field.name not in _COMMON
-    }
-    return (event.seq, name, _micros(event.time), event.sender, json.dumps(fields))
+    names = _FIELDS.get(kind)
+    if names is None:
+        names = _FIELDS[kind] = tuple(
+            (field.name, json.dumps(field.name) + ": ")
+            for field in attrs.fields(kind)
+            if field.init and field.name not in _COMMON
+        )
+    fields = ", ".join(
+        [
+            key
+            + (_quote(value) if type(value := getattr(event, field)) is str else json.dumps(value))
+            for field, key in names
+        ]
+    )
+    return (event.seq, name, _micros(event.time), event.sender, "{" + fields + "}")
+
+
+# The fields each kind stores, with their JSON keys; and JSON's own quoting of a string.
+_FIELDS: dict[type[Event], tuple[tuple[str, str], ...]] = {}
+_quote: Final = json.encoder.encode_basestring_ascii
 
 
 def row_event(room: str, row: Row) -> Event:

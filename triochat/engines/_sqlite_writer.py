@@ -189,7 +189,12 @@ class Writer:
                 if item.seq > record.seq:
                     record.seq = item.seq
                     self._dirty.add(key)
-                row = event_row(item)
+                try:
+                    row = event_row(item)
+                except (TypeError, ValueError):  # fields JSON cannot hold: library code's
+                    log.exception("cannot store %.300r; it is lost for the disk", item)
+                    self.lose(key, item.seq)
+                    continue
                 if row is not None:
                     rows.append((key, *row))
         with self._lock:
@@ -202,6 +207,13 @@ class Writer:
                     file.forget_through(db, key, seq)
                 for key in self._dirty:
                     file.write_room(db, records[key], now)
+        except ValueError as exc:  # a string sqlite cannot encode (a lone surrogate): a bug
+            # The batch would fail again: it is lost for the disk, and said so (forgotten).
+            log.error("cannot write %d events: %s; they are lost for the disk", len(rows), exc)
+            with self._lock:
+                for key, *_ in rows:
+                    self._lost[key] = max(self._lost.get(key, 0), records[key].seq)
+            return False
         except (sqlite3.Error, OSError) as exc:
             # Everything goes back in front of the queue for the next cycle (new events are
             # dropped, and counted, once it is full); the lost marks too.
