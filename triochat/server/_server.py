@@ -142,8 +142,8 @@ class ChatServer:
             takes_self=True,
         ),
     )
-    #: The durable rooms' store while serving with ``data_dir`` (``None`` otherwise).
-    rooms: RoomStore | None = attrs.field(default=None, init=False)
+    # The durable rooms' store while serving with data_dir (None otherwise).
+    _room_store: RoomStore | None = attrs.field(default=None, init=False)
     #: What ended connections, and what closed connections did (for metrics).
     counters: ServerCounters = attrs.field(factory=ServerCounters, init=False)
     # Every connection served, with the IP address it is counted under in _per_ip (if it was
@@ -235,7 +235,7 @@ class ChatServer:
         if self.config.data_dir is None or hub.room_log is not MemoryLog:
             yield
             return
-        rooms = self.rooms = RoomStore(
+        rooms = self._room_store = RoomStore(
             self.config.data_dir,
             keep_events=self.config.keep_history or None,
             keep_days=self.config.keep_days,
