@@ -318,3 +318,25 @@ async def test_the_order_model_holds_with_the_sqlite_log(ops: list[Op]) -> None:
                 db.close()
         finally:
             await store.aclose()
+
+
+async def test_whoever_joins_a_durable_room_left_without_operators_runs_it(
+    tmp_path: Path,
+) -> None:
+    # Leaving costs an operator its status, so a room that emptied has none; a memory room would
+    # be made again with its first joiner as operator: a durable one comes back the same way.
+    async with opened(tmp_path) as hub:
+        alice = hub.connect("alice")
+        hub.join(alice, "#x")
+        hub.part(alice, "#x")
+        bob = hub.connect("bob")
+        room = hub.join(bob, "#x")
+        assert room.seq > 1
+        assert room.operators == {"bob"}
+        hub.disconnect(bob, "gone")  # as every client is when a server stops
+    async with opened(tmp_path) as hub:
+        carol, dave = hub.connect("carol"), hub.connect("dave")
+        room = hub.join(carol, "#x")
+        assert room.operators == {"carol"}
+        hub.join(dave, "#x")
+        assert room.operators == {"carol"}
