@@ -40,7 +40,7 @@ def on_accept(
     """A client the accept loop of *listening* just accepted (its connection runs in
     *nursery*); the accept loop's *admit*."""
     if listening.endpoint.is_tls or listening.endpoint.is_web:
-        nursery.start_soon(_handle_socket, server, stream, listening, nursery)
+        nursery.start_soon(server._handle_socket, stream, listening, nursery)
         return
     try:
         _admit_socket(server, stream, listening, nursery)
@@ -70,28 +70,6 @@ def _admit_socket(
         server._admission.count(ip)
     connection = server._connection(stream, peer, ip, codec)
     nursery.start_soon(connection.run, nursery)
-
-
-async def _handle_socket(
-    server: ChatServer, stream: trio.SocketStream, listening: Listening, nursery: trio.Nursery
-) -> None:
-    who = peer_of(stream, listening)
-    if who is None:
-        await trio.aclose_forcefully(stream)
-        return
-    peer, ip = who
-    endpoint = listening.endpoint
-    codec = None if endpoint.is_web else server._codec_for(endpoint)
-    await handle(
-        server,
-        stream,
-        peer,
-        tls=endpoint.is_tls,
-        ip=ip,
-        nursery=nursery,
-        codec=codec,
-        web=endpoint.is_web,
-    )
 
 
 async def handle(

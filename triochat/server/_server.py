@@ -30,7 +30,7 @@ from ..session._auth import Guard
 from ..session._nick_store import NickStore
 from ..session._policy import SessionLimits, SessionPolicy
 from ..session._reasons import CloseReason
-from ._accept import accept_forever
+from ._accept import accept_forever, peer_of
 from ._admission import Admission
 from ._config import ServerConfig
 from ._counters import CountingThrottle, ServerCounters
@@ -327,6 +327,29 @@ class ChatServer:
         # A method of ours, so that the admin console's task tree (which names a task by its
         # function, and the listener by this frame's *listening*) shows where it belongs.
         await accept_forever(listening, functools.partial(on_accept, self, nursery=nursery))
+
+    async def _handle_socket(
+        self, stream: trio.SocketStream, listening: Listening, nursery: trio.Nursery
+    ) -> None:
+        # A TLS or web client's own task (a method of ours, so that the admin console's task
+        # tree names it after the server).
+        who = peer_of(stream, listening)
+        if who is None:
+            await trio.aclose_forcefully(stream)
+            return
+        peer, ip = who
+        endpoint = listening.endpoint
+        codec = None if endpoint.is_web else self._codec_for(endpoint)
+        await handle(
+            self,
+            stream,
+            peer,
+            tls=endpoint.is_tls,
+            ip=ip,
+            nursery=nursery,
+            codec=codec,
+            web=endpoint.is_web,
+        )
 
     async def handle_stream(
         self,
