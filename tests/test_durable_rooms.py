@@ -340,3 +340,24 @@ async def test_whoever_joins_a_durable_room_left_without_operators_runs_it(
         assert room.operators == {"carol"}
         hub.join(dave, "#x")
         assert room.operators == {"carol"}
+
+
+async def test_a_hub_that_keeps_less_than_the_store_loaded_reads_the_rest(tmp_path: Path) -> None:
+    async with opened(tmp_path, history=5) as hub:
+        alice = hub.connect("alice")
+        room = hub.join(alice, "#r")
+        for number in range(5):
+            await alice.say(f"m{number}", room)
+    store = RoomStore(tmp_path)
+    await store.open(history_events=5)
+    try:
+        hub = Hub(room_log=store.room_log, history_events=2)
+        bob = hub.connect("bob")
+        room = hub.join(bob, "#r")
+        assert texts(room.recent()) == ["m3", "m4"]
+        assert texts(await room.history(4)) == ["m1", "m2", "m3", "m4"]
+        assert texts(await room.history(3, after=0)) == ["m0", "m1", "m2"]
+        assert await room.history(-1) == []
+        assert await room.history(-1, after=0) == []
+    finally:
+        await store.aclose()

@@ -421,12 +421,14 @@ class SqliteLog(MemoryLog):
         if record.name != room:
             record.name = room
             store.put(self._key, Change(name=room, epoch=self.epoch, state=self.state))
-        for row in (record.tail or [])[-self.max_events :] if self.max_events else ():
+        tail = record.tail or []
+        rows = tail[-self.max_events :] if self.max_events else []
+        if len(rows) < len(tail):  # this hub keeps fewer than the store loaded
+            self._memory_floor = rows[0][0] - 1 if rows else record.seq
+        for row in rows:
             event = row_event(room, row)
             self._history.append(event)
             self._charge(event._keep(self))
-        if self.max_events == 0 and record.tail:
-            self._memory_floor = record.seq
         record.tail = None
 
     # MemoryLog records each event memory lets go of as forgotten; for this log it is not (the
@@ -456,8 +458,7 @@ class SqliteLog(MemoryLog):
             return await super().history(count, before=before)
         if after is not None and after >= floor:
             return await super().history(count, before=before, after=after)
-        if count is None:
-            count = self.max_events
+        count = self.max_events if count is None else max(count, 0)
         if after is None:
             newer = await super().history(count, before=before)
             if len(newer) >= count:
