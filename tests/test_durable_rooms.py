@@ -361,3 +361,32 @@ async def test_a_hub_that_keeps_less_than_the_store_loaded_reads_the_rest(tmp_pa
         assert await room.history(-1, after=0) == []
     finally:
         await store.aclose()
+
+
+async def test_a_file_locked_at_run_time_costs_the_disk_only_and_is_caught_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "triochat.rooms")
+    async with opened(tmp_path, history=3, busy_timeout=0.05) as hub:
+        alice, bob = hub.connect("alice"), hub.connect("bob", max_events=1000)
+        room = hub.join(alice, "#r")
+        hub.join(bob, "#r")
+        store = store_of(hub, "#r")
+        await store.flush()
+        other = sqlite3.connect(tmp_path / "rooms.sqlite3", isolation_level=None)
+        try:
+            other.execute("BEGIN EXCLUSIVE")  # another process holds the file
+            for number in range(200):
+                await alice.say(f"m{number}", room)
+            assert texts(drain(bob))[-1] == "m199"  # delivered at once, all of them
+            await store.flush()
+            await store.flush()
+            assert store.statistics().failures >= 2
+            assert caplog.text.count("database is locked") == 1  # once, not per commit
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        await store.flush()
+        assert "writing rooms to the disk again" in caplog.text
+        assert texts(await room.history(500)) == [f"m{number}" for number in range(200)]
+        assert room.forgotten == 0
