@@ -15,15 +15,17 @@ from pathlib import Path
 
 import pytest
 import trio
+from prometheus_client.parser import text_string_to_metric_families
 
 from triochat import ChatServer, ServerConfig
 from triochat.cli._main import build_parser
 from triochat.cli._settings import read_config_file, server_config, settings
 
-from .adversarial.helpers import TRIOCHAT, serve_process
+from .adversarial.helpers import TRIOCHAT, json_server, serve_process
 from .conftest import WAIT, LineClient, eventually
 from .irc_client import IrcClient
 from .test_json_format import JsonClient
+from .test_operations import _config, _http_get
 
 
 async def text_client(port: int, nick: str, room: str) -> LineClient:
@@ -236,3 +238,18 @@ def test_keep_options_are_flags_and_config_keys(tmp_path: Path) -> None:
     assert (config.data_dir, config.keep_history, config.keep_days) == (str(tmp_path), 50, 7.0)
     defaults = server_config(settings(build_parser().parse_args(["serve"]), None))
     assert (defaults.keep_history, defaults.keep_days) == (10_000, 30.0)
+
+
+async def test_the_store_has_metrics(short_tmp: Path) -> None:
+    config = _config(short_tmp, **{"data-dir": f'"{short_tmp / "data"}"'})
+    async with json_server(config) as server:
+        alice = await text_client(server.port, "alice", "#m")
+        await chat(alice, "one", "two")
+        await eventually(lambda: stored_texts(short_tmp / "data") == ["one", "two"])
+        _, body = await _http_get(server, "/metrics")
+        samples = {s.name: s.value for f in text_string_to_metric_families(body) for s in f.samples}
+        assert samples["triochat_store_written_total"] == 2
+        assert samples["triochat_store_pending"] == 0
+        assert samples["triochat_store_dropped_total"] == 0
+        assert samples["triochat_store_failures_total"] == 0
+        await alice.aclose()
