@@ -390,3 +390,18 @@ async def test_a_file_locked_at_run_time_costs_the_disk_only_and_is_caught_up(
         assert "writing rooms to the disk again" in caplog.text
         assert texts(await room.history(500)) == [f"m{number}" for number in range(200)]
         assert room.forgotten == 0
+
+
+async def test_a_hub_that_keeps_no_history_in_memory_reads_it_all_from_the_file(
+    tmp_path: Path,
+) -> None:
+    for _ in range(2):  # the second time, the room is read back from the file
+        async with opened(tmp_path, history=0, dormant_events=0) as hub:
+            alice = hub.connect("alice")
+            room = hub.join(alice, "#r")
+            await alice.say("kept", room)
+            assert room.recent() == []
+            assert texts(await room.history(10))[-1] == "kept"
+    async with opened(tmp_path, history=0) as hub:
+        room = hub.room("#r")
+        assert texts(await room.history(10)) == ["kept", "kept"]

@@ -210,11 +210,7 @@ class RoomStore:
                 self._new_epochs(writer_db, records)
             for record in records.values():
                 if record.tail is not None:
-                    record.tail_floor = (
-                        record.forgotten
-                        if len(record.tail) < history_events
-                        else record.tail[0][0] - 1
-                    )
+                    record.tail_floor = _tail_floor(record, record.tail, history_events)
             for _ in range(2):
                 connections.append(file.connect(self.path, busy_timeout=self.busy_timeout))
         except BaseException as exc:
@@ -313,8 +309,7 @@ class RoomStore:
             # It opens with no history in memory; /history still reads the file later.
             log.error("cannot read the history of %s from %s: %s", record.name, self.path, exc)
             return [], record.seq
-        floor = record.forgotten if len(rows) < self._history_events else rows[0][0] - 1
-        return rows, floor
+        return rows, _tail_floor(record, rows, self._history_events)
 
     def _checkin(self, record: RoomRecord) -> None:
         """A room's log closed: keep its newest events for when it opens again."""
@@ -393,6 +388,13 @@ class RoomStore:
         if db is None:
             raise sqlite3.ProgrammingError("the room store is closed")
         return file.query(db, key, count, before=before, after=after)
+
+
+def _tail_floor(record: RoomRecord, rows: list[Row], asked: int) -> int:
+    """The seq above which *rows*, the newest *asked* events of a room, hold every kept one."""
+    if len(rows) < asked:  # the file has no more
+        return record.forgotten
+    return rows[0][0] - 1 if rows else record.seq
 
 
 class SqliteLog(MemoryLog):
