@@ -70,6 +70,40 @@ async def store_alone(events: int, rooms: int) -> dict[str, Any]:
     }
 
 
+async def fanout_in_process(messages: int, members: int, durable: bool) -> dict[str, Any]:
+    """CPU (every thread of this process) to publish *messages* to a room of *members* and take
+    them out of every outbox: the fan-out's own cost, with no sockets and no other process, so
+    that the figure does not depend on what else the machine runs."""
+    with tempfile.TemporaryDirectory(prefix="triochat-store-") as directory:
+        store = RoomStore(directory) if durable else None
+        if store is not None:
+            await store.open(history_events=100)
+        try:
+            hub = Hub(room_log=store.room_log) if store is not None else Hub()
+            people = [hub.connect(f"m{number}", max_events=10_000) for number in range(members)]
+            room = hub.join(people[0], "#fanout")
+            for member in people[1:]:
+                hub.join(member, "#fanout")
+            text = "a line of chat of an ordinary length, about sixty bytes long"
+            start_cpu, start = time.process_time(), time.perf_counter()
+            for number in range(messages):
+                await people[number % members].say(text, room)
+                if number % 100 == 99:
+                    for member in people:
+                        while True:
+                            try:
+                                member.receive_nowait()
+                            except trio.WouldBlock:
+                                break
+            if store is not None:
+                await store.flush()
+            cpu, elapsed = time.process_time() - start_cpu, time.perf_counter() - start
+        finally:
+            if store is not None:
+                await store.aclose()
+    return {"messages": messages, "members": members, "cpu_seconds": cpu, "seconds": elapsed}
+
+
 def _size(directory: Path) -> int:
     return sum(path.stat().st_size for path in directory.iterdir())
 
@@ -120,6 +154,20 @@ def main() -> None:
     args = parser.parse_args()
     results: dict[str, Any] = {"store": trio.run(store_alone, args.events, args.rooms)}
     store = results["store"]
+    memory = trio.run(fanout_in_process, 50_000, 100, False)
+    durable = trio.run(fanout_in_process, 50_000, 100, True)
+    results["fanout_in_process"] = {
+        "memory": memory,
+        "sqlite": durable,
+        "ratio": memory["cpu_seconds"] / durable["cpu_seconds"],
+    }
+    print(
+        f"fan-out in one process, 100 members: {memory['cpu_seconds'] * 20:.1f} vs "
+        f"{durable['cpu_seconds'] * 20:.1f} us of CPU a message (memory vs sqlite, every thread "
+        f"counted): the durable log runs at {memory['cpu_seconds'] / durable['cpu_seconds']:.0%}"
+        " of the in-memory throughput",
+        file=sys.stderr,
+    )
     print(
         f"store alone: {store['persisted_per_second']:,.0f} persisted messages/s "
         f"({store['persisted']:,} of {store['events']:,} in {store['seconds']:.2f} s, "

@@ -43,6 +43,7 @@ __all__ = [
     "RoomRecord",
     "Row",
     "connect",
+    "event_params",
     "event_row",
     "lock_data_dir",
     "row_event",
@@ -110,10 +111,17 @@ _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def event_row(event: Event) -> Row | None:
-    """The row of a kept event, ``None`` for an event the history does not keep.
+    """The row of a kept event, ``None`` for an event the history does not keep."""
+    params = event_params("", event)
+    return None if params is None else params[1:]
 
-    (The writer thread runs this for every event, so it avoids ``json.dumps`` for the strings
-    that are most of them: the JSON is the same.)"""
+
+def event_params(key: str, event: Event) -> tuple[str, int, str, int, str, str] | None:
+    """What the writer inserts for a kept event of room *key* (``None`` for an event the
+    history does not keep).
+
+    (It runs in the writer thread for every event, holding the GIL the event loop needs too: so
+    it avoids ``json.dumps`` for the strings that are most fields, with the same JSON.)"""
     kind = type(event)
     name = _NAMES.get(kind)
     if name is None:
@@ -125,14 +133,15 @@ def event_row(event: Event) -> Row | None:
             for field in attrs.fields(kind)
             if field.init and field.name not in _COMMON
         )
-    fields = ", ".join(
-        [
-            key
-            + (_quote(value) if type(value := getattr(event, field)) is str else json.dumps(value))
-            for field, key in names
-        ]
-    )
-    return (event.seq, name, _micros(event.time), event.sender, "{" + fields + "}")
+    if len(names) == 1 and type(value := getattr(event, names[0][0])) is str:
+        fields = "{" + names[0][1] + _quote(value) + "}"  # {"text": "..."}: nearly every event
+    else:
+        fields = "{" + ", ".join([k + _json(getattr(event, f)) for f, k in names]) + "}"
+    return (key, event.seq, name, _micros(event.time), event.sender, fields)
+
+
+def _json(value: object) -> str:
+    return _quote(value) if type(value) is str else json.dumps(value)
 
 
 # The fields each kind stores, with their JSON keys; and JSON's own quoting of a string.

@@ -22,7 +22,7 @@ import attrs
 from ..core._events import Event
 from ..core._log import RoomState
 from . import _sqlite_file as file
-from ._sqlite_file import RoomRecord, event_row
+from ._sqlite_file import RoomRecord, event_params
 
 __all__ = ["Change", "Writer"]
 
@@ -190,13 +190,13 @@ class Writer:
                     record.seq = item.seq
                     self._dirty.add(key)
                 try:
-                    row = event_row(item)
+                    params = event_params(key, item)
                 except (TypeError, ValueError):  # fields JSON cannot hold: library code's
                     log.exception("cannot store %.300r; it is lost for the disk", item)
                     self.lose(key, item.seq)
                     continue
-                if row is not None:
-                    rows.append((key, *row))
+                if params is not None:
+                    rows.append(params)
         with self._lock:
             lost, self._lost = self._lost, {}
         try:
