@@ -181,8 +181,10 @@ class Room:
             raise ValueError(f"{member.nick} is already in {self.name}")
         if self.is_banned(member):
             raise Banned(f"you are banned from {self.name}", room=self.name)
-        if self._log.seq == 0 and not self._members and self.name != DEFAULT_ROOM:
-            self._set_operator(member.nick, True)  # a new room's creator runs it
+        if not self._members and not self._log.state.operators and self.name != DEFAULT_ROOM:
+            # A new room's creator runs it; so does whoever comes back first to a room that
+            # emptied, which a durable log keeps (leaving costs an operator its status).
+            self._set_operator(member.nick, True)
         if self._departures:
             # Announced before the newcomer is in the room (those a crowded room still holds
             # back come after its Joined): its view starts with its history and its own Joined,

@@ -48,6 +48,9 @@ from ._front_commands import (
 from ._reasons import CloseReason
 
 if TYPE_CHECKING:
+    import datetime as dt
+
+    from ..core._events import Event
     from ..core._member import Member
     from ..core._room import Room
     from ._session import Ending, Session
@@ -186,7 +189,7 @@ async def _run(session: Session, command: FrontCommand) -> Ending | None:
             if changed:
                 _announce_away(member)
         case ChatHistory():
-            _chathistory(session, command)
+            await _chathistory(session, command)
     return None
 
 
@@ -369,15 +372,15 @@ def _change_mode(session: Session, room: Room, sign: str, mode: str, argument: s
 _HISTORIC: Final = (Message, Action, TopicChanged)
 
 
-def _chathistory(session: Session, command: ChatHistory) -> None:
+#: Events one CHATHISTORY request looks through at most, going back page by page for those
+#: older than its timestamp (a durable room's log reads them from the disk).
+_SCAN_EVENTS: Final = 10_000
+
+
+async def _chathistory(session: Session, command: ChatHistory) -> None:
     room = _in(session, command.room)
     member: Member = session.member
-    before = command.before
-    events = [
-        event
-        for event in room.recent()
-        if isinstance(event, _HISTORIC) and (before is None or event.time < before)
-    ][-command.limit :]
+    events = await _before(room, command.limit, command.before)
     # A reply must never by itself overflow the outbox of whoever asked (as /history).
     room_events, room_bytes = member.max_events // 2 - 2, member.max_bytes // 2
     fit = 0
@@ -393,6 +396,26 @@ def _chathistory(session: Session, command: ChatHistory) -> None:
             session.hub.disconnect(member, SLOW_CONSUMER)
             return
     tell(session, "chathistory-end", room=room.name)
+
+
+async def _before(room: Room, limit: int, before: dt.datetime | None) -> list[Event]:
+    """The last *limit* messages, actions and topics of *room* stamped before *before*, paging
+    back through its log (memory first; a durable log reaches its disk) for at most
+    ``_SCAN_EVENTS`` events."""
+    found: list[Event] = []
+    page_size = max(limit, 100)
+    below: int | None = None
+    for _ in range(max(_SCAN_EVENTS // page_size, 1)):
+        page = await room.history(page_size, before=below)
+        found[:0] = [
+            event
+            for event in page
+            if isinstance(event, _HISTORIC) and (before is None or event.time < before)
+        ]
+        if len(found) >= limit or len(page) < page_size:
+            break
+        below = page[0].seq
+    return found[-limit:] if limit > 0 else []
 
 
 def _announce_away(member: Member) -> None:
