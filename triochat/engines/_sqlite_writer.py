@@ -15,14 +15,14 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 import attrs
 
 from ..core._events import Event
 from ..core._log import RoomState
 from . import _sqlite_file as file
-from ._sqlite_file import RoomRecord, event_params
+from ._sqlite_file import RoomRecord, event_json
 
 __all__ = ["Change", "Writer"]
 
@@ -174,7 +174,7 @@ class Writer:
         """Write everything queued in one transaction; ``False`` if the disk failed."""
         queue = self.queue
         items = [queue.popleft() for _ in range(len(queue))]
-        rows: list[tuple[Any, ...]] = []
+        rows: list[str] = []
         records = self.records
         for key, item in items:
             if type(item) is Change:
@@ -190,7 +190,7 @@ class Writer:
                     record.seq = item.seq
                     self._dirty.add(key)
                 try:
-                    params = event_params(key, item)
+                    params = event_json(key, item)
                 except (TypeError, ValueError):  # fields JSON cannot hold: library code's
                     log.exception("cannot store %.300r; it is lost for the disk", item)
                     self.lose(key, item.seq)
@@ -211,7 +211,7 @@ class Writer:
             # The batch would fail again: it is lost for the disk, and said so (forgotten).
             log.error("cannot write %d events: %s; they are lost for the disk", len(rows), exc)
             with self._lock:
-                for key, *_ in rows:
+                for key in {key for key, item in items if type(item) is not Change}:
                     self._lost[key] = max(self._lost.get(key, 0), records[key].seq)
             return False
         except (sqlite3.Error, OSError) as exc:
