@@ -101,6 +101,9 @@ class RoomRecord:
     tail: list[Row] | None = None
     #: Every kept event with a higher ``seq`` than this is in *tail*.
     tail_floor: int = 0
+    #: When the room was last active (seconds, the store's clock): what the caps and the
+    #: retention of idle rooms go by, the least recently active first.
+    active: float = 0.0
 
 
 def _micros(time: dt.datetime) -> int:
@@ -266,15 +269,21 @@ def load_rooms(db: sqlite3.Connection, *, tail: int, budget: int) -> dict[str, R
     rooms, as many rooms as *budget* events allow."""
     records: dict[str, RoomRecord] = {}
     rows = db.execute(
-        "SELECT key, name, epoch, seq, forgotten, topic, operators, bans FROM rooms"
+        "SELECT key, name, epoch, seq, forgotten, topic, operators, bans, active FROM rooms"
         " ORDER BY active DESC"
     )
-    for key, name, epoch, seq, forgotten, topic, operators, bans in rows.fetchall():
+    for key, name, epoch, seq, forgotten, topic, operators, bans, active in rows.fetchall():
         state = RoomState(
             topic=topic, operators=frozenset(json.loads(operators)), bans=tuple(json.loads(bans))
         )
         record = RoomRecord(
-            key=key, name=name, epoch=epoch, seq=seq, forgotten=forgotten, state=state
+            key=key,
+            name=name,
+            epoch=epoch,
+            seq=seq,
+            forgotten=forgotten,
+            state=state,
+            active=active / 1_000_000,
         )
         if tail and budget > 0:
             record.tail = load_tail(db, key, tail)
@@ -363,10 +372,35 @@ def write_room(db: sqlite3.Connection, record: RoomRecord, active: int) -> None:
     )
 
 
-def forget_through(db: sqlite3.Connection, key: str, seq: int) -> None:
-    """Delete room *key*'s events up to *seq* and record that they are gone."""
-    db.execute("DELETE FROM events WHERE room = ? AND seq <= ?", (key, seq))
+def forget_through(db: sqlite3.Connection, key: str, seq: int) -> int:
+    """Delete room *key*'s events up to *seq* and record that they are gone; how many went."""
+    deleted = db.execute("DELETE FROM events WHERE room = ? AND seq <= ?", (key, seq)).rowcount
     db.execute("UPDATE rooms SET forgotten = max(forgotten, ?) WHERE key = ?", (seq, key))
+    return deleted
+
+
+def drop_room(db: sqlite3.Connection, key: str) -> int:
+    """Delete room *key*, its state and its events; how many events went."""
+    deleted = db.execute("DELETE FROM events WHERE room = ?", (key,)).rowcount
+    db.execute("DELETE FROM rooms WHERE key = ?", (key,))
+    return deleted
+
+
+def count_events(db: sqlite3.Connection, key: str | None = None) -> int:
+    """Events the file holds (of room *key*, if given)."""
+    if key is None:
+        return int(db.execute("SELECT count(*) FROM events").fetchone()[0])
+    return int(db.execute("SELECT count(*) FROM events WHERE room = ?", (key,)).fetchone()[0])
+
+
+def nth_seq(db: sqlite3.Connection, key: str, count: int) -> int:
+    """The ``seq`` of room *key*'s *count*-th oldest event (its newest if it has fewer)."""
+    row = db.execute(
+        "SELECT seq FROM events WHERE room = ? ORDER BY seq LIMIT 1 OFFSET ?", (key, count - 1)
+    ).fetchone()
+    if row is None:
+        row = db.execute("SELECT max(seq) FROM events WHERE room = ?", (key,)).fetchone()
+    return int(row[0] or 0)
 
 
 def retention_cut(
