@@ -191,7 +191,8 @@ class RoomStore:
         self._cold_db: sqlite3.Connection | None = None
         self._reading = trio.CapacityLimiter(1)
         self._open = False
-        self._kicked = False
+        # put() appends at once while the queue is shorter (0: closed, everything else checked).
+        self._fast_below = 0
         self._dropped = 0
         self._unlogged_drops = 0
         self._last_drop_log = -_DROP_LOG_INTERVAL
@@ -211,6 +212,7 @@ class RoomStore:
         await trio.to_thread.run_sync(self._open_files, history_events)
         self._writer.start()
         self._open = True
+        self._fast_below = min(self.commit_events, self.max_pending) - 1
         log.info("rooms kept in %s (%d rooms)", self.path, len(self._records))
 
     def _open_files(self, history_events: int) -> None:
@@ -269,6 +271,7 @@ class RoomStore:
         if not self._open:
             return
         self._open = False
+        self._fast_below = 0
         with trio.CancelScope(shield=True), trio.move_on_after(_CLOSE_TIMEOUT) as waited:
             await trio.to_thread.run_sync(self._writer.stop, abandon_on_cancel=True)
         if waited.cancelled_caught:
@@ -380,17 +383,18 @@ class RoomStore:
     def put(self, key: str, item: Event | Change | Drop) -> None:
         """Queue *item* for the writer; never waits (see the module docstring for a full queue)."""
         queue = self._queue
+        size = len(queue)
+        if size < self._fast_below:  # open, far from full, no commit due: once an event
+            queue.append((key, item))
+            return
         if not self._open:
             return
-        if len(queue) >= self.max_pending and isinstance(item, Event):
+        if size >= self.max_pending and isinstance(item, Event):
             self._drop(key, item)
             return
         queue.append((key, item))
-        if len(queue) >= self.commit_events and not self._kicked:
-            self._kicked = True
+        if (size + 1) % self.commit_events == 0:  # commit_events more since the last wake
             self._writer.wake()
-        elif self._kicked and len(queue) < self.commit_events:
-            self._kicked = False
 
     def _drop(self, key: str, event: Event) -> None:
         self._dropped += 1

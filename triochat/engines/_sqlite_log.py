@@ -30,6 +30,7 @@ class SqliteLog(MemoryLog):
     def __init__(
         self, hub: Hub, room: str, deliver: Callable[[Event], None], /, *, store: RoomStore
     ) -> None:
+        self._memory_floor = 0  # (MemoryLog's constructor sets forgotten: see its setter)
         super().__init__(hub, room, deliver)
         self._store = store
         record = store._checkout(room)
@@ -63,7 +64,8 @@ class SqliteLog(MemoryLog):
 
     @forgotten.setter
     def forgotten(self, seq: int) -> None:
-        self._memory_floor = max(getattr(self, "_memory_floor", 0), seq)
+        if seq > self._memory_floor:
+            self._memory_floor = seq
 
     def appended(self, event: Event) -> None:
         self._store.put(self._key, event)
