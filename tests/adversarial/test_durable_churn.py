@@ -139,3 +139,28 @@ async def test_stored_events_are_capped_oldest_rooms_trimmed_first(tmp_path: Pat
         assert first.log.forgotten > 0  # the oldest lost its oldest lines, and says so
         kept = await first.history(80)
         assert kept == [] or kept[0].seq > first.log.forgotten
+
+
+async def test_the_file_is_capped_in_bytes_oldest_rooms_trimmed_first(tmp_path: Path) -> None:
+    # Long lines in many rooms: what the event count alone does not bound.
+    now = [1_000_000.0]
+    cap = 256 * 1024
+    options: dict[str, Any] = {"keep_days": 0, "max_bytes": cap, "clock": lambda: now[0]}
+    async with opened(tmp_path, **options) as (hub, store):
+        alice = hub.connect("alice")
+        for name in ("#first", "#second", "#third", "#fourth"):
+            room = hub.join(alice, name)
+            for number in range(10):  # about 80 kB a room
+                await alice.say(f"{name} {number} " + "\x02é" * 1000, room)  # escapes, UTF-8
+            await store.flush()
+            now[0] += 60
+        await store.flush()
+        (pages,) = rows(tmp_path, "PRAGMA page_count")[0]
+        (free,) = rows(tmp_path, "PRAGMA freelist_count")[0]
+        (size,) = rows(tmp_path, "PRAGMA page_size")[0]
+        assert (pages - free) * size <= cap
+        fourth, first = hub.find_room("#fourth"), hub.find_room("#first")
+        assert fourth is not None
+        assert first is not None
+        assert len(await fourth.history(10)) == 10  # the newest room is whole
+        assert first.log.forgotten > 0

@@ -66,6 +66,7 @@ __all__ = [
     "DEFAULT_COMMIT_INTERVAL",
     "DEFAULT_KEEP_DAYS",
     "DEFAULT_KEEP_EVENTS",
+    "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_EVENTS",
     "DEFAULT_MAX_ROOMS",
     "RoomStore",
@@ -85,6 +86,8 @@ DEFAULT_MAX_PENDING: Final = 200_000
 DEFAULT_KEEP_EVENTS: Final = 10_000
 #: Events the file keeps in all: past it, the least recently active rooms' oldest go first.
 DEFAULT_MAX_EVENTS: Final = 1_000_000
+#: Bytes the file uses at most (its pages in use): past it, as for max_events.
+DEFAULT_MAX_BYTES: Final = 1 << 30
 #: Rooms the file keeps: past it, the least recently active closed rooms are dropped.
 DEFAULT_MAX_ROOMS: Final = 100_000
 #: Days an event is kept on disk (``--keep-days``; 0: for ever).
@@ -149,6 +152,7 @@ class RoomStore:
         keep_events: int | None = DEFAULT_KEEP_EVENTS,
         keep_days: float = DEFAULT_KEEP_DAYS,
         max_events: int | None = DEFAULT_MAX_EVENTS,
+        max_bytes: int | None = DEFAULT_MAX_BYTES,
         max_rooms: int = DEFAULT_MAX_ROOMS,
         commit_interval: float = DEFAULT_COMMIT_INTERVAL,
         commit_events: int = DEFAULT_COMMIT_EVENTS,
@@ -172,6 +176,7 @@ class RoomStore:
             self._queue,
             keep_events=keep_events,
             max_events=max_events,
+            max_bytes=max_bytes,
             keep_days=keep_days,
             commit_interval=commit_interval,
             retention_interval=retention_interval,

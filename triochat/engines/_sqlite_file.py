@@ -174,7 +174,9 @@ def _json(value: object) -> str:
 
 # The fields each kind stores, with their JSON keys; and JSON's own quoting of a string.
 _FIELDS: dict[type[Event], tuple[tuple[str, str], ...]] = {}
-_quote: Final = json.encoder.encode_basestring_ascii
+# (UTF-8 as it is, not \uXXXX: a line of accented text takes a third of the room. The hub's
+# texts hold no lone surrogate, which SQLite could not encode: sanitize() removes them.)
+_quote: Final = json.encoder.encode_basestring
 
 
 def row_event(room: str, row: Row) -> Event:
@@ -393,6 +395,14 @@ def drop_room(db: sqlite3.Connection, key: str) -> int:
     deleted = db.execute("DELETE FROM events WHERE room = ?", (key,)).rowcount
     db.execute("DELETE FROM rooms WHERE key = ?", (key,))
     return deleted
+
+
+def used_bytes(db: sqlite3.Connection) -> int:
+    """Bytes of the file in use (its pages less the free ones, which SQLite reuses first)."""
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    free = db.execute("PRAGMA freelist_count").fetchone()[0]
+    size = db.execute("PRAGMA page_size").fetchone()[0]
+    return int((pages - free) * size)
 
 
 def count_events(db: sqlite3.Connection, key: str | None = None) -> int:

@@ -62,6 +62,7 @@ class Writer:
         *,
         keep_events: int | None,
         max_events: int | None,
+        max_bytes: int | None,
         keep_days: float,
         commit_interval: float,
         retention_interval: float,
@@ -71,6 +72,7 @@ class Writer:
         self.keep_events = keep_events
         self.keep_days = keep_days
         self.max_events = max_events
+        self.max_bytes = max_bytes
         self.commit_interval = commit_interval
         self.retention_interval = retention_interval
         self.clock = clock
@@ -309,11 +311,22 @@ class Writer:
             self._forgot(key, cut)
 
     def _cap(self, db: sqlite3.Connection) -> None:
-        """Past ``max_events`` events in the file, trim the least recently active rooms'
-        oldest events first, down to 90 % of the cap."""
-        if self.max_events is None or self.stored <= self.max_events:
+        """Past ``max_events`` events or ``max_bytes`` bytes in the file, trim the least
+        recently active rooms' oldest events first, down to 90 % of the cap."""
+        excess = 0
+        if self.max_events is not None and self.stored > self.max_events:
+            excess = self.stored - int(self.max_events * _TRIM_TO)
+        if self.max_bytes is not None and self.stored:
+            try:
+                used = file.used_bytes(db)
+            except sqlite3.Error as exc:
+                self._failed(exc)
+                return
+            if used > self.max_bytes:  # as many events as the bytes over, at their mean size
+                over = used - int(self.max_bytes * _TRIM_TO)
+                excess = max(excess, min(self.stored, -(-over * self.stored // used)))
+        if not excess:
             return
-        excess = self.stored - int(self.max_events * _TRIM_TO)
         cuts = {}
         deleted = 0
         try:
@@ -333,10 +346,11 @@ class Writer:
         for key, cut in cuts.items():
             self._forgot(key, cut)
         log.warning(
-            "%s holds more than %d events: %d of the least recently active rooms' oldest"
-            " events deleted",
+            "%s is full (%d events at most, %s bytes): %d of the least recently active rooms'"
+            " oldest events deleted",
             self.path,
             self.max_events,
+            self.max_bytes,
             deleted,
         )
 
