@@ -34,6 +34,12 @@ factory, opening a :class:`SqliteLog` per room. How the pieces meet:
   client that recovers by ``(epoch, seq)`` is told, rather than silently missing lines.
 - **Retention.** The writer deletes, every ``retention_interval`` seconds, each room's events
   beyond the newest ``keep_events`` and older than ``keep_days``; ``forgotten`` follows.
+- **Bounds under churn** (docs/durable-rooms.md). A room that empties with no kept event and the
+  default state is dropped (its row deleted); closed rooms idle for longer than ``keep_days``
+  are dropped, and past ``max_rooms`` the least recently active closed ones (a dropped room
+  that opens again is a new room, with a new epoch). Past ``max_events`` events or
+  ``max_bytes`` bytes in the file, the writer trims the least recently active rooms' oldest
+  events first.
 """
 
 from __future__ import annotations
