@@ -15,6 +15,7 @@ killed by its PID when its scenario ends, whatever happens.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import importlib.util
 import json
@@ -22,13 +23,20 @@ import os
 import platform
 import re
 import resource
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
+
+import attrs
+
+from .loadgen import build_rx
 
 ROOT: Final = Path(__file__).resolve().parent.parent.parent
 RESULTS: Final = ROOT / "bench" / "perf" / "results" / "latest.json"
@@ -41,6 +49,11 @@ LOADGEN_TIMEOUT: Final = 240.0
 IDLE_CONNECTIONS: Final = 10_000
 #: The thread-per-client server gets this many idle connections (a thread each).
 THREAD_IDLE_CONNECTIONS: Final = 2_000
+#: A round whose load generator used more than this share of one core is marked
+#: load-generator-bound: it may have measured the load generator, not the server.
+LOADGEN_BOUND: Final = 0.70
+#: The IRC front end gets this many idle connections (see the variant).
+IRC_IDLE_CONNECTIONS: Final = 2_000
 #: In (d), rooms over this many members do not announce joins (every server does the same).
 ANNOUNCE_LIMIT: Final = 100
 
@@ -48,15 +61,120 @@ PYTHON: Final = sys.executable
 #: triochat's own abuse limits are off, as the baselines have none: every benchmark client comes
 #: from 127.0.0.1 (over the per-address limit) and sends faster than a person types.
 TRIOCHAT_LIMITS_OFF: Final = ["--max-clients-per-ip", "20000", "--rate", "inf"]
-SERVERS: Final[dict[str, list[str]]] = {
-    "triochat": [
-        PYTHON, "-m", "triochat", "serve", "--port", "0", "--log-level", "warning",
-        "--max-clients", "20000", *TRIOCHAT_LIMITS_OFF,
-    ],
-    "asyncio": [PYTHON, "-m", "bench.perf.servers.asyncio_chat", "--port", "0"],
-    "uvloop": [PYTHON, "-m", "bench.perf.servers.asyncio_chat", "--port", "0", "--uvloop"],
-    "threads": [PYTHON, "-m", "bench.perf.servers.thread_chat", "--port", "0"],
+TRIOCHAT: Final = [
+    PYTHON, "-m", "triochat", "serve", "--log-level", "warning", "--max-clients", "20000",
+    *TRIOCHAT_LIMITS_OFF,
+]  # fmt: skip
+PLAIN: Final = ["--port", "0"]
+#: The scenarios every variant runs; the text front end and the baselines run them all.
+FRONT_END_SCENARIOS: Final = ("fanout", "latency", "idle")
+
+
+@attrs.frozen
+class Variant:
+    """A server to measure: its command, how the load generator's receivers speak to it (senders
+    always speak text on its plain TCP endpoint), which of its endpoints they use, a flag its
+    ``serve --help`` must offer (else it is "not available in this build"), a set-up around each
+    run that gives extra arguments (a temporary directory, a redis-server), and its scenarios."""
+
+    command: list[str]
+    dialect: str = "text"
+    endpoint: str = "tcp"
+    needs: str | None = None
+    setup: Callable[[], contextlib.AbstractContextManager[list[str]]] | None = None
+    scenarios: tuple[str, ...] | None = None  # None: all
+    #: At most this many connections in (d).
+    idle_connections: int | None = None
+
+
+@contextlib.contextmanager
+def _temporary_data_dir() -> Iterator[list[str]]:
+    with tempfile.TemporaryDirectory(prefix="triochat-bench-") as directory:
+        yield ["--data-dir", directory]
+
+
+@contextlib.contextmanager
+def _redis_server() -> Iterator[list[str]]:
+    """A redis-server of our own on a free loopback port, persistence off; stopped by its PID."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        raise RuntimeError("redis-server is not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(64).startswith(b"+PONG"):
+                        break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.05)
+        yield ["--engine", f"redis://127.0.0.1:{port}/0"]
+    finally:
+        process.terminate()
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+SERVERS: Final[dict[str, Variant]] = {
+    "triochat": Variant([*TRIOCHAT, *PLAIN]),
+    "triochat-json": Variant([*TRIOCHAT, *PLAIN], dialect="json", scenarios=FRONT_END_SCENARIOS),
+    "triochat-irc": Variant(
+        [*TRIOCHAT, "--listen", "tcp://127.0.0.1:0", "--listen", "irc://127.0.0.1:0"],
+        dialect="irc", endpoint="irc", scenarios=FRONT_END_SCENARIOS,
+        # Each IRC JOIN is answered with the names of everyone in the channel (353): 10 000 joins
+        # would be 50 million names, minutes of setup that measure nothing of the idle server.
+        idle_connections=IRC_IDLE_CONNECTIONS,
+    ),
+    "triochat-ws": Variant(
+        [*TRIOCHAT, "--listen", "tcp://127.0.0.1:0", "--listen", "ws://127.0.0.1:0"],
+        dialect="websocket", endpoint="ws", scenarios=FRONT_END_SCENARIOS,
+    ),
+    "triochat-sqlite": Variant(
+        [*TRIOCHAT, *PLAIN], needs="--data-dir", setup=_temporary_data_dir,
+        scenarios=FRONT_END_SCENARIOS,
+    ),
+    "triochat-redis": Variant(
+        [*TRIOCHAT, *PLAIN], needs="--engine", setup=_redis_server, scenarios=FRONT_END_SCENARIOS,
+    ),
+    "asyncio": Variant([PYTHON, "-m", "bench.perf.servers.asyncio_chat", *PLAIN]),
+    "uvloop": Variant([PYTHON, "-m", "bench.perf.servers.asyncio_chat", *PLAIN, "--uvloop"]),
+    "threads": Variant(
+        [PYTHON, "-m", "bench.perf.servers.thread_chat", *PLAIN],
+        idle_connections=THREAD_IDLE_CONNECTIONS,
+    ),
 }  # fmt: skip
+#: Where each endpoint's port is in the server's "serving on" line.
+ENDPOINTS: Final = {
+    "tcp": re.compile(rb"serving on (?:[^\n]*? )?127\.0\.0\.1:(\d+)"),
+    "irc": re.compile(rb"irc://127\.0\.0\.1:(\d+)"),
+    "ws": re.compile(rb"http://127\.0\.0\.1:(\d+)/"),
+}
+UNAVAILABLE: Final = "not available in this build"
+
+
+def unavailable(variants: dict[str, Variant]) -> set[str]:
+    """The variants whose flag ``triochat serve --help`` does not offer."""
+    needed = {v.needs for v in variants.values() if v.needs}
+    if not needed:
+        return set()
+    shown = subprocess.run(
+        [*TRIOCHAT[:4], "--help"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout
+    return {name for name, v in variants.items() if v.needs and v.needs not in shown}
 
 
 def raise_fd_limit(wanted: int) -> dict[str, int]:
@@ -78,6 +196,8 @@ class Server:
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
+        #: Every endpoint's port ("tcp", and "irc"/"ws" when it listens there).
+        self.ports: dict[str, int] = {}
 
     def __enter__(self) -> Server:
         self.process = subprocess.Popen(
@@ -86,9 +206,14 @@ class Server:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             self.log.seek(0)
-            match = re.search(rb"serving on 127\.0\.0\.1:(\d+)", self.log.read())
-            if match:
-                self.port = int(match[1])
+            output = self.log.read()
+            line = re.search(rb"serving on [^\n]*\n", output)
+            if line:
+                for endpoint, pattern in ENDPOINTS.items():
+                    match = pattern.search(line[0])
+                    if match:
+                        self.ports[endpoint] = int(match[1])
+                self.port = self.ports["tcp"]
                 return self
             if self.process.poll() is not None:
                 break
@@ -122,11 +247,16 @@ class Server:
         self.stop()
 
 
-def run_loadgen(server: Server, arguments: list[str]) -> dict[str, Any]:
+def run_loadgen(
+    server: Server, arguments: list[str], variant: Variant | None = None
+) -> dict[str, Any]:
     """Run the load generator against *server*; kill it by its PID if it overruns."""
+    speaks: list[str] = []
+    if variant is not None:
+        speaks = ["--dialect", variant.dialect, "--rx-port", str(server.ports[variant.endpoint])]
     command = [
         PYTHON, "-m", "bench.perf.scenarios", "--port", str(server.port),
-        "--server-pid", str(server.pid), *arguments,
+        "--server-pid", str(server.pid), *speaks, *arguments,
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -238,7 +368,8 @@ def main() -> None:
     if importlib.util.find_spec("uvloop") is None:
         del servers["uvloop"]
     if args.servers:
-        servers = {name: command for name, command in servers.items() if name in args.servers}
+        servers = {name: variant for name, variant in servers.items() if name in args.servers}
+    missing = unavailable(servers)
     chosen = scenarios(args.quick)
     if args.only:
         chosen = {name: spec for name, spec in chosen.items() if name in args.only}
@@ -249,6 +380,9 @@ def main() -> None:
         "quick": args.quick,
         "rounds": args.rounds,
         "scenarios": {},
+        "unavailable": sorted(missing),
+        # Built once here; every scenario process finds it built (or falls back, and says so).
+        "loadgen_worker": build_rx()[1],
     }
     connections = args.idle_connections
     # Each idle connection costs one descriptor in the server and one in the load generator.
@@ -258,35 +392,12 @@ def main() -> None:
             f"the open-file hard limit is {limits['hard']}: idle scale runs with "
             f"{connections} connections instead of {IDLE_CONNECTIONS}"
         )
+    print(f"load generator: {results['loadgen_worker']}", file=sys.stderr)
+    for name in sorted(missing):
+        print(f"{name}: {UNAVAILABLE} (no {servers[name].needs} flag)", file=sys.stderr)
     for name, spec in chosen.items():
         print(f"== {spec['title']}", file=sys.stderr, flush=True)
-        entry: dict[str, Any] = {"title": spec["title"], "servers": {}, "rounds": {}}
-        runs = [(r, s, c) for r in range(args.rounds) for s, c in servers.items()]
-        for round_number, server_name, command in runs:
-            arguments = list(spec["args"])
-            if name == "idle":
-                count = connections
-                if server_name == "threads":
-                    count = min(count, THREAD_IDLE_CONNECTIONS)
-                arguments[arguments.index("--connections") + 1] = str(count)
-            if name == "idle":
-                command = [*command, "--announce-limit", str(ANNOUNCE_LIMIT)]
-            t0 = time.monotonic()
-            try:
-                with Server(server_name, command) as server:
-                    result = run_loadgen(server, arguments)
-            except (RuntimeError, subprocess.TimeoutExpired) as exc:
-                result = {"error": str(exc)}
-            entry["rounds"].setdefault(server_name, []).append(result)
-            print(
-                f"   {round_number + 1} {server_name:9} {time.monotonic() - t0:5.1f} s  "
-                f"{_summary(name, result)}",
-                file=sys.stderr,
-                flush=True,
-            )
-        for server_name, tries in entry["rounds"].items():
-            entry["servers"][server_name] = best(name, tries)
-        results["scenarios"][name] = entry
+        results["scenarios"][name] = run_scenario(name, spec, servers, missing, connections, args)
     if not args.no_profile:
         print("== profile of the fan-out path (triochat under pyinstrument)", file=sys.stderr)
         results["profile"] = profile_fanout(args.quick, args.profile)
@@ -299,6 +410,58 @@ def main() -> None:
         from .report import write_report
 
         write_report(results)
+
+
+def run_scenario(
+    name: str,
+    spec: dict[str, Any],
+    servers: dict[str, Variant],
+    missing: set[str],
+    connections: int,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Every variant that runs *name*, round after round, alternating (the same conditions for
+    all of them); each variant's best round counts."""
+    entry: dict[str, Any] = {"title": spec["title"], "servers": {}, "rounds": {}}
+    variants = {
+        server: variant
+        for server, variant in servers.items()
+        if variant.scenarios is None or name in variant.scenarios
+    }
+    for server in sorted(missing & variants.keys()):
+        entry["servers"][server] = {"error": UNAVAILABLE, "unavailable": True}
+    runs = [(r, n, v) for r in range(args.rounds) for n, v in variants.items() if n not in missing]
+    for round_number, server_name, variant in runs:
+        arguments = list(spec["args"])
+        command = list(variant.command)
+        if name == "idle":
+            count = connections
+            if variant.idle_connections is not None:
+                count = min(count, variant.idle_connections)
+            arguments[arguments.index("--connections") + 1] = str(count)
+            command += ["--announce-limit", str(ANNOUNCE_LIMIT)]
+        t0 = time.monotonic()
+        try:
+            with contextlib.ExitStack() as stack:
+                if variant.setup is not None:
+                    command += stack.enter_context(variant.setup())
+                process = stack.enter_context(Server(server_name, command))
+                result = run_loadgen(process, arguments, variant)
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            result = {"error": str(exc)}
+        if "loadgen_cpu" in result:
+            # A load generator over LOADGEN_BOUND of a core measured itself, not the server.
+            result["loadgen_bound"] = result["loadgen_cpu"] > LOADGEN_BOUND
+        entry["rounds"].setdefault(server_name, []).append(result)
+        print(
+            f"   {round_number + 1} {server_name:15} {time.monotonic() - t0:5.1f} s  "
+            f"{_summary(name, result)}",
+            file=sys.stderr,
+            flush=True,
+        )
+    for server_name, tries in entry["rounds"].items():
+        entry["servers"][server_name] = best(name, tries)
+    return entry
 
 
 def best(name: str, tries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -323,6 +486,7 @@ def _summary(name: str, result: dict[str, Any]) -> str:
         return "error: " + str(result["error"]).strip().splitlines()[-1][:100]
     cpu = (
         f"server cpu {result.get('server_cpu', 0):.0%}, load gen {result.get('loadgen_cpu', 0):.0%}"
+        + (" LOAD-GENERATOR-BOUND" if result.get("loadgen_bound") else "")
     )
     if name == "fanout":
         return f"{result['deliveries_per_second']:,.0f} deliveries/s, {cpu}"
