@@ -14,8 +14,8 @@ import sys
 import time
 from typing import Any
 
+from .dialects import DIALECTS, chat_line
 from .loadgen import (
-    DIALECTS,
     MEASURING,
     RECV_SIZE,
     WARMING,
@@ -24,7 +24,6 @@ from .loadgen import (
     Window,
     build_rx,
     cdf,
-    chat_line,
     percentiles,
     rss_bytes,
     threads,
