@@ -21,6 +21,7 @@ STEPS: Final = ROOT / "bench" / "perf" / "results" / "steps.json"
 RESULTS: Final = ROOT / "bench" / "perf" / "results" / "latest.json"
 BASELINES: Final = ("asyncio", "uvloop", "threads")
 LABELS: Final = {
+    "triochat-before": "triochat before (text, --before)",
     "triochat": "triochat (text)",
     "triochat-json": "triochat, JSON lines",
     "triochat-irc": "triochat, IRC",

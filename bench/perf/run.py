@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
+import attrs
+
 from .loadgen import build_rx
 from .variants import (
     ENDPOINTS,
@@ -71,9 +73,11 @@ def raise_fd_limit(wanted: int) -> dict[str, int]:
 class Server:
     """A server process, started on a free port; stopped (and killed if need be) on exit."""
 
-    def __init__(self, name: str, command: list[str]) -> None:
+    def __init__(self, name: str, command: list[str], tree: str | None = None) -> None:
         self.name = name
         self.command = command
+        #: Run the server's code from this source tree (its PYTHONPATH) instead of ours.
+        self.tree = tree
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
@@ -82,7 +86,11 @@ class Server:
 
     def __enter__(self) -> Server:
         self.process = subprocess.Popen(
-            self.command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log
+            self.command,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+            env=None if self.tree is None else {**os.environ, "PYTHONPATH": self.tree},
         )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -241,11 +249,20 @@ def main() -> None:
     parser.add_argument("--no-report", action="store_true")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--idle-connections", type=int, default=IDLE_CONNECTIONS)
+    parser.add_argument(
+        "--before",
+        metavar="TREE",
+        help="also run triochat (text) from this source tree, as 'triochat-before', "
+        "alternating with ours: a before/after comparison within one run",
+    )
     args = parser.parse_args()
 
     started = time.monotonic()
     limits = raise_fd_limit(IDLE_CONNECTIONS * 2 + 100)
     servers = dict(SERVERS)
+    if args.before:
+        before = attrs.evolve(SERVERS["triochat"], tree=str(Path(args.before).resolve()))
+        servers = {"triochat-before": before, **servers}
     if importlib.util.find_spec("uvloop") is None:
         del servers["uvloop"]
     if args.servers:
@@ -326,7 +343,7 @@ def run_scenario(
             with contextlib.ExitStack() as stack:
                 if variant.setup is not None:
                     command += stack.enter_context(variant.setup())
-                process = stack.enter_context(Server(server_name, command))
+                process = stack.enter_context(Server(server_name, command, variant.tree))
                 result = run_loadgen(process, arguments, variant)
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
             result = {"error": str(exc)}

@@ -53,6 +53,8 @@ class Variant:
     needs: str | None = None
     setup: Callable[[], contextlib.AbstractContextManager[list[str]]] | None = None
     scenarios: tuple[str, ...] | None = None  # None: all
+    #: A source tree to run triochat from (``--before``), instead of this one.
+    tree: str | None = None
     #: At most this many connections in (d).
     idle_connections: int | None = None
 

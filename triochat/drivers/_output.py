@@ -161,6 +161,8 @@ class Output:
         """Answer the member's doorbell: write everything queued with one non-blocking send, and
         start a writer task only for what the kernel did not take (or if this connection cannot
         write directly). Called by the flusher, once per scheduling round at most."""
+        # The innermost loop of a delivery at moderate load (once per member per line): the
+        # codec is called directly and each attribute is read once.
         member = self.member
         if member is None or self._writer is not None:
             return  # the writer is running and takes the outbox itself
@@ -168,11 +170,12 @@ class Output:
         if fd >= 0:
             # Armed again at once: if the kernel takes it all, we are idle again; if not, the
             # writer started below makes the next ring a no-op, and re-arms when it is done.
-            data = self._encode(member.take_all(arm=True))
+            data = self.codec.encode(member.take_all(arm=True))
             if not data:
                 return
-            if self._outbox_drained is not None:
-                self._outbox_drained.unpark_all()
+            drained = self._outbox_drained
+            if drained is not None:
+                drained.unpark_all()
             try:
                 sent = os.write(fd, data)
             except BlockingIOError:
@@ -180,7 +183,8 @@ class Output:
             except OSError:
                 sent = 0  # reset or closed: the writer's send_all meets the error and ends us
             self.bytes_out += sent
-            if sent == len(data):
+            size = len(data)
+            if sent == size:
                 return
             self._pending = data[sent:]
             self._sending = sent > 0  # part of a line may be on the wire
