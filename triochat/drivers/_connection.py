@@ -94,7 +94,9 @@ class Connection(Output):
         self.id = next(_ids)
         #: When the connection began (``trio.current_time()``).
         self.opened_at = trio.current_time()
-        self.stream = stream
+        # See Output.stream: a plain socket that the flusher serves keeps only its socket.
+        self._stream: trio.abc.Stream | None = stream
+        self._socket: trio.socket.SocketType | None = None
         self.peer = peer
         #: Why the connection ended (the first reason given wins), and what it said.
         self.reason: CloseReason | None = None
@@ -115,6 +117,9 @@ class Connection(Output):
         # take waits in _pending for a writer task.
         usable = flusher is not None and flusher.running and isinstance(stream, trio.SocketStream)
         self._flusher = flusher if usable else None
+        if usable:
+            assert isinstance(stream, trio.SocketStream)
+            self._socket, self._stream = stream.socket, None
         self._fd = -1
         self._pending = b""
         # The writer task exists only while output is backlogged; it runs in _nursery, and its
@@ -176,12 +181,11 @@ class Connection(Output):
         # byte at a time (slowloris), or sends one endless line, is as idle as one that sends
         # nothing. A socket is read directly (os.read after wait_readable), without the three
         # coroutine frames of SocketStream.receive_some that every idle connection would keep.
-        stream = self.stream
         config = self.config
         codec = self.codec
         half_idle = config.idle_timeout / 2
         read_size = config.read_size
-        fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
+        fd = -1 if self._socket is None else self._socket.fileno()
         pinged = False
         last_line = trio.current_time()
         try:
@@ -210,7 +214,7 @@ class Connection(Output):
                             await trio.lowlevel.cancel_shielded_checkpoint()
                         else:
                             try:
-                                data = await stream.receive_some(read_size)
+                                data = await self.stream.receive_some(read_size)
                             except (trio.BrokenResourceError, trio.ClosedResourceError):
                                 self.close(CloseReason.LOST)
                                 break
@@ -258,8 +262,8 @@ class Connection(Output):
         )
         member.add_removal_callback(self._removed)
         if self._flusher is not None:
-            assert isinstance(self.stream, trio.SocketStream)
-            self._fd = self.stream.socket.fileno()
+            assert self._socket is not None
+            self._fd = self._socket.fileno()
             member.set_doorbell(self._flusher.doorbell, self)
         else:
             # No eager writes here (TLS, or a stream handed to handle_stream): a writer that

@@ -47,6 +47,8 @@ class Output:
         "_read_scope",
         "_said_goodbye",
         "_sending",
+        "_socket",
+        "_stream",
         "_writer",
         "_writer_done",
         "bytes_out",
@@ -58,12 +60,14 @@ class Output:
         "peer",
         "reason",
         "reason_detail",
-        "stream",
     )
 
     hub: Hub
     config: ServerConfig
-    stream: trio.abc.Stream
+    # The client's stream; for a plain socket served by the flusher, only its socket is kept
+    # (_socket) and the SocketStream is made again when first needed (see stream).
+    _stream: trio.abc.Stream | None
+    _socket: trio.socket.SocketType | None
     codec: Codec
     member: Member | None
     id: int
@@ -91,6 +95,17 @@ class Output:
     _writer_done: trio.Event | None
     # Where the reader parks while its own outbox is over the soft limit (made when needed).
     _outbox_drained: trio.lowlevel.ParkingLot | None
+
+    @property
+    def stream(self) -> trio.abc.Stream:
+        """The client's stream. An idle plain-socket connection is read and written through its
+        descriptor and holds no ``trio.SocketStream`` (with its conflict detector and attribute
+        dict, about 0.4 KiB); one is made for the writer task or the goodbye when needed."""
+        stream = self._stream
+        if stream is None:
+            assert self._socket is not None
+            stream = self._stream = trio.SocketStream(self._socket)
+        return stream
 
     def close(
         self,
