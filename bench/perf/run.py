@@ -48,7 +48,7 @@ ROOT: Final = Path(__file__).resolve().parent.parent.parent
 RESULTS: Final = ROOT / "bench" / "perf" / "results" / "latest.json"
 PROFILE: Final = ROOT / "bench" / "perf" / "results" / "profile.json"
 #: Seconds a server has to print its address, and to exit after SIGINT.
-START_TIMEOUT: Final = 15.0
+START_TIMEOUT: Final = 30.0
 STOP_TIMEOUT: Final = 3.0
 #: Upper bound for one load generator run; it is killed past this.
 LOADGEN_TIMEOUT: Final = 240.0
@@ -107,8 +107,9 @@ class Server:
             if self.process.poll() is not None:
                 break
             time.sleep(0.05)
+        said = self.output()  # before stop(), which closes the log
         self.stop()
-        raise RuntimeError(f"{self.name} did not start: {self.output()}")
+        raise RuntimeError(f"{self.name} did not start: {said}")
 
     @property
     def pid(self) -> int:
