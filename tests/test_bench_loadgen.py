@@ -4,15 +4,21 @@ whether its receiver worker is the C one (bench/perf/rx.c) or the Python one."""
 from __future__ import annotations
 
 import array
+import importlib
 import mmap
 import os
 import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
-from bench.perf.dialects import chat_line
-from bench.perf.loadgen import MEASURING, STOP, Client, build_rx, received
+# Imported by name: mypy checks bench/perf as the package "perf" (bench/ holds scripts, not a
+# package), and would meet these files twice under two names.
+_loadgen: Any = importlib.import_module("bench.perf.loadgen")
+chat_line = importlib.import_module("bench.perf.dialects").chat_line
+MEASURING, STOP, Client = _loadgen.MEASURING, _loadgen.STOP, _loadgen.Client
+build_rx, received = _loadgen.build_rx, _loadgen.received
 
 # A marker cut in the middle of its stamp, and one cut right after its "@": both must be
 # counted once, when their end arrives. Between them, framing of several front ends.
