@@ -34,6 +34,8 @@ LABELS: Final = {
 }
 #: A round whose load generator used more than this share of one core is load-generator-bound.
 LOADGEN_BOUND: Final = 0.70
+#: In (a), a server below this share of its core was not saturated: its rate is not its capacity.
+SATURATED: Final = 0.90
 
 
 def _servers(results: dict[str, Any], scenario: str) -> list[str]:
@@ -95,12 +97,16 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     if tc is not None and uv is not None:
         ratio = tc["deliveries_per_second"] / uv["deliveries_per_second"]
         bound = max(tc["loadgen_cpu"], uv["loadgen_cpu"])
+        # A baseline that did not use its core did not show what it can do: the ratio would
+        # flatter us (on a busy machine a closed loop stalls whenever its server waits for CPU).
+        saturated = uv["server_cpu"] >= SATURATED
+        note = "" if saturated else f"; uvloop at {uv['server_cpu']:.0%} CPU, not saturated"
         rows.append(
             (
                 "(a) deliveries/s ≥ 15× asyncio + uvloop, load generator < 70 % of a core",
                 f"{tc['deliveries_per_second']:,.0f} vs {uv['deliveries_per_second']:,.0f}/s = "
-                f"{ratio:.2f}×; load generator at most {bound:.0%}",
-                "met" if ratio >= 15 and bound < LOADGEN_BOUND else "not met",
+                f"{ratio:.2f}×; load generator at most {bound:.0%}{note}",
+                "met" if ratio >= 15 and bound < LOADGEN_BOUND and saturated else "not met",
             )
         )
     for name in ("latency", "wide"):
