@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Final
 import attrs
 
 from ._events import Event
+from ._member import SLOW_CONSUMER
 
 if TYPE_CHECKING:
     from ._hub import Hub
@@ -110,22 +111,44 @@ def _obstacle(room: Room, since: Position) -> str | None:
     return None
 
 
+def _bounds(member: Member, limit: int) -> tuple[int, int]:
+    # A replay never fills more than half the outbox (as /history): it must not by itself
+    # cut off whoever asked. The marker and the member's own Joined take two more places.
+    return max(0, min(limit, member.max_events // 2 - 2)), member.max_bytes // 2
+
+
+def _fits(events: list[Event], limit: int, budget: int) -> bool:
+    return len(events) <= limit and sum(event.size for event in events) <= budget
+
+
 async def join_since(
-    hub: Hub, member: Member, name: str, since: Position, *, limit: int = MAX_RECOVERED
+    hub: Hub,
+    member: Member,
+    name: str,
+    since: Position,
+    *,
+    limit: int = MAX_RECOVERED,
+    arrived: int | None = None,
 ) -> tuple[Room, Recovery | None]:
     """Join *member* to room *name* (as :meth:`Hub.join`), replaying what it missed after
     *since*: every kept event numbered after it, or a "not recovered" marker and the latest
-    history. Returns the room and what was replayed (``None`` if the member was already in
-    the room: it missed nothing, and the join only made the room current).
+    history. Returns the room and what was replayed.
+
+    A member already in the room (a server that joins each newcomer to a room before it can
+    say anything) gets the same for the events before it arrived there, at seq *arrived*
+    (from then on it received them live); without *arrived*, nothing is replayed and the join
+    only makes the room current (the result is ``None``).
 
     Waits only for the log to fetch the missed events (a durable log may read its disk);
     raises what :meth:`Hub.join` raises, with nothing sent.
     """
-    # A replay never fills more than half the outbox (as /history): it must not by itself
-    # cut off whoever asked. The marker and the member's own Joined take two more places.
-    limit = max(0, min(limit, member.max_events // 2 - 2))
-    budget = member.max_bytes // 2
+    limit, budget = _bounds(member, limit)
     room = hub.find_room(name)
+    if room is not None and member in room:
+        member.current_room = room
+        if arrived is None:
+            return room, None
+        return room, await _replay_until(room, member, since, arrived, limit, budget)
     fetched: list[Event] | None = None
     if room is not None and member not in room and _obstacle(room, since) is None:
         fetched = await room.history(limit + 1, after=since.seq)
@@ -147,7 +170,7 @@ async def join_since(
                 reason = FORGOTTEN
             else:
                 events = fetched + [event for event in joined.recent() if event.seq > last]
-                if len(events) > limit or sum(event.size for event in events) > budget:
+                if not _fits(events, limit, budget):
                     reason = TOO_MANY
         if reason is not None:
             events = joined.recent()
@@ -165,3 +188,33 @@ async def join_since(
     if recovery is not None:
         logger.debug("%s rejoined %s after %s: %s", member.nick, joined.name, since, recovery)
     return joined, recovery
+
+
+async def _replay_until(
+    room: Room, member: Member, since: Position, arrived: int, limit: int, budget: int
+) -> Recovery:
+    """What :func:`join_since` does for a member already in *room* since seq *arrived*."""
+    reason = _obstacle(room, since)
+    events: list[Event] = []
+    if reason is None and since.seq < arrived:
+        events = await room.history(limit + 1, after=since.seq, before=arrived + 1)
+        # Re-checked after the wait: a log may have let go of events meanwhile.
+        reason = _obstacle(room, since)
+        if reason is None and not _fits(events, limit, budget):
+            reason = TOO_MANY
+    if reason is not None:
+        events = room.recent(before=arrived + 1)
+    recovery = Recovery(
+        room=room.name,
+        recovered=reason is None,
+        count=len(events),
+        epoch=room.log.epoch,
+        reason=reason,
+    )
+    member.notify("", kind=RECOVERED if reason is None else NOT_RECOVERED, data=recovery.data())
+    for event in events:
+        if not member.deliver(event.as_history()):
+            room.hub.disconnect(member, SLOW_CONSUMER)  # as for /history
+            break
+    logger.debug("%s caught up on %s after %s: %s", member.nick, room.name, since, recovery)
+    return recovery

@@ -18,6 +18,7 @@ import attrs
 from ..core._errors import AuthenticationFailed, ChatError, ErrorCode, InvalidNick, NotInRoom
 from ..core._hub import MAX_NICK_LENGTH, MAX_ROOM_NAME_LENGTH
 from ..core._nicks import nick_key, validate_nick
+from ..core._recovery import Position, join_since
 from ..core._room import MAX_TOPIC_LENGTH
 from ._auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Guard
 from ._commands import (
@@ -78,7 +79,7 @@ _NAME_ENTRY_BYTES: Final = 2 * (4 * MAX_NICK_LENGTH + 8)
 class Session:
     """One client's commands, carried out on the hub on behalf of *member*."""
 
-    __slots__ = ("authenticated", "guard", "hub", "member", "owned", "policy")
+    __slots__ = ("arrivals", "authenticated", "guard", "hub", "member", "owned", "policy")
 
     def __init__(
         self,
@@ -98,6 +99,9 @@ class Session:
         #: nick_key of the registered nicks the current nick is or looks like, whose password
         #: this client gave (or which it registered): renaming among their look-alikes is free.
         self.owned: set[str] = set()
+        #: The room's seq when this client joined each room (by name), so that a reconnecting
+        #: client joined to a room before it could ask can still catch up on what preceded.
+        self.arrivals: dict[str, int] = {}
 
     def reply(self, kind: ReplyKind, params: dict[str, Any] | None = None, **data: Any) -> None:
         """Answer with a reply of *kind*: *data* for programs (the JSON format's ``data``),
@@ -136,12 +140,27 @@ class Session:
             self.hub.join(self.member, room.name)
         except ChatError as exc:  # banned from the default room: still connected, in no room
             self._failed(exc)
+        else:
+            self.arrivals[room.name] = room.seq  # where it came in (see _join)
 
     def welcome(self, room: Room | None) -> None:
         """Welcome the client, into *room* (``None``: it starts in no room)."""
         others = {"others": 0 if room is None else len(room)}
         name = None if room is None else room.name
-        self.reply(ReplyKind.WELCOME, others, nick=self.member.nick, room=name, **self._limits())
+        self.reply(
+            ReplyKind.WELCOME,
+            others,
+            nick=self.member.nick,
+            room=name,
+            **self._epoch(room),
+            **self._limits(),
+        )
+
+    @staticmethod
+    def _epoch(room: Room | None) -> dict[str, Any]:
+        # The epoch of the room a client is told it is in: with the seq of the events it sees,
+        # where it can ask to resume from after a reconnection (see core/_recovery.py).
+        return {} if room is None else {"epoch": room.log.epoch}
 
     def _limits(self) -> dict[str, Any]:
         # The welcome and the format reply tell the client its limits, so it can pace itself.
@@ -230,9 +249,8 @@ class Session:
                 self.reply(ReplyKind.HELP)
             case Who(room=room_name, page=page):
                 self._who(self._room(room_name, must_be_in=False), page)
-            case Join(room=name):
-                room = hub.join(member, name)
-                self.reply(ReplyKind.SWITCH, room=room.name)
+            case Join(room=name, since=since):
+                await self._join(name, since)
             case Part(room=name, reason=reason):
                 room = hub.part(member, name, reason)
                 current = member.current_room
@@ -266,6 +284,7 @@ class Session:
                     format=name,
                     nick=member.nick,
                     room=current.name if current is not None else None,
+                    **self._epoch(current),
                     **self._limits(),
                 )
             case Unknown(message=message, code=code):
@@ -476,6 +495,23 @@ class Session:
             )
         start = (page - 1) * per_page
         return _Page(start, start + per_page, page, pages, total)
+
+    async def _join(self, name: str, since: Position | None) -> None:
+        """Join room *name*; with *since*, replay what the client missed there after it."""
+        member = self.member
+        existing = self.hub.find_room(name)
+        already = existing is not None and member in existing
+        if since is None:
+            room = self.hub.join(member, name)
+        else:
+            # Already in: joined on connecting, before it could ask; it missed what preceded.
+            arrived = self.arrivals.get(existing.name) if existing is not None else None
+            room, _ = await join_since(self.hub, member, name, since, arrived=arrived)
+        if not already or room.name not in self.arrivals:
+            self.arrivals[room.name] = room.seq
+        for left in [left for left in self.arrivals if left not in member.rooms]:
+            del self.arrivals[left]  # bounded by the rooms it is in
+        self.reply(ReplyKind.SWITCH, room=room.name, epoch=room.log.epoch)
 
     def _who(self, room: Room, page: int = 1) -> None:
         nicks = room.nicks
