@@ -155,5 +155,5 @@ class ConnectOptions:
     #: Events of history to show on connecting: ``None`` for all the server keeps, 0 for none.
     history: int | None = None
     limits: ServerLimits = attrs.field(factory=ServerLimits)
-    #: Full-screen client: reconnection attempts after a lost connection.
+    #: Reconnection attempts after a lost connection (line mode: not with ``raw``).
     reconnect: int = DEFAULT_RECONNECT

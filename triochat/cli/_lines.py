@@ -29,7 +29,7 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 import attrs
@@ -48,6 +48,7 @@ from ..client._client import (
 from ..client._pacing import Delivery, Pacer, hear
 from ..client._render import Display
 from ._client_common import Outcome, is_quit, needs_wrapping, sends_message
+from ._resume import Resume
 
 __all__ = ["CLEAR_LINE", "WELCOME", "FormatSwitch", "LineSession", "converse"]
 
@@ -97,6 +98,8 @@ class FormatSwitch:
     history: int | None = None
     #: Charged for each line sent here (they count against the server's rate limit too).
     pacer: Pacer | None = None
+    #: On a reconnection: where to resume each room (instead of asking for the history).
+    resume: Resume | None = None
     #: Set once the format is settled: typed lines may be sent from then on.
     settled: trio.Event = attrs.field(factory=trio.Event)
     _deciding: bool = False
@@ -122,12 +125,16 @@ class FormatSwitch:
                 if self.nick is not None:
                     await self._send(f"/nick {self.nick}")
                 # The room's history came in text before the switch and was dropped with the
-                # other text lines: ask for it again, as events (as much of it as wanted).
-                if self.history is None:
+                # other text lines: ask for it again, as events (as much of it as wanted), or
+                # after a reconnection, exactly what was missed in each room.
+                if self.resume is not None:
+                    for request in self.resume.requests():
+                        await self._send(request)
+                elif self.history is None:
                     await self._send("/history")
                 elif self.history > 0:
                     await self._send(f"/history {self.history}")
-            self.display.asked_for_json(history=self.history != 0)
+            self.display.asked_for_json(history=self.history != 0 and self.resume is None)
         else:
             shown = self.display.pass_through()
             if self.nick is not None:
@@ -157,8 +164,16 @@ class LineSession:
     lines_read: int = 0
     lines_sent: int = 0
     too_long: int = 0
-    #: Set when the server closed the connection (or it broke).
+    #: Set when the server closed the connection (or it broke), for good.
     closed: trio.Event = attrs.field(factory=trio.Event)
+    #: Each room's position, for resuming after a reconnection.
+    resume: Resume = attrs.field(factory=Resume)
+    #: Opens a new connection after a lost one and puts it (and its rendering) in place of the
+    #: old; ``False`` if it gave up. ``None``: line mode does not reconnect (``--raw``).
+    reopen: Callable[[LineSession], Awaitable[bool]] | None = None
+    #: Set when the current connection is over (replaced, or for good): a line that could not
+    #: be sent on it waits for this, then goes on the new connection, if there is one.
+    connection_done: trio.Event = attrs.field(factory=trio.Event)
     #: When the server last said something (trio's clock).
     last_heard: float = attrs.field(factory=trio.current_time)
     _echoed: trio.Event = attrs.field(factory=trio.Event)
@@ -181,7 +196,14 @@ class LineSession:
         pacer.sent(trio.current_time(), echoed=message and json_mode)
         if message and json_mode:
             self.delivery.messages_sent += 1
-        await self.connection.send(text)
+        try:
+            await self.connection.send(text)
+        except ConnectionLost:
+            # Not sent: not counted (it may go again, on the next connection).
+            if message and json_mode:
+                pacer.acknowledged()
+                self.delivery.messages_sent -= 1
+            raise
 
     def heard(self, line: str) -> None:
         """Account for *line* from the server: echoes, refusals, limits, the last word."""
@@ -215,12 +237,12 @@ class LineSession:
 
 
 async def converse(session: LineSession) -> None:
-    """Send typed lines and print received ones until the server closes the connection.
+    """Send typed lines and print received ones until the server closes the connection (after
+    a lost connection, until :attr:`LineSession.reopen` gives up).
 
     With a rendering, received lines are rendered by its display; otherwise they are printed as
     they are (with control characters replaced).
     """
-    connection, outcome, rendering = session.connection, session.outcome, session.rendering
     to_print, printable = trio.open_memory_channel[str | None](_PRINT_BACKLOG)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_print_lines, printable, session)
@@ -229,23 +251,58 @@ async def converse(session: LineSession) -> None:
         if session.progress:
             nursery.start_soon(_tick, to_print.clone(), ticking_scope)
         async with to_print:
-            try:
-                async for line in connection:
-                    session.heard(line)
-                    if rendering is None:
-                        await to_print.send(line.translate(_CONTROL_CHARACTERS))
-                        continue
-                    for shown in [*await rendering.decide(line), *rendering.display.feed(line)]:
-                        await to_print.send(shown)
-            except ChatClientError as exc:
-                outcome.fail(str(exc))
-            for shown in rendering.display.finish() if rendering is not None else ():
-                await to_print.send(shown)
+            await _receive(session, to_print)
+            while _lost(session) and session.reopen is not None and await session.reopen(session):
+                done, session.connection_done = session.connection_done, trio.Event()
+                done.set()  # lines waiting to be sent go on the new connection
+                await _receive(session, to_print)
+            session.connection_done.set()
             session.closed.set()
         # The server is gone: typing more would be pointless. The printer still empties its queue.
         typing_scope.cancel()
         ticking_scope.cancel()
     _judge(session)
+
+
+async def _receive(session: LineSession, to_print: trio.MemorySendChannel[str | None]) -> None:
+    """Print what the current connection receives, until it ends."""
+    connection, outcome, rendering = session.connection, session.outcome, session.rendering
+    try:
+        async for line in connection:
+            if rendering is not None:
+                resumed = session.resume.feed(line)
+                for note in resumed.notes:
+                    await to_print.send(note)
+                for warning in resumed.warnings:
+                    if session.piped:
+                        _write(sys.stderr, f"triochat: {warning}\n")
+                if resumed.line is None:
+                    continue
+                line = resumed.line
+            session.heard(line)
+            if rendering is None:
+                await to_print.send(line.translate(_CONTROL_CHARACTERS))
+                continue
+            for shown in [*await rendering.decide(line), *rendering.display.feed(line)]:
+                await to_print.send(shown)
+    except ChatClientError as exc:
+        outcome.fail(str(exc))
+    for shown in rendering.display.finish() if rendering is not None else ():
+        await to_print.send(shown)
+
+
+def _lost(session: LineSession) -> bool:
+    """Whether the connection was lost, rather than ended: no goodbye from a triochat server,
+    and not while leaving (the input was all sent, or Ctrl-C) or after an error of ours."""
+    outcome, rendering = session.outcome, session.rendering
+    return (
+        rendering is not None
+        and rendering.display.confirmed
+        and session.delivery.last_word is None
+        and not outcome.input_done
+        and not outcome.interrupted
+        and outcome.error is None
+    )
 
 
 def _judge(session: LineSession) -> None:
@@ -339,7 +396,7 @@ async def _send_input(session: LineSession, scope: trio.CancelScope) -> None:
                     session.lines_read += 1
                     if rendering is not None:
                         await _settle(session)
-                    if await _send_line(session, text):
+                    if await _send_surviving(session, text):
                         # Sent like any line, and the server will say goodbye and close. Typing
                         # more would only reach a closed socket (and could reset the connection
                         # before the goodbye is read), so stop here.
@@ -355,6 +412,19 @@ async def _send_input(session: LineSession, scope: trio.CancelScope) -> None:
         except ConnectionLost:
             # The server went away; receiving notices too and decides how that is reported.
             return
+
+
+async def _send_surviving(session: LineSession, text: str) -> bool:
+    """:func:`_send_line`, again on the next connection if the current one is lost meanwhile."""
+    while True:
+        connection, done = session.connection, session.connection_done
+        try:
+            return await _send_line(session, text)
+        except ConnectionLost:
+            await done.wait()
+            if session.connection is connection:
+                raise  # no new connection: the input ends here
+            await _settle(session)
 
 
 async def _send_line(session: LineSession, text: str) -> bool:
