@@ -35,26 +35,17 @@ from typing import Final
 import attrs
 import trio
 
-from ..client._client import (
-    MAX_LINE_BYTES,
-    ChatClientError,
-    ChatConnection,
-    ConnectionLost,
-    _decode,
-    _describe_os_error,
-    _LineBuffer,
-    _LineTooLong,
-)
+from ..client._client import MAX_LINE_BYTES, ChatConnection, _decode
+from ..client._errors import ChatClientError, ConnectionLost
 from ..client._pacing import Delivery, Pacer, hear
 from ..client._render import Display
+from ..protocols._lines import LineSplitter, LineTooLong
 from ._client_common import Outcome, is_quit, needs_wrapping, sends_message
+from ._printing import CLEAR_LINE, PRINT_BACKLOG, print_lines, tick, write
 from ._resume import Resume
 
 __all__ = ["CLEAR_LINE", "WELCOME", "FormatSwitch", "LineSession", "converse"]
 
-#: Received lines waiting to be printed. When stdout is slower than the server, reading from the
-#: server stops here instead of buffering without bound.
-_PRINT_BACKLOG: Final = 256
 #: How much of standard input to read at once.
 _STDIN_CHUNK: Final = 65536
 #: How long a typed line waits for the server's greeting, which decides the format, before it is
@@ -62,9 +53,6 @@ _STDIN_CHUNK: Final = 65536
 _GREETING_TIMEOUT: Final = 5.0
 #: How the welcome of a triochat server starts: a server that greets so understands JSON.
 WELCOME: Final = "*** welcome to triochat"
-#: Written before incoming lines at a terminal: back to the start of the line, and clear it (the
-#: prompt, and whatever was typed after it; the terminal still has the typed text).
-CLEAR_LINE: Final = "\r\x1b[K"
 #: How long the sender waits for an echo when as many lines as the pacer allows are in flight,
 #: before it counts one of them as lost and goes on (a line whose echo never comes must not stop
 #: the pipe).
@@ -73,9 +61,8 @@ _ECHO_WAIT: Final = 5.0
 #: many times it is sent before the client gives up.
 _QUIT_WAIT: Final = 10.0
 _QUIT_ATTEMPTS: Final = 3
-#: Progress on stderr: shown once a pipe has taken this long, and redrawn this often.
+#: Progress on stderr: shown once a pipe has taken this long (redrawn: see _printing.py).
 _PROGRESS_AFTER: Final = 1.0
-_PROGRESS_EVERY: Final = 0.25
 
 # Characters that would let a server drive the terminal (colours, cursor moves, clearing the
 # screen, changing the window title): C0 controls except tab, DEL, and C1 controls.
@@ -243,13 +230,13 @@ async def converse(session: LineSession) -> None:
     With a rendering, received lines are rendered by its display; otherwise they are printed as
     they are (with control characters replaced).
     """
-    to_print, printable = trio.open_memory_channel[str | None](_PRINT_BACKLOG)
+    to_print, printable = trio.open_memory_channel[str | None](PRINT_BACKLOG)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_print_lines, printable, session)
+        nursery.start_soon(print_lines, printable, session)
         typing_scope, ticking_scope = trio.CancelScope(), trio.CancelScope()
         nursery.start_soon(_send_input, session, typing_scope)
         if session.progress:
-            nursery.start_soon(_tick, to_print.clone(), ticking_scope)
+            nursery.start_soon(tick, to_print.clone(), ticking_scope)
         async with to_print:
             await _receive(session, to_print)
             while _lost(session) and session.reopen is not None and await session.reopen(session):
@@ -275,7 +262,7 @@ async def _receive(session: LineSession, to_print: trio.MemorySendChannel[str | 
                     await to_print.send(note)
                 for warning in resumed.warnings:
                     if session.piped:
-                        _write(sys.stderr, f"triochat: {warning}\n")
+                        write(sys.stderr, f"triochat: {warning}\n")
                 if resumed.line is None:
                     continue
                 line = resumed.line
@@ -330,14 +317,6 @@ def _judge(session: LineSession) -> None:
         outcome.note_refusal(f"the server refused lines ({delivery.refusal})", force=True)
 
 
-async def _tick(redraw: trio.MemorySendChannel[str | None], scope: trio.CancelScope) -> None:
-    """Ask the printer to redraw the progress line now and then (``None``: nothing to print)."""
-    with scope, redraw:
-        while True:
-            await trio.sleep(_PROGRESS_EVERY)
-            await redraw.send(None)
-
-
 def _stdin_reader() -> Callable[[], bytes]:
     """Return a blocking function that reads the next chunk of stdin (``b""`` at its end).
 
@@ -372,19 +351,19 @@ async def _send_input(session: LineSession, scope: trio.CancelScope) -> None:
     With a rendering, nothing is sent before the format is settled (see :class:`FormatSwitch`).
     """
     read = _stdin_reader()
-    splitter = _LineBuffer()
+    splitter = LineSplitter(MAX_LINE_BYTES)
     rendering = session.rendering
     with scope:
         try:
             while True:
                 data = await trio.to_thread.run_sync(read, abandon_on_cancel=True)
                 if data:
-                    try:
-                        lines = splitter.feed(data)
-                    except _LineTooLong:
+                    fed = splitter.feed(data)
+                    if any(isinstance(line, LineTooLong) for line in fed):
                         # Not fatal on the spot: leave politely, and exit 1 once the server is done.
                         session.outcome.fail(f"an input line is longer than {MAX_LINE_BYTES} bytes")
                         break
+                    lines = [line for line in fed if isinstance(line, bytes)]
                 else:
                     last = splitter.flush()
                     lines = [] if last is None else [last]
@@ -461,73 +440,3 @@ async def _settle(session: LineSession) -> None:
     # Printing what pass_through returns is not needed: nothing was held without a greeting.
     await rendering.decide(None)
     await rendering.settled.wait()
-
-
-async def _print_lines(lines: trio.MemoryReceiveChannel[str | None], session: LineSession) -> None:
-    """Print received lines, writing whatever has piled up in one go and flushing it.
-
-    With a prompt, the terminal's current line (the prompt and any half-typed text) is cleared
-    before the lines, and the prompt written again after them; with progress, the same for the
-    progress line on stderr. ``None`` in *lines* prints nothing but redraws the progress.
-    """
-    prompt, outcome = session.prompt, session.outcome
-    status = session.progress_line if session.progress else None
-    shown = ""
-    async with lines:
-        while True:
-            try:
-                batch = [await lines.receive()]
-            except trio.EndOfChannel:
-                if prompt is not None:  # leave no prompt behind for the shell's
-                    with contextlib.suppress(OSError):
-                        await trio.to_thread.run_sync(_write, sys.stdout, CLEAR_LINE)
-                if shown:
-                    with contextlib.suppress(OSError):
-                        await trio.to_thread.run_sync(_write, sys.stderr, CLEAR_LINE)
-                return
-            while len(batch) < _PRINT_BACKLOG:
-                try:
-                    batch.append(lines.receive_nowait())
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
-            text = "".join(f"{line}\n" for line in batch if line is not None)
-            if prompt is not None and text:
-                text = f"{CLEAR_LINE}{text}{prompt()}"
-            try:
-                # A terminal paused with Ctrl-S, or a slow reader of a pipe, blocks the write;
-                # doing it in a thread keeps the event loop (and Ctrl-C) responsive meanwhile.
-                if status is not None:
-                    now = status()
-                    if text or now != shown:
-                        await trio.to_thread.run_sync(_redraw, text, shown, now)
-                        shown = now
-                elif text:
-                    await trio.to_thread.run_sync(_write, sys.stdout, text)
-            except OSError as exc:
-                outcome.abort(f"cannot write output: {_describe_os_error(exc)}")
-                return
-
-
-def _redraw(text: str, shown: str, status: str) -> None:
-    """Write *text* to stdout with the progress line on stderr out of its way."""
-    if shown:
-        _write(sys.stderr, CLEAR_LINE)
-    if text:
-        _write(sys.stdout, text)
-    if status:
-        _write(sys.stderr, status)
-
-
-def _write(stream: object, text: str) -> None:
-    if stream is None:
-        return
-    buffer = getattr(stream, "buffer", None)
-    if buffer is None:
-        stream.write(text)  # type: ignore[attr-defined]
-        stream.flush()  # type: ignore[attr-defined]
-        return
-    # Encode ourselves so a character the terminal's encoding lacks becomes "?" instead of an
-    # exception that would end the session.
-    encoding = getattr(stream, "encoding", None) or "utf-8"
-    buffer.write(text.encode(encoding, errors="replace"))
-    buffer.flush()

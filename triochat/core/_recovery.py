@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Final
 import attrs
 
 from ._events import Event
-from ._member import SLOW_CONSUMER
 
 if TYPE_CHECKING:
     from ._hub import Hub
@@ -214,6 +213,9 @@ async def _replay_until(
     member.notify("", kind=RECOVERED if reason is None else NOT_RECOVERED, data=recovery.data())
     for event in events:
         if not member.deliver(event.as_history()):
+            # Imported here: the protocols read Position from this module, and stay trio-free.
+            from ._member import SLOW_CONSUMER
+
             room.hub.disconnect(member, SLOW_CONSUMER)  # as for /history
             break
     logger.debug("%s caught up on %s after %s: %s", member.nick, room.name, since, recovery)
