@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Final
 import attrs
 
 from ._events import Event
+from ._member import SLOW_CONSUMER
+from ._position import Position
 
 if TYPE_CHECKING:
     from ._hub import Hub
@@ -61,14 +63,6 @@ FORGOTTEN: Final = "forgotten"
 TOO_MANY: Final = "too-many"
 #: The position names an event the room never had.
 UNKNOWN: Final = "unknown"
-
-
-@attrs.frozen
-class Position:
-    """The last event a client saw in a room: the log's *epoch* and the event's *seq*."""
-
-    epoch: str
-    seq: int = attrs.field(validator=attrs.validators.ge(0))
 
 
 @attrs.frozen(kw_only=True)
@@ -213,9 +207,6 @@ async def _replay_until(
     member.notify("", kind=RECOVERED if reason is None else NOT_RECOVERED, data=recovery.data())
     for event in events:
         if not member.deliver(event.as_history()):
-            # Imported here: the protocols read Position from this module, and stay trio-free.
-            from ._member import SLOW_CONSUMER
-
             room.hub.disconnect(member, SLOW_CONSUMER)  # as for /history
             break
     logger.debug("%s caught up on %s after %s: %s", member.nick, room.name, since, recovery)

@@ -12,7 +12,7 @@ from typing import Final
 import attrs
 
 from ..core._errors import ErrorCode
-from ..core._recovery import Position
+from ..core._position import Position
 
 __all__ = [
     "FORMATS",

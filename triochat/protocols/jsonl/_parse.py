@@ -12,7 +12,7 @@ import re
 from typing import Any, Final
 
 from ...core._errors import ErrorCode
-from ...core._recovery import Position
+from ...core._position import Position
 from ...core._text import is_blank, sanitize
 from ...session._commands import (
     FORMATS,
