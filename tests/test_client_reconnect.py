@@ -196,3 +196,8 @@ def test_resume_positions_follow_live_events_and_the_servers_epochs() -> None:
     assert resume.rooms["#a"] == ("E", 5)
     resume.feed('{"type":"part","room":"#a","seq":9,"sender":"ann","history":false}')
     assert resume.rooms == {}
+    # A room where nothing numbered was seen yet is joined again plainly.
+    resume.feed(
+        '{"type":"notice","room":"","seq":0,"kind":"switch","data":{"room":"#b","epoch":"G"}}'
+    )
+    assert resume.requests() == ['{"cmd": "join", "room": "#b"}', '{"cmd": "switch", "room": "#b"}']

@@ -66,6 +66,9 @@ class Resume:
         lines = []
         for room, (epoch, seq) in self.rooms.items():
             if epoch is None or seq is None:
+                # Nothing numbered seen there (a room too large to announce joins): join it
+                # again, with its latest history.
+                lines.append(json.dumps({"cmd": "join", "room": room}))
                 continue
             since = {"epoch": epoch, "seq": seq}
             lines.append(json.dumps({"cmd": "join", "room": room, "since": since}))
