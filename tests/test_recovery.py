@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 from hypothesis import HealthCheck, given, settings
@@ -188,20 +189,29 @@ async def test_already_in_the_room_only_makes_it_current() -> None:
 
 
 class SlowLog(MemoryLog):
-    """A log whose history() waits, as one reading a disk does; *during* runs meanwhile."""
+    """A log whose history() waits, as one reading a disk does; *during* runs meanwhile (on
+    the first *reads* calls)."""
 
     during: Callable[[], Any] | None = None
+    reads = 1
 
     async def history(
         self, count: int | None = None, *, before: int | None = None, after: int | None = None
     ) -> list[Event]:
         events = await super().history(count, before=before, after=after)
-        if SlowLog.during is not None:
+        if SlowLog.during is not None and SlowLog.reads > 0:
+            SlowLog.reads -= 1
             await SlowLog.during()
         return events
 
 
-async def test_events_published_while_the_log_is_read_are_neither_lost_nor_doubled() -> None:
+@pytest.mark.parametrize("reads", [1, 10])
+async def test_events_published_while_the_log_is_read_are_neither_lost_nor_doubled(
+    reads: int,
+) -> None:
+    # Once: read again, and all of it comes from the log. Every time: after a few reads, the
+    # rest comes from memory at the join.
+    SlowLog.reads = reads
     hub = Hub(room_log=SlowLog)
     alice, bob = hub.connect("alice"), hub.connect("bob")
     hub.join(alice, "#r")
@@ -217,16 +227,16 @@ async def test_events_published_while_the_log_is_read_are_neither_lost_nor_doubl
         _, recovery = await join_since(hub, bob, "#r", since)
     finally:
         SlowLog.during = None
+    rounds = min(reads, 4)  # the first read, and at most three more
     assert recovery is not None
     assert recovery.recovered
-    assert recovery.count == 4
+    assert recovery.count == 2 + 2 * rounds
     _, replayed, _ = _replay(bob, "#r")
-    assert [e.text for e in replayed if isinstance(e, Message)] == [
-        "missed 0",
-        "missed 1",
-        "meanwhile 0",
-        "meanwhile 1",
-    ]
+    texts = [e.text for e in replayed if isinstance(e, Message)]
+    assert texts == ["missed 0", "missed 1", *["meanwhile 0", "meanwhile 1"] * rounds]
+    room = hub.find_room("#r")
+    assert room is not None
+    assert [e.seq for e in replayed] == [e.seq for e in room.recent() if e.seq > since.seq]
 
 
 async def test_a_room_recreated_while_the_log_is_read_is_not_recovered() -> None:
@@ -241,7 +251,7 @@ async def test_a_room_recreated_while_the_log_is_read_is_not_recovered() -> None
         hub.part(alice, "#r")
         hub.join(alice, "#r")
 
-    SlowLog.during = recreate
+    SlowLog.during, SlowLog.reads = recreate, 1
     try:
         _, recovery = await join_since(hub, bob, "#r", since)
     finally:

@@ -48,6 +48,8 @@ logger = logging.getLogger("triochat.recovery")
 #: Most events one recovery replays; more missed than this is "not recovered" (and never more
 #: than fits in half of the member's outbox, as for any replay).
 MAX_RECOVERED: Final = 1000
+# Reads of the log while events keep coming, before the rest is taken from memory.
+_FETCH_ROUNDS: Final = 3
 #: The kind of the marker notice before recovered events.
 RECOVERED: Final = "recovered"
 #: The kind of the marker notice before the latest history, when what was missed is not given.
@@ -144,7 +146,7 @@ async def join_since(
         return room, await _replay_until(room, member, since, arrived, limit, budget)
     fetched: list[Event] | None = None
     if room is not None and member not in room and _obstacle(room, since) is None:
-        fetched = await room.history(limit + 1, after=since.seq)
+        fetched = await _fetch(room, since.seq, limit)
     recovery: Recovery | None = None
 
     def replay(joined: Room) -> list[Event]:
@@ -181,6 +183,23 @@ async def join_since(
     if recovery is not None:
         logger.debug("%s rejoined %s after %s: %s", member.nick, joined.name, since, recovery)
     return joined, recovery
+
+
+async def _fetch(room: Room, after: int, limit: int) -> list[Event]:
+    """The first ``limit + 1`` kept events after *after*, fetched again for what was published
+    while the log was read, until nothing was (a few rounds at most)."""
+    published = room.seq
+    fetched = await room.history(limit + 1, after=after)
+    for _ in range(_FETCH_ROUNDS):
+        if room.seq == published or len(fetched) > limit:
+            break
+        # Events came while the log was read (a durable log reading its disk). The rest is
+        # taken from memory at the join; fetching again keeps that rest short, so that memory
+        # (the newest events) surely still holds it.
+        published = room.seq
+        last = fetched[-1].seq if fetched else after
+        fetched += await room.history(limit + 1 - len(fetched), after=last)
+    return fetched
 
 
 async def _replay_until(
