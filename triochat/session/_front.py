@@ -21,6 +21,7 @@ from ..core._errors import (
 from ..core._events import Action, Message, Notice, TopicChanged
 from ..core._hub import validate_nick
 from ..core._member import SLOW_CONSUMER
+from ..core._position import Position
 from ..core._text import sanitize
 from . import _accounts
 from ._front_commands import (
@@ -37,6 +38,7 @@ from ._front_commands import (
     Names,
     PartAll,
     PartRoom,
+    Reference,
     Rename,
     SayTo,
     SetAway,
@@ -48,6 +50,7 @@ from ._front_commands import (
 from ._reasons import CloseReason
 
 if TYPE_CHECKING:
+    from ..core._events import Event
     from ..core._member import Member
     from ..core._room import Room
     from ._session import Ending, Session
@@ -372,12 +375,7 @@ _HISTORIC: Final = (Message, Action, TopicChanged)
 def _chathistory(session: Session, command: ChatHistory) -> None:
     room = _in(session, command.room)
     member: Member = session.member
-    before = command.before
-    events = [
-        event
-        for event in room.recent()
-        if isinstance(event, _HISTORIC) and (before is None or event.time < before)
-    ][-command.limit :]
+    events = _history_between(room, command)
     # A reply must never by itself overflow the outbox of whoever asked (as /history).
     room_events, room_bytes = member.max_events // 2 - 2, member.max_bytes // 2
     fit = 0
@@ -393,6 +391,47 @@ def _chathistory(session: Session, command: ChatHistory) -> None:
             session.hub.disconnect(member, SLOW_CONSUMER)
             return
     tell(session, "chathistory-end", room=room.name)
+
+
+def _history_between(room: Room, command: ChatHistory) -> list[Event]:
+    """The kept events *command* asks for, oldest first: the first *limit* after its *after*,
+    else the last *limit* (before its *before*, if any)."""
+    epoch = room.log.epoch
+
+    def usable(reference: Reference | None) -> Reference | None:
+        # A message of another run of the room's order names nothing here any more.
+        if isinstance(reference, Position) and reference.epoch != epoch:
+            return None
+        return reference
+
+    after, before = usable(command.after), usable(command.before)
+    limit = command.limit
+    events = _span(room, after, before)
+    if after is not None and before is not None and not events:
+        # BETWEEN with the later reference first: the same span, the events nearest the first.
+        return _span(room, before, after)[-limit:]
+    return events[:limit] if after is not None else events[-limit:]
+
+
+def _span(room: Room, after: Reference | None, before: Reference | None) -> list[Event]:
+    """The kept events strictly after *after* and before *before* (``None``: no bound)."""
+
+    def key(event: Event, reference: Reference) -> tuple[Any, Any]:
+        if isinstance(reference, Position):
+            return event.seq, reference.seq
+        return event.time, reference
+
+    return [
+        event
+        for event in room.recent()
+        if isinstance(event, _HISTORIC)
+        and (after is None or _later(*key(event, after)))
+        and (before is None or _later(*reversed(key(event, before))))
+    ]
+
+
+def _later(one: Any, other: Any) -> bool:
+    return bool(one > other)
 
 
 def _announce_away(member: Member) -> None:
