@@ -298,3 +298,65 @@ async def test_recovered_means_exactly_the_kept_events_after_the_position(
         assert recovery.reason == ("forgotten" if not complete else "too-many")
         assert [e.seq for e in replayed] == [e.seq for e in room.recent() if e.seq < room.seq]
     await trio.testing.wait_all_tasks_blocked()
+
+
+class DiskLikeLog(SlowLog):
+    """A log that keeps every event elsewhere (as a durable one does on its disk) and only the
+    newest few in memory: its ``forgotten`` stays 0, since nothing is lost, while memory lets
+    go of events."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.disk: list[Event] = []
+
+    @property
+    def forgotten(self) -> int:
+        return 0
+
+    @forgotten.setter
+    def forgotten(self, seq: int) -> None:
+        pass  # memory let go of it; the "disk" still has it
+
+    def appended(self, event: Event) -> None:
+        if isinstance(event, Message):
+            self.disk.append(event)
+
+    async def history(
+        self, count: int | None = None, *, before: int | None = None, after: int | None = None
+    ) -> list[Event]:
+        events = [e for e in self.disk if (after is None or e.seq > after)]
+        events = [e for e in events if before is None or e.seq < before]
+        if count is not None:
+            events = events[:count] if after is not None else events[-count:]
+        await SlowLog.history(self, 0)  # the wait, and what is published during it
+        return events
+
+
+async def test_events_memory_let_go_of_during_the_read_are_not_skipped() -> None:
+    # The log forgets nothing, but the tail after the last read comes from memory at the join:
+    # if memory no longer holds all of it, recovering would skip events without a word.
+    SlowLog.reads = 10
+    hub = Hub(room_log=DiskLikeLog, history_events=3)
+    alice, bob = hub.connect("alice"), hub.connect("bob")
+    hub.join(alice, "#r")
+    hub.join(bob, "#r")
+    since = _left_at(hub, bob, "#r")
+    await _chat(alice, 2, "missed")
+
+    async def more() -> None:
+        await _chat(alice, 5, "meanwhile")
+
+    SlowLog.during = more
+    try:
+        _, recovery = await join_since(hub, bob, "#r", since)
+    finally:
+        SlowLog.during = None
+    room = hub.find_room("#r")
+    assert room is not None
+    assert isinstance(room.log, DiskLikeLog)
+    _, replayed, _ = _replay(bob, "#r")
+    assert recovery is not None
+    if recovery.recovered:
+        assert [e.seq for e in replayed] == [e.seq for e in room.log.disk if e.seq > since.seq]
+    else:
+        assert recovery.reason == "forgotten"

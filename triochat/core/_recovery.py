@@ -160,8 +160,9 @@ async def join_since(
         if reason is None:
             assert fetched is not None
             last = fetched[-1].seq if fetched else since.seq
-            if joined.forgotten > last:
-                # Memory let go of events after the fetch: a long wait and a busy room.
+            if max(joined.forgotten, joined.log.evicted) > last:
+                # Memory let go of events after the fetch (a long wait and a busy room): the
+                # log may still keep them, but they cannot be taken from memory now.
                 reason = FORGOTTEN
             else:
                 events = fetched + [event for event in joined.recent() if event.seq > last]
