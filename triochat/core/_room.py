@@ -16,6 +16,7 @@ import fnmatch
 import re
 import unicodedata
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
@@ -167,12 +168,16 @@ class Room:
 
     # ---------------------------------------------------------------------------- membership
 
-    def join(self, member: Member) -> Joined:
+    def join(
+        self, member: Member, *, replay: Callable[[Room], list[Event]] | None = None
+    ) -> Joined:
         """Add *member* (which becomes its current room) and announce it to everyone here.
 
         The new member first receives the room's history (copies of the last events, marked
         ``history=True``), then its own :class:`Joined` event, then live events: no gap, no
-        duplicate, because nothing can be published between the two steps.
+        duplicate, because nothing can be published between the two steps. *replay*, if
+        given, is called (at that moment, with this room) for the events to send instead of
+        the history: what a reconnecting client missed (see ``_recovery.py``).
         """
         if member.hub is not self.hub or not member.connected:
             raise ValueError(f"{member!r} is not connected to this room's hub")
@@ -191,7 +196,8 @@ class Room:
             # not with the departures of members it never saw here.
             self._announce_departures()
         # recent() is a copy: making a history copy charges the history, which may evict.
-        for event in self._log.recent():
+        events = self._log.recent() if replay is None else replay(self)
+        for event in events:
             if not member.deliver(event.as_history()):
                 break  # its outbox is smaller than the history: the live events will tell
         self._members[member] = None

@@ -49,8 +49,14 @@ def irc_settings(config: ServerConfig, hub: Hub) -> IrcSettings:
             if config.data_dir is not None
             else hub.history_events or None
         ),
+        message_reference_types=("msgid", "timestamp"),
         away_length=MAX_AWAY_LENGTH,
         targets={"PRIVMSG": 1, "NOTICE": 1, "NAMES": None, "WHOIS": 1, "KICK": 1, "JOIN": None},
     )
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return IrcSettings(features=features, version=_version(), created=started)
+
+    def epoch_of(room: str) -> str | None:
+        found = hub.find_room(room)
+        return None if found is None else found.log.epoch
+
+    return IrcSettings(features=features, version=_version(), created=started, epoch_of=epoch_of)

@@ -21,6 +21,7 @@ from ..core._errors import (
 from ..core._events import Action, Message, Notice, TopicChanged
 from ..core._hub import validate_nick
 from ..core._member import SLOW_CONSUMER
+from ..core._position import Position
 from ..core._text import sanitize
 from . import _accounts
 from ._front_commands import (
@@ -37,6 +38,7 @@ from ._front_commands import (
     Names,
     PartAll,
     PartRoom,
+    Reference,
     Rename,
     SayTo,
     SetAway,
@@ -48,8 +50,6 @@ from ._front_commands import (
 from ._reasons import CloseReason
 
 if TYPE_CHECKING:
-    import datetime as dt
-
     from ..core._events import Event
     from ..core._member import Member
     from ..core._room import Room
@@ -380,7 +380,7 @@ _SCAN_EVENTS: Final = 10_000
 async def _chathistory(session: Session, command: ChatHistory) -> None:
     room = _in(session, command.room)
     member: Member = session.member
-    events = await _before(room, command.limit, command.before)
+    events = await _history_between(room, command)
     # A reply must never by itself overflow the outbox of whoever asked (as /history).
     room_events, room_bytes = member.max_events // 2 - 2, member.max_bytes // 2
     fit = 0
@@ -398,24 +398,70 @@ async def _chathistory(session: Session, command: ChatHistory) -> None:
     tell(session, "chathistory-end", room=room.name)
 
 
-async def _before(room: Room, limit: int, before: dt.datetime | None) -> list[Event]:
-    """The last *limit* messages, actions and topics of *room* stamped before *before*, paging
-    back through its log (memory first; a durable log reaches its disk) for at most
-    ``_SCAN_EVENTS`` events."""
+async def _history_between(room: Room, command: ChatHistory) -> list[Event]:
+    """The kept events *command* asks for, oldest first: the first *limit* after its *after*,
+    else the last *limit* (before its *before*, if any)."""
+    epoch = room.log.epoch
+
+    def usable(reference: Reference | None) -> Reference | None:
+        # A message of another run of the room's order names nothing here any more.
+        if isinstance(reference, Position) and reference.epoch != epoch:
+            return None
+        return reference
+
+    after, before = usable(command.after), usable(command.before)
+    limit = command.limit
+    events = await _span(room, after, before, limit, first=after is not None)
+    if after is not None and before is not None and not events:
+        # BETWEEN with the later reference first: the same span, the events nearest the first.
+        return (await _span(room, before, after, limit, first=False))[-limit:]
+    return events[:limit] if after is not None else events[-limit:]
+
+
+async def _span(
+    room: Room, after: Reference | None, before: Reference | None, limit: int, *, first: bool
+) -> list[Event]:
+    """The kept events strictly after *after* and before *before* (``None``: no bound), oldest
+    first: at least the first (*first*) or the last *limit* of them if there are that many.
+
+    It pages through the room's log (memory first; a durable log reads its disk), looking at
+    ``_SCAN_EVENTS`` events at most.
+    """
+
+    def inside(event: Event) -> bool:
+        return (
+            isinstance(event, _HISTORIC)
+            and (after is None or _later(*_key(event, after)))
+            and (before is None or _later(*reversed(_key(event, before))))
+        )
+
+    below = before.seq if isinstance(before, Position) else None
+    if first and isinstance(after, Position):
+        # Forwards from a message: the log finds the start itself.
+        page = await room.history(limit, after=after.seq, before=below)
+        return [event for event in page if inside(event)]
     found: list[Event] = []
     page_size = max(limit, 100)
-    below: int | None = None
     for _ in range(max(_SCAN_EVENTS // page_size, 1)):
         page = await room.history(page_size, before=below)
-        found[:0] = [
-            event
-            for event in page
-            if isinstance(event, _HISTORIC) and (before is None or event.time < before)
-        ]
-        if len(found) >= limit or len(page) < page_size:
+        found[:0] = [event for event in page if inside(event)]
+        if len(page) < page_size:
+            break
+        reached_after = after is not None and not _later(*_key(page[0], after))
+        if reached_after or (not first and len(found) >= limit):
             break
         below = page[0].seq
-    return found[-limit:] if limit > 0 else []
+    return found
+
+
+def _key(event: Event, reference: Reference) -> tuple[Any, Any]:
+    if isinstance(reference, Position):
+        return event.seq, reference.seq
+    return event.time, reference
+
+
+def _later(one: Any, other: Any) -> bool:
+    return bool(one > other)
 
 
 def _announce_away(member: Member) -> None:
