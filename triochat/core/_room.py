@@ -321,8 +321,7 @@ class Room:
         event = self._publish(
             Kicked, actor.nick, target=target.nick, reason=sanitize(reason, keep_formatting=True)
         )
-        self.part(target, announce=False)
-        assert isinstance(event, Kicked)
+        assert isinstance(event, Kicked)  # delivered, it removed the target (_deliver)
         return event
 
     def set_operator(self, actor: Member, nick: str, *, operator: bool) -> OperatorChanged:
@@ -489,6 +488,18 @@ class Room:
                 self.hub.disconnect(member, SLOW_CONSUMER)  # queues its departure
             if not crowded and not self._announcing:
                 self._announce_departures()  # at once, unless this event crowded an outbox
+        if type(event) is Kicked:
+            # The kick takes effect here, once everyone (the target included) has been offered
+            # it: with a log whose order is made remotely this is the moment it is in the
+            # order, and a kick made by another process reaches this process's member only so.
+            self._remove_kicked(event.target)
+
+    def _remove_kicked(self, nick: str) -> None:
+        key = _nick_key(nick)
+        for member in self._members:
+            if _nick_key(member.nick) == key:
+                self.part(member, announce=False)
+                return
 
     def _close(self) -> None:
         """The room is going away: close its log (which lets go of the history)."""
