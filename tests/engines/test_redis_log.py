@@ -1,0 +1,71 @@
+"""The Redis engine's room log: one order per room for several processes (here several hubs,
+each with its own engine and connection, in one trio run), history, state, outages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import trio
+import trio.testing
+
+from triochat import Event, Hub, Joined, Member, Message
+from triochat.engines._redis import RedisEngine
+
+from .conftest import RedisServer
+
+WAIT = 10.0
+
+
+async def _engines(nursery: trio.Nursery, url: str, count: int) -> list[RedisEngine]:
+    return [await nursery.start(RedisEngine(url).serve) for _ in range(count)]
+
+
+def _hub(engine: RedisEngine) -> Hub:
+    return Hub(room_log=engine.room_log)
+
+
+async def _until(member: Member, last: Callable[[Event], bool]) -> list[Event]:
+    """The events *member* receives up to and including the first for which *last* is true."""
+    events: list[Event] = []
+    with trio.fail_after(WAIT):
+        while not events or not last(events[-1]):
+            events.append(await member.receive())
+    return events
+
+
+def _joined(nick: str) -> Callable[[Event], bool]:
+    return lambda event: isinstance(event, Joined) and event.sender == nick
+
+
+async def _messages(member: Member, count: int) -> list[Message]:
+    """The next *count* messages *member* receives (other events skipped)."""
+    messages: list[Message] = []
+    with trio.fail_after(WAIT):
+        while len(messages) < count:
+            event = await member.receive()
+            if isinstance(event, Message):
+                messages.append(event)
+    return messages
+
+
+async def test_three_hubs_see_one_order(redis_server: RedisServer) -> None:
+    async with trio.open_nursery() as nursery:
+        engines = await _engines(nursery, redis_server.url, 3)
+        hubs = [_hub(engine) for engine in engines]
+        members = [hub.connect(f"user{i}") for i, hub in enumerate(hubs)]
+        for member, hub in zip(members, hubs, strict=True):
+            hub.join(member, "#shared")
+        # Its own Joined comes back to each once its hub has the room loaded.
+        for member in members:
+            await _until(member, _joined(member.nick))
+        for round_ in range(5):
+            for member in members:
+                await member.say(f"{member.nick} {round_}", "#shared")
+        seen = []
+        for member in members:
+            messages = await _messages(member, 15)
+            seen.append([(e.room, e.seq, e.sender, e.text) for e in messages])
+        assert seen[0] == seen[1] == seen[2]
+        seqs = [seq for _, seq, _, _ in seen[0]]
+        assert seqs == list(range(seqs[0], seqs[0] + 15))
+        nursery.cancel_scope.cancel()
