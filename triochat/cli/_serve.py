@@ -69,6 +69,8 @@ class ServeOptions:
     reloader: Reloader | None = None
     #: Whether to read admin commands from the terminal (standard input is one).
     console: bool = False
+    #: ``redis://...``: rooms shared with other processes through Redis (``--engine``).
+    engine: str | None = None
 
 
 def hold_stop_signals() -> list[int]:
@@ -114,7 +116,7 @@ async def serve_until_stopped(options: ServeOptions, early_signals: list[int]) -
             log.info("%s received: not starting", signal.Signals(early_signals[0]).name)
             return EXIT_OK
         async with trio.open_nursery() as nursery:
-            server = await _start(nursery, options.config)
+            server = await _start(nursery, options.config, options.engine)
             if not isinstance(server, ChatServer):
                 return server  # the exit code of an error (reported)
             stop = _Stop()
@@ -214,10 +216,23 @@ def notify_systemd(state: str) -> bool:
     return True
 
 
-async def _start(nursery: trio.Nursery, config: ServerConfig) -> ChatServer | int:
-    """Start serving in *nursery*; on an error, report it in one line and return an exit code."""
+async def _start(
+    nursery: trio.Nursery, config: ServerConfig, engine: str | None = None
+) -> ChatServer | int:
+    """Start serving in *nursery* (rooms through the Redis *engine*, if given); on an error,
+    report it in one line and return an exit code."""
+    hub = config.make_hub()
+    if engine is not None:
+        from ..engines._redis import RedisEngine, RedisUnavailable
+
+        try:
+            redis: RedisEngine = await nursery.start(RedisEngine(engine).serve)
+        except RedisUnavailable as exc:
+            print(f"triochat serve: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        hub.room_log = redis.room_log
     try:
-        server: ChatServer = await nursery.start(ChatServer(config=config).serve)
+        server: ChatServer = await nursery.start(ChatServer(config=config, hub=hub).serve)
     except (TLSConfigError, ImportError) as exc:  # ImportError: no web extra for ws://
         print(f"triochat serve: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -241,21 +241,23 @@ class RedisEngine:
             )
         except ValueError as error:
             raise RedisUnavailable(f"bad Redis URL: {error}") from None
-        async with client:
+        failure: RedisUnavailable | None = None
+        async with client:  # coredis wraps what escapes it in a group: fail outside it
             self._client = client
             try:
                 with trio.fail_after(CONNECT_TIMEOUT):
                     await self._connect()
             except (*LINK_ERRORS, trio.TooSlowError, coredis.exceptions.RedisError) as error:
-                raise RedisUnavailable(
-                    f"cannot reach Redis at {self.url}: {_describe(error)}"
-                ) from None
-            self._mark_up()
-            _log.info("rooms shared through Redis at %s (process %s)", self.url, self.process)
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._write)
-                nursery.start_soon(self._read)
-                task_status.started(self)
+                failure = RedisUnavailable(f"cannot reach Redis at {self.url}: {_describe(error)}")
+            else:
+                self._mark_up()
+                _log.info("rooms shared through Redis at %s (process %s)", self.url, self.process)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._write)
+                    nursery.start_soon(self._read)
+                    task_status.started(self)
+        if failure is not None:
+            raise failure
 
     async def _connect(self) -> None:
         """Load the scripts and, the first time, take the stream's newest position."""

@@ -199,7 +199,9 @@ class ChatServer:
                     await store.open()
                 if any(e.is_web for e in config.endpoints):
                     self._page = await trio.to_thread.run_sync(_load_page)
-                async with open_listeners(config.endpoints) as listening:
+                async with open_listeners(
+                    config.endpoints, reuse_port=config.reuse_port
+                ) as listening:
                     self.addresses = [item.address for item in listening]
                     self.endpoints = [item.endpoint for item in listening]
                     with self._scope:

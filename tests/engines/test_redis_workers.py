@@ -1,0 +1,104 @@
+"""``triochat serve --engine redis://... --workers N``: real processes on one port sharing rooms
+through a real redis-server; the start-up errors are one line."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+
+import trio
+
+from ..adversarial.helpers import CHAT, TRIOCHAT, Reader, open_raw, serve_process
+from ..conftest import eventually
+from .conftest import RedisServer
+
+WORKERS = 3
+CLIENTS = 6
+_PIDS = re.compile(r"started \d+ workers: pids ([\d, ]+)")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _said(reader: Reader) -> list[tuple[str, str]]:
+    return [(m["nick"], m["text"]) for line in reader.lines if (m := CHAT.match(line))]
+
+
+async def _clients(port: int, nursery: trio.Nursery, count: int) -> list[Reader]:
+    readers = []
+    for _ in range(count):
+        reader = Reader(await open_raw(port))
+        nursery.start_soon(reader.run)
+        await reader.wait_for_line("joined #lobby")
+        readers.append(reader)
+    return readers
+
+
+async def test_workers_share_rooms_and_survive_a_killed_worker(redis_server: RedisServer) -> None:
+    port = _free_port()
+    args = ("--port", str(port), "--engine", redis_server.url, "--workers", str(WORKERS))
+    async with serve_process(*args) as server, trio.open_nursery() as nursery:
+        await eventually(lambda: server.log.count("serving on") == WORKERS)
+        readers = await _clients(port, nursery, CLIENTS)
+        for number, reader in enumerate(readers):
+            await reader.stream.send_all(f"line {number}\n".encode())
+        for reader in readers:
+            await reader.wait(
+                lambda r: len([s for s in _said(r) if s[1].startswith("line")]) == CLIENTS
+            )
+        orders = [[s for s in _said(r) if s[1].startswith("line")] for r in readers]
+        assert all(order == orders[0] for order in orders)
+        # The workers' pids; kill one with SIGKILL: only its own clients go.
+        match = _PIDS.search(server.log)
+        assert match is not None
+        pids = [int(pid) for pid in match[1].split(", ")]
+        os.kill(pids[0], signal.SIGKILL)
+        await eventually(lambda: "killed by SIGKILL" in server.log)
+        # Those left can still chat across the other workers (some clients were on the dead one).
+        await eventually(lambda: sum(not r.eof for r in readers) > 0)
+        alive = [r for r in readers if not r.eof]
+        await alive[0].stream.send_all(b"after the kill\n")
+        for reader in alive:
+            await reader.wait(lambda r: ("after the kill" in [s[1] for s in _said(r)]) or r.eof)
+        assert (
+            any("after the kill" in [s[1] for s in _said(r)] for r in alive[1:]) or len(alive) == 1
+        )
+        nursery.cancel_scope.cancel()
+        for reader in readers:
+            reader.stream.socket.close()  # no await: the scope is cancelled
+
+
+def _serve(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*TRIOCHAT, "serve", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def test_workers_need_an_engine() -> None:
+    result = _serve("--workers", "2")
+    assert result.returncode == 2
+    assert "--workers needs --engine" in result.stderr
+
+
+def test_a_bad_or_unreachable_redis_is_one_line() -> None:
+    result = _serve("--engine", "http://example.org")
+    assert result.returncode == 2
+    assert "is not a redis:// or rediss:// URL" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = _serve("--engine", f"redis://127.0.0.1:{_free_port()}/0")
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "cannot reach Redis" in line]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
