@@ -9,7 +9,19 @@ import pytest
 import trio
 import trio.testing
 
-from triochat import ChatError, ErrorCode, Event, Hub, Joined, Member, Message, Notice
+from triochat import (
+    ChatError,
+    ErrorCode,
+    Event,
+    Hub,
+    Joined,
+    Kicked,
+    Member,
+    Message,
+    NickInUse,
+    Notice,
+    Private,
+)
 from triochat.engines._redis import RedisEngine
 
 from .conftest import RedisServer
@@ -22,7 +34,7 @@ async def _engines(nursery: trio.Nursery, url: str, count: int) -> list[RedisEng
 
 
 def _hub(engine: RedisEngine) -> Hub:
-    return Hub(room_log=engine.room_log)
+    return engine.attach(Hub())
 
 
 async def _until(member: Member, last: Callable[[Event], bool]) -> list[Event]:
@@ -113,4 +125,53 @@ async def test_redis_restarted_mid_chat(redis_server: RedisServer) -> None:
         assert [m.text for m in before + after] == ["before", "after"]
         assert after[0].seq == 1  # a new epoch: Redis lost the order, and said so
         assert bob.hub.find_room("#shared") is not None
+        nursery.cancel_scope.cancel()
+
+
+async def test_presence_nicks_and_private_messages_across_processes(
+    redis_server: RedisServer,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        engines = await _engines(nursery, redis_server.url, 2)
+        hubs = [engine.attach(Hub()) for engine in engines]
+        alice = hubs[0].connect("alice")
+        hubs[0].join(alice, "#shared")
+        await _until(alice, _joined("alice"))
+        # The other process hears of alice's nick through the stream.
+        with trio.fail_after(WAIT):
+            while engines[1].directory.holder("alice") is None:
+                await trio.sleep(0.01)
+        with pytest.raises(NickInUse):
+            hubs[1].connect("ALICE")
+        with pytest.raises(NickInUse):
+            hubs[1].connect("aIice")  # a look-alike
+        bob = hubs[1].connect("bob")
+        hubs[1].join(bob, "#shared")
+        await _until(bob, _joined("bob"))
+        await _until(alice, _joined("bob"))
+        room_a, room_b = hubs[0].find_room("#shared"), hubs[1].find_room("#shared")
+        assert room_a is not None and room_b is not None
+        assert sorted(room_a.nicks) == sorted(room_b.nicks) == ["alice", "bob"]
+        # A private message to a member of the other process; its echo here.
+        hubs[1].send_private(bob, "Alice", "psst")
+        echo = await bob.receive()
+        assert isinstance(echo, Private) and echo.target == "alice"
+        with trio.fail_after(WAIT):
+            got = await alice.receive()
+        assert isinstance(got, Private) and (got.sender, got.text) == ("bob", "psst")
+        # An operator on one process kicks a member held by the other.
+        assert room_a.is_operator(alice)
+        room_a.kick(alice, "bob", "out")
+        kicked = await _until(bob, lambda e: isinstance(e, Kicked))
+        assert kicked[-1].seq > 0
+        assert bob not in room_b and "#shared" not in bob.rooms
+        with trio.fail_after(WAIT):
+            while "bob" in room_a.nicks:
+                await trio.sleep(0.01)
+        # bob leaves the server: his nick is free on the other process.
+        hubs[1].disconnect(bob, "bye")
+        with trio.fail_after(WAIT):
+            while engines[0].directory.holder("bob") is not None:
+                await trio.sleep(0.01)
+        hubs[0].connect("bob")
         nursery.cancel_scope.cancel()

@@ -230,7 +230,7 @@ async def _start(
         except RedisUnavailable as exc:
             print(f"triochat serve: {exc}", file=sys.stderr)
             return EXIT_ERROR
-        hub.room_log = redis.room_log
+        redis.attach(hub)
     try:
         server: ChatServer = await nursery.start(ChatServer(config=config, hub=hub).serve)
     except (TLSConfigError, ImportError) as exc:  # ImportError: no web extra for ws://

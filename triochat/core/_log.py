@@ -58,7 +58,7 @@ from __future__ import annotations
 import heapq
 import secrets
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import attrs
@@ -121,6 +121,12 @@ class RoomLog(Protocol):
     @property
     def history_events(self) -> int:
         """Events held in memory for :meth:`recent`."""
+        ...
+
+    @property
+    def others(self) -> Sequence[str]:
+        """The nicks of the room's members held by other processes sharing it (a shared log's;
+        a memory log has none)."""
         ...
 
     @property
@@ -205,6 +211,11 @@ class MemoryLog:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.room!r} seq={self.seq}>"
+
+    @property
+    def others(self) -> Sequence[str]:
+        """None: a memory log's room is in this process only."""
+        return ()
 
     @property
     def history_events(self) -> int:

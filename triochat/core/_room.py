@@ -12,9 +12,6 @@ the room's fan-out, :meth:`Room._deliver`.
 
 from __future__ import annotations
 
-import fnmatch
-import re
-import unicodedata
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
@@ -37,6 +34,8 @@ from ._events import (
     utc_now,
 )
 from ._log import RoomLog
+from ._masks import matches as _matches
+from ._masks import validate_mask as _validate_mask
 from ._member import SLOW_CONSUMER
 from ._nicks import nick_key
 from ._text import sanitize
@@ -56,7 +55,6 @@ DEFAULT_HISTORY_BYTES: Final = 128 * 1024
 MAX_TOPIC_LENGTH: Final = 300
 #: Bans one room may hold.
 MAX_BANS: Final = 100
-_MASK: Final = re.compile(r"[^\s@]{0,40}(?:@[^\s@]{1,64})?")
 
 
 def _nick_key(nick: str) -> str:
@@ -156,8 +154,14 @@ class Room:
 
     @property
     def nicks(self) -> list[str]:
-        """The members' nicks, in the order they joined."""
-        return [member.nick for member in self._members]
+        """The members' nicks, in the order they joined (then those of :attr:`others`)."""
+        return [member.nick for member in self._members] + list(self._log.others)
+
+    @property
+    def others(self) -> list[str]:
+        """The nicks of members held by other processes sharing this room (through an
+        engine); empty for a room of this process only."""
+        return list(self._log.others)
 
     def __contains__(self, member: object) -> bool:
         return member in self._members
@@ -307,12 +311,26 @@ class Room:
             room=self.name,
         )
 
+    def _other_named(self, nick: str) -> str | None:
+        """The nick of a member of another process called *nick*, unless this one has it."""
+        key = _nick_key(nick)
+        if any(_nick_key(member.nick) == key for member in self._members):
+            return None
+        return next((other for other in self._log.others if _nick_key(other) == key), None)
+
     def kick(self, actor: Member, nick: str, reason: str = "") -> Kicked:
         """Remove the member called *nick*; everyone here, the target included, sees why.
 
         Raises :exc:`NotOperator` or :exc:`NotInRoom`. Only an admin can kick an admin.
         """
         self._check_operator(actor)
+        elsewhere = self._other_named(nick)
+        if elsewhere is not None:  # its own process removes it when the kick is delivered
+            kicked = self._publish(
+                Kicked, actor.nick, target=elsewhere, reason=sanitize(reason, keep_formatting=True)
+            )
+            assert isinstance(kicked, Kicked)
+            return kicked
         target = self._member_named(nick)
         if target.is_admin and not actor.is_admin:
             raise NotOperator(
@@ -514,31 +532,3 @@ class Room:
             history_events=self._log.history_events,
             history_bytes=self._log.history_bytes,
         )
-
-
-def _validate_mask(mask: str) -> str:
-    # Stored folded, so that /unban SPAM* lifts /ban spam* and /bans shows one spelling.
-    mask = unicodedata.normalize("NFKC", mask.strip()).casefold()
-    if not mask or mask == "@" or not _MASK.fullmatch(mask):
-        raise ChatError(
-            "a ban mask is NICK, @ADDRESS or NICK@ADDRESS, with * and ? wildcards",
-            code=ErrorCode.INVALID_MASK,
-            mask=mask,
-        )
-    return mask
-
-
-def _fits(text: str, pattern: str) -> bool:
-    # Only * and ? are wildcards: nicks may contain "[", which fnmatch would read as a set, so it
-    # is spelled "[[]". fnmatch is used for its matcher that does not backtrack exponentially.
-    return fnmatch.fnmatchcase(text, pattern.replace("[", "[[]"))
-
-
-def _matches(mask: str, member: Member) -> bool:
-    nick_pattern, _, address_pattern = mask.partition("@")
-    if nick_pattern:
-        nick = member.nick.casefold()
-        # A look-alike of a banned nick is banned too (nick_key keeps * and ? as they are).
-        if not _fits(nick, nick_pattern) and not _fits(nick_key(nick), nick_key(nick_pattern)):
-            return False
-    return not address_pattern or _fits(member.address.casefold(), address_pattern)

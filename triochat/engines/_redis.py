@@ -42,10 +42,11 @@ import coredis.exceptions
 import trio
 
 from ..core._errors import ChatError, ErrorCode
-from ..core._events import Event
-from ..core._nicks import fold_case
+from ..core._events import Event, Joined, Kicked, Left, NickChanged, Private
+from ..core._nicks import fold_case, nick_key
 from ._redis_log import KEPT, RedisLog, event_fields
-from ._redis_scripts import APPEND, LOAD, STATE, room_keys
+from ._redis_presence import HEARTBEAT, RedisDirectory
+from ._redis_scripts import APPEND, LOAD, NICK, PRESENCE_SECONDS, STATE, room_keys
 
 if TYPE_CHECKING:
     from ..core._hub import Hub
@@ -105,8 +106,8 @@ def check_redis_url(url: str) -> str:
 class _Job:
     """One command for the writer: open a room, append an event, or change a room's state."""
 
-    what: str  # "load", "event" or "state"
-    log: RedisLog
+    what: str  # "load", "event", "state" (a room's), "nick" or "private"
+    log: RedisLog | None
     keys: list[str]
     args: list[str | int]
 
@@ -132,6 +133,19 @@ class RedisEngine:
     _marks: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1), init=False)
     _position: str = attrs.field(default="0-0", init=False)
     _scripts: dict[str, str] = attrs.field(factory=dict, init=False)
+    #: The other processes' nicks and which processes are alive (the hub's ``directory``).
+    directory: RedisDirectory = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.directory = RedisDirectory(self)
+
+    def attach(self, hub: Hub) -> Hub:
+        """Make *hub* open its rooms through this engine and know the other processes'
+        members (its ``room_log`` and ``directory``); return it."""
+        self._hub = hub
+        hub.room_log = self.room_log
+        hub.directory = self.directory
+        return hub
 
     @property
     def all_key(self) -> str:
@@ -151,7 +165,11 @@ class RedisEngine:
             _Job(
                 "load",
                 log,
-                [*(keys[n] for n in ("seq", "epoch", "log", "topic", "ops", "bans")), self.all_key],
+                [
+                    *(keys[n] for n in ("seq", "epoch", "log", "topic", "ops", "bans")),
+                    self.all_key,
+                    keys["members"],
+                ],
                 [secrets.token_hex(8), max(log.max_events, 1)],
             )
         )
@@ -185,7 +203,14 @@ class RedisEngine:
             _Job(
                 "event",
                 log,
-                [keys["seq"], keys["epoch"], keys["log"], self.all_key, self._mark()],
+                [
+                    keys["seq"],
+                    keys["epoch"],
+                    keys["log"],
+                    self.all_key,
+                    self._mark(),
+                    keys["members"],
+                ],
                 [
                     secrets.token_hex(8),
                     log.room,
@@ -197,9 +222,34 @@ class RedisEngine:
                     max(log.max_events, 1),
                     ALL_STREAM_ENTRIES,
                     "1" if kept else "0",
+                    *self._presence_change(kind, sender, fields),
                 ],
             )
         )
+
+    def _presence_change(
+        self, kind: type[Event], sender: str, fields: Mapping[str, Any]
+    ) -> list[str]:
+        """What *kind* does to the room's members in Redis (see the APPEND script)."""
+        if kind is Joined:
+            return ["+", nick_key(sender), f"{self.process} {sender}"]
+        if kind is Left:
+            return ["-", nick_key(sender)]
+        if kind is Kicked:
+            return ["-", nick_key(fields["target"])]
+        if kind is NickChanged:
+            new = fields["new"]
+            return ["~", nick_key(sender), nick_key(new), f"{self.process} {new}"]
+        return [""]
+
+    def _send_nick(self, nick: str, op: str) -> None:
+        key = f"{self.prefix}:nick:{nick_key(nick)}"
+        args: list[str | int] = [f"{self.process} {nick}", op, nick, self.process]
+        self._queue(_Job("nick", None, [key, self.all_key], [*args, ALL_STREAM_ENTRIES]))
+
+    def _send_private(self, process: str, event: Private) -> None:
+        fields = ["t", "p", "to", process, "sender", event.sender, "target", event.target]
+        self._queue(_Job("private", None, [], [*fields, "text", event.text]))
 
     def _send_state(self, log: RedisLog, change: dict[str, Any]) -> None:
         keys = room_keys(self.prefix, log.key)
@@ -247,6 +297,8 @@ class RedisEngine:
             try:
                 with trio.fail_after(CONNECT_TIMEOUT):
                     await self._connect()
+                    await self._renew()
+                    await self._load_nicks()
             except (*LINK_ERRORS, trio.TooSlowError, coredis.exceptions.RedisError) as error:
                 failure = RedisUnavailable(f"cannot reach Redis at {self.url}: {_describe(error)}")
             else:
@@ -255,6 +307,7 @@ class RedisEngine:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._write)
                     nursery.start_soon(self._read)
+                    nursery.start_soon(self._heartbeat)
                     task_status.started(self)
         if failure is not None:
             raise failure
@@ -262,7 +315,7 @@ class RedisEngine:
     async def _connect(self) -> None:
         """Load the scripts and, the first time, take the stream's newest position."""
         client = self._client
-        for name, script in (("append", APPEND), ("state", STATE), ("load", LOAD)):
+        for name, script in (("event", APPEND), ("state", STATE), ("load", LOAD), ("nick", NICK)):
             self._scripts[name] = await client.script_load(script)
         if self._position == "0-0":
             newest = await client.xrevrange(self.all_key, "+", "-", count=1)
@@ -319,16 +372,23 @@ class RedisEngine:
             for _ in batch:
                 self._jobs.popleft()
             for job, reply in zip(batch, replies, strict=True):
-                if job.what == "load" and self._logs.get(job.log.key) is job.log:
-                    epoch, seq, kept, state, position = reply
-                    job.log.loaded_from(epoch, int(seq), kept, state, position)
+                log = job.log
+                if job.what == "load" and log is not None and self._logs.get(log.key) is log:
+                    epoch, seq, kept, state, position, members = reply
+                    log.loaded_from(epoch, int(seq), kept, state, position, members)
 
     async def _send(self, batch: list[_Job]) -> list[Any]:
         async with self._client.pipeline(transaction=False) as pipe:
             pending = [
-                pipe.evalsha(
-                    self._scripts[job.what if job.what != "event" else "append"], job.keys, job.args
+                pipe.xadd(
+                    self.all_key,
+                    dict(zip(job.args[::2], job.args[1::2], strict=True)),
+                    trim_strategy=coredis.PureToken.MAXLEN,
+                    threshold=ALL_STREAM_ENTRIES,
+                    trim_operator=coredis.PureToken.APPROXIMATELY,
                 )
+                if job.what == "private"
+                else pipe.evalsha(self._scripts[job.what], job.keys, job.args)
                 for job in batch
             ]
         return [await reply for reply in pending]
@@ -350,8 +410,48 @@ class RedisEngine:
                 continue
             for entry in (answer or {}).get(self.all_key, ()):
                 self._position = entry.identifier
-                fields = entry.field_values
-                log = self._logs.get(fold_case(fields.get("room", "")))
-                if log is not None:
-                    log.receive(entry.identifier, fields)
+                self._dispatch(entry.identifier, entry.field_values)
             await trio.lowlevel.checkpoint()
+
+    def _dispatch(self, identifier: str, fields: Mapping[str, str]) -> None:
+        """One entry of the stream of all rooms, to whom it concerns in this process."""
+        what = fields.get("t")
+        if what in ("e", "s"):
+            log = self._logs.get(fold_case(fields.get("room", "")))
+            if log is not None:
+                log.receive(identifier, fields)
+        elif what == "n":
+            self.directory.take(fields["nick"], fields["proc"], fields["op"])
+        elif what == "p" and fields.get("to") == self.process:
+            self.directory.deliver_private(fields)
+
+    async def _heartbeat(self) -> None:
+        """Renew this process's liveness and nicks; learn which processes are alive."""
+        while True:
+            await trio.sleep(HEARTBEAT)
+            if not self.up:
+                continue
+            try:
+                await self._renew()
+            except LINK_ERRORS as error:
+                self._mark_down(error)
+
+    async def _renew(self) -> None:
+        client = self._client
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.set(f"{self.prefix}:proc:{self.process}", "1", ex=PRESENCE_SECONDS)
+            for nick in self.directory.mine:
+                pipe.expire(f"{self.prefix}:nick:{nick_key(nick)}", PRESENCE_SECONDS)
+        prefix = f"{self.prefix}:proc:"
+        self.directory.alive = {
+            key.removeprefix(prefix) async for key in client.scan_iter(match=prefix + "*")
+        }
+
+    async def _load_nicks(self) -> None:
+        """The other processes' nicks as Redis has them now (at start)."""
+        client = self._client
+        keys = [key async for key in client.scan_iter(match=f"{self.prefix}:nick:*")]
+        for value in await client.mget(keys) if keys else ():
+            if value:
+                process, _, nick = value.partition(" ")
+                self.directory.take(nick, process, "+")

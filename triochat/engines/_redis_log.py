@@ -41,7 +41,7 @@ from ..core._events import (
     utc_now,
 )
 from ..core._log import MemoryLog, RoomState
-from ..core._nicks import fold_case
+from ..core._nicks import fold_case, nick_key
 
 if TYPE_CHECKING:
     from ..core._hub import Hub
@@ -102,6 +102,8 @@ class RedisLog(MemoryLog):
         self._position = (0, 0)
         # Changes of state sent and not yet seen back (see the module's docstring).
         self._state_pending = 0
+        # The room's members held by other processes: nick_key -> (nick, process).
+        self._others: dict[str, tuple[str, str]] = {}
         engine._open(self)
 
     # ------------------------------------------------------------------ the RoomLog interface
@@ -130,6 +132,12 @@ class RedisLog(MemoryLog):
         self._state_pending += 1
         self._engine._send_state(self, change)
 
+    @property
+    def others(self) -> list[str]:
+        """The nicks of the room's members held by other live processes."""
+        directory = self._engine.directory
+        return [nick for nick, process in self._others.values() if directory.is_alive(process)]
+
     def close(self) -> None:
         """Stop receiving the room's events and drop its history."""
         self._engine._close(self)
@@ -137,9 +145,20 @@ class RedisLog(MemoryLog):
 
     # ------------------------------------------------------------------ from the engine
 
-    def loaded_from(self, epoch: str, seq: int, kept: list[Any], state: str, position: str) -> None:
+    def loaded_from(
+        self, epoch: str, seq: int, kept: list[Any], state: str, position: str, members: Any
+    ) -> None:
         """The answer of the load script: take it, then deliver what the reader held."""
         self.epoch, self.seq, self._position = epoch, seq, stream_id(position)
+        pairs = (
+            members.items()
+            if isinstance(members, dict)
+            else zip(members[::2], members[1::2], strict=True)
+        )
+        for key, value in pairs:
+            process, _, nick = value.partition(" ")
+            if process != self._engine.process:
+                self._others[key] = (nick, process)
         for _identifier, fields in reversed(kept):
             event = self._event(dict(zip(fields[::2], fields[1::2], strict=True)))
             if event is not None:
@@ -174,7 +193,24 @@ class RedisLog(MemoryLog):
                 "room %s: events %d to %d were lost", self.room, self.seq + 1, event.seq - 1
             )
         self.seq = event.seq
+        self._track(event, entry["proc"])
         self._accept(event)
+
+    def _track(self, event: Event, process: str) -> None:
+        """Follow the room's members held by other processes through the events (*process*
+        made this one: a kick can come from any process)."""
+        others = self._others
+        if isinstance(event, Joined):
+            if process == self._engine.process:
+                return
+            others[nick_key(event.sender)] = (event.sender, process)
+        elif isinstance(event, Left):
+            others.pop(nick_key(event.sender), None)
+        elif isinstance(event, Kicked):
+            others.pop(nick_key(event.target), None)
+        elif isinstance(event, NickChanged) and nick_key(event.sender) in others:
+            del others[nick_key(event.sender)]
+            others[nick_key(event.new)] = (event.new, process)
 
     def _take_state(self, entry: Mapping[str, str]) -> None:
         if entry.get("proc") == self._engine.process:

@@ -23,21 +23,23 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["APPEND", "LOAD", "STATE", "room_keys"]
+__all__ = ["APPEND", "LOAD", "NICK", "PRESENCE_SECONDS", "STATE", "room_keys"]
 
 
 def room_keys(prefix: str, room_key: str) -> dict[str, str]:
     """The keys of one room (see the module's docstring)."""
     base = f"{prefix}:room:{room_key}"
-    return {name: f"{base}:{name}" for name in ("seq", "epoch", "log", "topic", "ops", "bans")}
+    names = ("seq", "epoch", "log", "topic", "ops", "bans", "members")
+    return {name: f"{base}:{name}" for name in names}
 
 
 # How long a "done" mark is kept: far longer than any retry after a lost connection.
 DONE_SECONDS: Final = 300
 
-# KEYS: seq, epoch, log, all, done. ARGV: new epoch (if the room has none), room, kind, sender,
-# time, fields (JSON), process, room stream bound, all stream bound, kept ("1" or "0").
-# Returns the seq, or 0 if this append was done already.
+# KEYS: seq, epoch, log, all, done, members. ARGV: new epoch (if the room has none), room, kind,
+# sender, time, fields (JSON), process, room stream bound, all stream bound, kept ("1" or "0"),
+# then what the event does to the room's members: "+" KEY VALUE (joined), "-" KEY (left, kicked),
+# "~" OLD-KEY NEW-KEY VALUE (renamed), or "". Returns the seq, or 0 if this append was done.
 APPEND: Final = """
 if not redis.call('SET', KEYS[5], '1', 'NX', 'EX', %d) then return 0 end
 local epoch = redis.call('GET', KEYS[2])
@@ -53,6 +55,12 @@ if ARGV[10] == '1' then
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', unpack(entry))
 end
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[9], '*', unpack(entry))
+if ARGV[11] == '+' then redis.call('HSET', KEYS[6], ARGV[12], ARGV[13])
+elseif ARGV[11] == '-' then redis.call('HDEL', KEYS[6], ARGV[12])
+elseif ARGV[11] == '~' then
+  redis.call('HDEL', KEYS[6], ARGV[12])
+  redis.call('HSET', KEYS[6], ARGV[13], ARGV[14])
+end
 return seq
 """.replace("%d", str(DONE_SECONDS))
 
@@ -91,9 +99,9 @@ return 1
 """.replace("%d", str(DONE_SECONDS))
 )
 
-# KEYS: seq, epoch, log, topic, ops, bans, all. ARGV: new epoch (if the room has none), count.
-# Returns {epoch, seq, newest kept entries (newest first), state, id of the newest entry of
-# the all stream}: what a process needs to open the room, as of one instant.
+# KEYS: seq, epoch, log, topic, ops, bans, all, members. ARGV: new epoch (if the room has
+# none), count. Returns {epoch, seq, newest kept entries (newest first), state, id of the newest
+# entry of the all stream, members (key, "PROCESS NICK"...)}: the room as of one instant.
 LOAD: Final = (
     _READ_STATE
     + """
@@ -101,13 +109,30 @@ local epoch = redis.call('GET', KEYS[2])
 if not epoch then
   epoch = ARGV[1]
   redis.call('SET', KEYS[2], epoch)
-  redis.call('DEL', KEYS[1], KEYS[3])
+  redis.call('DEL', KEYS[1], KEYS[3], KEYS[8])
 end
 local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
 local kept = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', ARGV[2])
 local newest = redis.call('XREVRANGE', KEYS[7], '+', '-', 'COUNT', 1)
 local last = '0-0'
 if #newest > 0 then last = newest[1][1] end
-return {epoch, seq, kept, read_state(KEYS[4], KEYS[5], KEYS[6]), last}
+return {epoch, seq, kept, read_state(KEYS[4], KEYS[5], KEYS[6]), last,
+  redis.call('HGETALL', KEYS[8])}
 """
 )
+
+#: How long a process's liveness key and its nick keys live without a heartbeat, in seconds.
+PRESENCE_SECONDS: Final = 30
+
+# KEYS: the nick's key, all. ARGV: "PROCESS NICK", "+" (taken) or "-" (let go), nick, process,
+# all stream bound. A nick is let go only by the process that holds it.
+NICK: Final = """
+if ARGV[2] == '+' then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', %d)
+elseif redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 't', 'n', 'op', ARGV[2],
+  'nick', ARGV[3], 'proc', ARGV[4])
+return 1
+""".replace("%d", str(PRESENCE_SECONDS))
