@@ -23,7 +23,9 @@ from triochat import (
     Private,
 )
 from triochat.engines._redis import RedisEngine
+from triochat.protocols.text._phrases import ERRORS
 
+from ..conftest import eventually
 from .conftest import RedisServer
 
 WAIT = 10.0
@@ -138,9 +140,7 @@ async def test_presence_nicks_and_private_messages_across_processes(
         hubs[0].join(alice, "#shared")
         await _until(alice, _joined("alice"))
         # The other process hears of alice's nick through the stream.
-        with trio.fail_after(WAIT):
-            while engines[1].directory.holder("alice") is None:
-                await trio.sleep(0.01)
+        await eventually(lambda: engines[1].directory.holder("alice") is not None)
         with pytest.raises(NickInUse):
             hubs[1].connect("ALICE")
         with pytest.raises(NickInUse):
@@ -150,28 +150,35 @@ async def test_presence_nicks_and_private_messages_across_processes(
         await _until(bob, _joined("bob"))
         await _until(alice, _joined("bob"))
         room_a, room_b = hubs[0].find_room("#shared"), hubs[1].find_room("#shared")
-        assert room_a is not None and room_b is not None
+        assert room_a is not None
+        assert room_b is not None
         assert sorted(room_a.nicks) == sorted(room_b.nicks) == ["alice", "bob"]
         # A private message to a member of the other process; its echo here.
         hubs[1].send_private(bob, "Alice", "psst")
         echo = await bob.receive()
-        assert isinstance(echo, Private) and echo.target == "alice"
+        assert isinstance(echo, Private)
+        assert echo.target == "alice"
         with trio.fail_after(WAIT):
             got = await alice.receive()
-        assert isinstance(got, Private) and (got.sender, got.text) == ("bob", "psst")
+        assert isinstance(got, Private)
+        assert (got.sender, got.text) == ("bob", "psst")
         # An operator on one process kicks a member held by the other.
         assert room_a.is_operator(alice)
         room_a.kick(alice, "bob", "out")
         kicked = await _until(bob, lambda e: isinstance(e, Kicked))
         assert kicked[-1].seq > 0
-        assert bob not in room_b and "#shared" not in bob.rooms
-        with trio.fail_after(WAIT):
-            while "bob" in room_a.nicks:
-                await trio.sleep(0.01)
+        assert bob not in room_b
+        assert "#shared" not in bob.rooms
+        await eventually(lambda: "bob" not in room_a.nicks)
         # bob leaves the server: his nick is free on the other process.
         hubs[1].disconnect(bob, "bye")
-        with trio.fail_after(WAIT):
-            while engines[0].directory.holder("bob") is not None:
-                await trio.sleep(0.01)
+        await eventually(lambda: engines[0].directory.holder("bob") is None)
         hubs[0].connect("bob")
         nursery.cancel_scope.cancel()
+
+
+def test_the_refusal_while_the_room_store_is_down_is_worded_for_rooms() -> None:
+    error = ChatError("", code=ErrorCode.STORE_UNAVAILABLE, store="rooms")
+    worded = ERRORS[error.code](error.params)
+    assert worded is not None
+    assert "room store is unreachable" in worded

@@ -61,7 +61,7 @@ DEFAULT_PREFIX: Final = "triochat"
 #: reconnect after an outage included) and still miss nothing.
 ALL_STREAM_ENTRIES: Final = 100_000
 #: Commands sent in one pipelined batch, at most.
-BATCH: Final = 512
+BATCH: Final = 1024
 #: Appends waiting to be sent, at most; past that, messages are refused as if Redis were down.
 MAX_PENDING: Final = 20_000
 #: How long the reader's ``XREAD`` blocks before it asks again, in milliseconds.
@@ -403,7 +403,7 @@ class RedisEngine:
                 await self._wait_back()
             try:
                 answer = await self._client.xread(
-                    {self.all_key: self._position}, count=BATCH, block=READ_BLOCK_MS
+                    {self.all_key: self._position}, count=4 * BATCH, block=READ_BLOCK_MS
                 )
             except LINK_ERRORS as error:
                 self._mark_down(error)

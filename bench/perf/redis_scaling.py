@@ -4,7 +4,7 @@ against triochat in memory, with ``--engine redis://`` in one process, and with 
 Starts its own redis-server on a free loopback port (no persistence) and stops it after; every
 server is started and stopped by ``bench/perf/run.py``'s :class:`Server`. Ratios are of one run.
 
-    python -m bench.redis_scaling [--quick] [--rounds 2]
+    python -m bench.perf.redis_scaling [--quick] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import subprocess
 import time
 from typing import Any
 
-from bench.perf.run import SERVERS, Server, run_loadgen, scenarios
+from .run import SERVERS, Server, run_loadgen, scenarios
 
 
 def _free_port() -> int:
