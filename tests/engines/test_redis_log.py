@@ -182,3 +182,23 @@ def test_the_refusal_while_the_room_store_is_down_is_worded_for_rooms() -> None:
     worded = ERRORS[error.code](error.params)
     assert worded is not None
     assert "room store is unreachable" in worded
+
+
+async def test_the_nicks_of_a_crashed_process_free_themselves(redis_server: RedisServer) -> None:
+    # Short presence keys, so that the test waits about a second, not half a minute.
+    def engine() -> RedisEngine:
+        return RedisEngine(redis_server.url, presence_seconds=0.5, heartbeat=0.1)
+
+    async with trio.open_nursery() as nursery:
+        survivor = await nursery.start(engine().serve)
+        hub = survivor.attach(Hub())
+        async with trio.open_nursery() as doomed_nursery:
+            doomed = await doomed_nursery.start(engine().serve)
+            doomed.attach(Hub()).connect("carol")
+            await eventually(lambda: survivor.directory.holder("carol") is not None)
+            with pytest.raises(NickInUse):
+                hub.connect("carol")
+            doomed_nursery.cancel_scope.cancel()  # no goodbye: its keys stay until they expire
+        await eventually(lambda: survivor.directory.holder("carol") is None)
+        assert hub.connect("carol").nick == "carol"
+        nursery.cancel_scope.cancel()

@@ -356,10 +356,7 @@ class Room:
         self._check_operator(actor)
         mask = self.add_ban(mask)
         event = self._publish(BanChanged, actor.nick, mask=mask, banned=True)
-        for member in [m for m in self._members if m is not actor and _matches(mask, m)]:
-            if not member.is_admin:
-                self.kick(actor, member.nick, "banned")
-        assert isinstance(event, BanChanged)
+        assert isinstance(event, BanChanged)  # delivered, it removed whom it matches (_deliver)
         return event
 
     def add_ban(self, mask: str) -> str:
@@ -506,11 +503,20 @@ class Room:
                 self.hub.disconnect(member, SLOW_CONSUMER)  # queues its departure
             if not crowded and not self._announcing:
                 self._announce_departures()  # at once, unless this event crowded an outbox
-        if type(event) is Kicked:
+        if isinstance(event, Kicked):
             # The kick takes effect here, once everyone (the target included) has been offered
             # it: with a log whose order is made remotely this is the moment it is in the
             # order, and a kick made by another process reaches this process's member only so.
             self._remove_kicked(event.target)
+        elif isinstance(event, BanChanged) and event.banned:
+            # So too a ban: each process kicks its own members that it matches.
+            self._kick_banned(event)
+
+    def _kick_banned(self, event: BanChanged) -> None:
+        actor = _nick_key(event.sender)
+        for member in [m for m in self._members if _matches(event.mask, m)]:
+            if not member.is_admin and _nick_key(member.nick) != actor:
+                self._publish(Kicked, event.sender, target=member.nick, reason="banned")
 
     def _remove_kicked(self, nick: str) -> None:
         key = _nick_key(nick)

@@ -123,6 +123,10 @@ class RedisEngine:
     prefix: str = DEFAULT_PREFIX
     #: Names this process in the marks of its appends (and its presence, see _presence).
     process: str = attrs.field(factory=lambda: secrets.token_hex(6))
+    #: How long this process's liveness and nick keys live without a heartbeat, and how often
+    #: the heartbeat renews them, in seconds.
+    presence_seconds: float = PRESENCE_SECONDS
+    heartbeat: float = HEARTBEAT
     #: Whether Redis answers (as last seen); messages are refused while it does not.
     up: bool = attrs.field(default=False, init=False)
     _client: Any = attrs.field(default=None, init=False)
@@ -245,7 +249,8 @@ class RedisEngine:
     def _send_nick(self, nick: str, op: str) -> None:
         key = f"{self.prefix}:nick:{nick_key(nick)}"
         args: list[str | int] = [f"{self.process} {nick}", op, nick, self.process]
-        self._queue(_Job("nick", None, [key, self.all_key], [*args, ALL_STREAM_ENTRIES]))
+        ttl = int(self.presence_seconds * 1000)
+        self._queue(_Job("nick", None, [key, self.all_key], [*args, ALL_STREAM_ENTRIES, ttl]))
 
     def _send_private(self, process: str, event: Private) -> None:
         fields = ["t", "p", "to", process, "sender", event.sender, "target", event.target]
@@ -428,7 +433,7 @@ class RedisEngine:
     async def _heartbeat(self) -> None:
         """Renew this process's liveness and nicks; learn which processes are alive."""
         while True:
-            await trio.sleep(HEARTBEAT)
+            await trio.sleep(self.heartbeat)
             if not self.up:
                 continue
             try:
@@ -439,9 +444,10 @@ class RedisEngine:
     async def _renew(self) -> None:
         client = self._client
         async with client.pipeline(transaction=False) as pipe:
-            pipe.set(f"{self.prefix}:proc:{self.process}", "1", ex=PRESENCE_SECONDS)
+            ttl = int(self.presence_seconds * 1000)
+            pipe.set(f"{self.prefix}:proc:{self.process}", "1", px=ttl)
             for nick in self.directory.mine:
-                pipe.expire(f"{self.prefix}:nick:{nick_key(nick)}", PRESENCE_SECONDS)
+                pipe.pexpire(f"{self.prefix}:nick:{nick_key(nick)}", ttl)
         prefix = f"{self.prefix}:proc:"
         self.directory.alive = {
             key.removeprefix(prefix) async for key in client.scan_iter(match=prefix + "*")

@@ -125,14 +125,14 @@ return {epoch, seq, kept, read_state(KEYS[4], KEYS[5], KEYS[6]), last,
 PRESENCE_SECONDS: Final = 30
 
 # KEYS: the nick's key, all. ARGV: "PROCESS NICK", "+" (taken) or "-" (let go), nick, process,
-# all stream bound. A nick is let go only by the process that holds it.
+# all stream bound, how long the key lives (ms). A nick is let go only by the process holding it.
 NICK: Final = """
 if ARGV[2] == '+' then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', %d)
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[6])
 elseif redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 't', 'n', 'op', ARGV[2],
   'nick', ARGV[3], 'proc', ARGV[4])
 return 1
-""".replace("%d", str(PRESENCE_SECONDS))
+"""
