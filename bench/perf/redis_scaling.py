@@ -48,12 +48,11 @@ def main() -> None:
         time.sleep(0.5)
         url = f"redis://127.0.0.1:{redis_port}/0"
         base = SERVERS["triochat"]
-        workers_port = _free_port()
         commands = {
             "memory": base,
             "redis": [*base, "--engine", url],
             "redis, --workers 2": [
-                *base, "--engine", url, "--workers", "2", "--port", str(workers_port),
+                *base, "--engine", url, "--workers", "2", "--port", "WORKERS_PORT",
             ],
         }  # fmt: skip
         fanout = scenarios(args.quick)["fanout"]["args"]
@@ -61,6 +60,8 @@ def main() -> None:
         results: dict[str, list[dict[str, Any]]] = {name: [] for name in commands}
         for _ in range(args.rounds):
             for name, command in commands.items():
+                port = str(_free_port())  # a fresh one each time: none in TIME_WAIT
+                command = [port if word == "WORKERS_PORT" else word for word in command]
                 with Server(name, command) as server:
                     time.sleep(1.0)  # every worker listening, the room store connected
                     result = run_loadgen(server, fanout)
