@@ -29,6 +29,8 @@ class RedisServer:
     """A redis-server this test started; :meth:`kill` and :meth:`start` again for outages."""
 
     directory: Path
+    #: Keep the data across a restart (an append-only file, synced at every write).
+    persistent: bool = False
     port: int = attrs.field(factory=_free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -41,18 +43,13 @@ class RedisServer:
         self.process = subprocess.Popen(
             [
                 binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-                "--protected-mode",
-                "no",
+                *("--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
+                *("--dir", str(self.directory), "--protected-mode", "no"),
+                *(
+                    ("--appendonly", "yes", "--appendfsync", "always")
+                    if self.persistent
+                    else ("--appendonly", "no")
+                ),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

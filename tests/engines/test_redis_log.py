@@ -4,6 +4,7 @@ each with its own engine and connection, in one trio run), history, state, outag
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import trio
@@ -202,3 +203,39 @@ async def test_the_nicks_of_a_crashed_process_free_themselves(redis_server: Redi
         await eventually(lambda: survivor.directory.holder("carol") is None)
         assert hub.connect("carol").nick == "carol"
         nursery.cancel_scope.cancel()
+
+
+@_COREDIS_DROPPED_CONNECTION
+async def test_after_a_restart_that_kept_the_data_the_order_resumes_where_it_was(
+    tmp_path: Path,
+) -> None:
+    redis_server = RedisServer(tmp_path, persistent=True)
+    redis_server.start()
+    try:
+        async with trio.open_nursery() as nursery:
+            engines = await _engines(nursery, redis_server.url, 2)
+            hubs = [engine.attach(Hub()) for engine in engines]
+            alice, bob = hubs[0].connect("alice"), hubs[1].connect("bob")
+            hubs[0].join(alice, "#shared")
+            await _until(alice, _joined("alice"))
+            hubs[1].join(bob, "#shared")
+            await _until(alice, _joined("bob"))
+            for number in range(5):
+                await bob.say(f"line {number}", "#shared")
+            before = await _messages(alice, 5)
+            epoch = hubs[0].room("#shared").log.epoch
+            redis_server.kill()
+            await _notice(alice, "unreachable")
+            redis_server.start()  # the same port and data (append-only file)
+            await _notice(alice, "is back")
+            await _notice(bob, "is back")
+            for number in range(5, 10):
+                await bob.say(f"line {number}", "#shared")
+            after = await _messages(alice, 5)
+            heard = before + after
+            assert [m.text for m in heard] == [f"line {n}" for n in range(10)]
+            assert [m.seq for m in heard] == list(range(heard[0].seq, heard[0].seq + 10))
+            assert hubs[0].room("#shared").log.epoch == epoch
+            nursery.cancel_scope.cancel()
+    finally:
+        redis_server.kill()

@@ -291,6 +291,7 @@ class RedisEngine:
             client = coredis.Redis.from_url(
                 check_redis_url(self.url),
                 decode_responses=True,
+                client_name=f"triochat-{self.process}",  # who is who in CLIENT LIST
                 connect_timeout=CONNECT_TIMEOUT,
                 stream_timeout=CONNECT_TIMEOUT + READ_BLOCK_MS / 1000,
             )
