@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import coredis
 import pytest
 import trio
 import trio.testing
@@ -239,3 +240,22 @@ async def test_after_a_restart_that_kept_the_data_the_order_resumes_where_it_was
             nursery.cancel_scope.cancel()
     finally:
         redis_server.kill()
+
+
+async def test_a_malformed_entry_in_the_stream_is_skipped(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with trio.open_nursery() as nursery:
+        (engine,) = await _engines(nursery, redis_server.url, 1)
+        hub = engine.attach(Hub())
+        alice = hub.connect("alice")
+        hub.join(alice, "#shared")
+        await _until(alice, _joined("alice"))
+        admin = coredis.Redis.from_url(redis_server.url, decode_responses=True)
+        async with admin:  # another writer of the stream, with a bug
+            await admin.xadd(engine.all_key, {"t": "e", "room": "#shared", "kind": "Message"})
+        await alice.say("still here", "#shared")
+        (heard,) = await _messages(alice, 1)
+        assert heard.text == "still here"
+        assert "a malformed entry" in caplog.text
+        nursery.cancel_scope.cancel()

@@ -134,6 +134,8 @@ class RedisEngine:
     _logs: dict[str, RedisLog] = attrs.field(factory=dict, init=False)
     _jobs: deque[_Job] = attrs.field(factory=deque, init=False)
     _job_ready: trio.Event = attrs.field(factory=trio.Event, init=False)
+    # Set while nothing waits to be sent (see drain).
+    _all_sent: trio.Event = attrs.field(factory=trio.Event, init=False)
     _marks: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1), init=False)
     _position: str = attrs.field(default="0-0", init=False)
     _scripts: dict[str, str] = attrs.field(factory=dict, init=False)
@@ -142,6 +144,7 @@ class RedisEngine:
 
     def __attrs_post_init__(self) -> None:
         self.directory = RedisDirectory(self)
+        self._all_sent.set()
 
     def attach(self, hub: Hub) -> Hub:
         """Make *hub* open its rooms through this engine and know the other processes'
@@ -273,6 +276,8 @@ class RedisEngine:
     def _queue(self, job: _Job) -> None:
         self._jobs.append(job)
         self._job_ready.set()
+        if self._all_sent.is_set():
+            self._all_sent = trio.Event()
 
     def _tell_room(self, room: str, text: str) -> None:
         """A notice to this process's members of *room*."""
@@ -373,13 +378,21 @@ class RedisEngine:
             try:
                 replies = await self._send(batch)
             except (*LINK_ERRORS, coredis.exceptions.NoScriptError) as error:
-                self._mark_down(error)
+                self._mark_down(error)  # sent again once Redis is back (marks: applied once)
                 continue
+            except coredis.exceptions.RedisError:
+                # Redis refused the batch (out of memory, a read-only replica...): sending it
+                # again would fail again. Logged, dropped, and the engine goes on.
+                _log.exception("Redis refused %d commands; they are dropped", len(batch))
+                replies = [None] * len(batch)
             for _ in batch:
                 self._jobs.popleft()
+            if not self._jobs:
+                self._all_sent.set()
             for job, reply in zip(batch, replies, strict=True):
                 log = job.log
-                if job.what == "load" and log is not None and self._logs.get(log.key) is log:
+                loaded = reply is not None and job.what == "load"
+                if loaded and log is not None and self._logs.get(log.key) is log:
                     epoch, seq, kept, state, position, members = reply
                     log.loaded_from(epoch, int(seq), kept, state, position, members)
 
@@ -416,8 +429,21 @@ class RedisEngine:
                 continue
             for entry in (answer or {}).get(self.all_key, ()):
                 self._position = entry.identifier
-                self._dispatch(entry.identifier, entry.field_values)
+                try:
+                    self._dispatch(entry.identifier, entry.field_values)
+                except (KeyError, ValueError, TypeError):
+                    # Another writer of the stream (a newer or buggy version): this entry is
+                    # lost for this process, the others are not.
+                    _log.exception("a malformed entry %s in the stream, skipped", entry.identifier)
             await trio.lowlevel.checkpoint()
+
+    async def drain(self, timeout: float = CONNECT_TIMEOUT) -> bool:
+        """Wait until what is queued has been sent (the departures of a server that stops, so
+        that the other processes see them at once), for at most *timeout* seconds; whether it
+        all went."""
+        with trio.move_on_after(timeout):
+            await self._all_sent.wait()
+        return not self._jobs
 
     def _dispatch(self, identifier: str, fields: Mapping[str, str]) -> None:
         """One entry of the stream of all rooms, to whom it concerns in this process."""
