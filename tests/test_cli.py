@@ -6,16 +6,12 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 
 import pytest
 import trio
 
-from .adversarial.helpers import serve_process  # one way to run a server process
+from .adversarial.helpers import TRIOCHAT, serve_process
 from .conftest import LineClient
-
-TRIOCHAT = [sys.executable, "-m", "triochat"]
-SERVING = re.compile(rb"serving on 127\.0\.0\.1:(\d+)")
 
 
 def run(*args: str, stdin: bytes = b"", timeout: float = 20) -> subprocess.CompletedProcess[bytes]:

@@ -8,6 +8,7 @@ fails here rather than in a client months later.
 from __future__ import annotations
 
 import json
+import typing
 from typing import Any
 
 import pytest
@@ -38,6 +39,7 @@ from triochat.session._commands import (
     Unregister,
     Who,
 )
+from triochat.session._handlers import HANDLERS
 
 
 def parse_json(obj: object) -> Command | None:
@@ -240,3 +242,9 @@ def test_text_command(line: str, command: Command) -> None:
     assert parse_command(line) == command
     # The same line on a JSON connection: not JSON (no "{"), so read as text all the same.
     assert parse_command(line, json_commands=True) == command
+
+
+def test_every_command_has_a_handler() -> None:
+    """The session's command table carries out every command class a codec can produce (one
+    missing would be ignored without a word)."""
+    assert set(HANDLERS) == set(typing.get_args(Command))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import math
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from triochat.cli._settings import (
     to_toml,
 )
 
-TRIOCHAT = [sys.executable, "-m", "triochat"]
+from .adversarial.helpers import TRIOCHAT
 
 
 def _values(tmp_path: Path, toml: str, *flags: str) -> dict[str, object]:

@@ -6,6 +6,7 @@
 - Every ``python`` code block in README.md and docs/*.md runs.
 - The API reference has an entry for every public name, and every public name has a docstring.
 - The CLI reference lists every subcommand and flag of the real parser, with its default.
+- docs/architecture.md's table of packages lists exactly the modules of each package.
 """
 
 from __future__ import annotations
@@ -244,3 +245,38 @@ def test_ci_runs_the_readme_test_command() -> None:
     ]
     assert len(commands) == 1, commands
     assert commands[0] in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def _module_table() -> dict[str, set[str]]:
+    """The table of packages in docs/architecture.md: each package's modules, as it lists them
+    (``_name`` for a module, ``name/`` for a subpackage)."""
+    table: dict[str, set[str]] = {}
+    for line in (DOCS / "architecture.md").read_text().splitlines():
+        row = re.fullmatch(r"\| `(\w+)/` \|.*\| ([^|]*) \|", line)
+        if row is not None:
+            table[row[1]] = set(re.findall(r"`(\w+/?)`", row[2]))
+    return table
+
+
+def _modules_of(package: Path) -> set[str]:
+    modules = {path.stem for path in package.glob("*.py") if path.stem != "__init__"}
+    return modules | {f"{sub.name}/" for sub in package.iterdir() if (sub / "__init__.py").exists()}
+
+
+def test_architecture_table_lists_every_module() -> None:
+    """docs/architecture.md's table of packages names every module of each package, and only
+    those (a package with no module of its own yet, such as a new one, may have no row)."""
+    table = _module_table()
+    assert table, "no table of packages in docs/architecture.md"
+    source = Path(triochat.__file__).parent
+    for package in sorted(p for p in source.iterdir() if (p / "__init__.py").exists()):
+        modules = _modules_of(package)
+        if package.name not in table:
+            assert not modules, f"{package.name}/ is missing from docs/architecture.md's table"
+            continue
+        listed = table.pop(package.name)
+        assert listed == modules, (
+            f"{package.name}/: listed but not in the code {sorted(listed - modules)}, "
+            f"in the code but not listed {sorted(modules - listed)}"
+        )
+    assert not table, f"docs/architecture.md lists packages that do not exist: {sorted(table)}"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from triochat.cli._logging import JsonFormatter, TextFormatter
 
+from .adversarial.helpers import json_server
 from .conftest import LineClient
-from .ops_helpers import json_server
 
 
 async def test_json_logs_parse_line_by_line_and_carry_the_connection(tmp_path: Path) -> None:

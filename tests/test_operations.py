@@ -15,8 +15,8 @@ from pathlib import Path
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
+from .adversarial.helpers import TRIOCHAT, ServerProcess, json_server
 from .conftest import LineClient
-from .ops_helpers import TRIOCHAT, JsonServer, json_server
 
 
 def _config(directory: Path, **extra: str) -> Path:
@@ -42,7 +42,7 @@ async def _admin(directory: Path, *words: str) -> tuple[int, str]:
     return result.returncode, result.stdout.decode()
 
 
-async def _http_get(server: JsonServer, path: str) -> tuple[str, str]:
+async def _http_get(server: ServerProcess, path: str) -> tuple[str, str]:
     record = await server.record("metrics on http://")
     address = record["event"].split("http://", 1)[1].split("/", 1)[0]
     host, port = address.rsplit(":", 1)
@@ -134,7 +134,7 @@ async def test_sighup_changes_the_rate_limit_live(short_tmp: Path) -> None:
         await client.send("two")
         assert "slow down" in (await client.until("slow down"))[-1]
         await client.aclose()
-    assert "Traceback" not in server.raw.decode()
+    assert "Traceback" not in server.log
 
 
 async def test_a_bad_reload_changes_nothing(short_tmp: Path) -> None:

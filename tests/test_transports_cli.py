@@ -3,63 +3,15 @@
 from __future__ import annotations
 
 import re
-import signal
 import socket
-import subprocess
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 
 import pytest
-import trio
 
-from triochat import Endpoint, parse_endpoint
-
+from .adversarial.helpers import serve_process
 from .conftest import LineClient
-from .test_cli import TRIOCHAT, run
+from .test_cli import run
 from .transport_helpers import CertFiles, open_tls_stream
-
-SERVING = re.compile(rb"triochat: serving on (.*); Ctrl-C stops\n")
-
-
-def parse_address(text: str) -> Endpoint:
-    """An endpoint from the startup line, where plain TCP has no scheme."""
-    return parse_endpoint(text if ":/" in text else f"tcp://{text}")
-
-
-@asynccontextmanager
-async def serve_process(*args: str) -> AsyncIterator[tuple[list[Endpoint], bytearray]]:
-    """Run ``triochat serve ARGS`` and wait until it says where it listens."""
-    async with trio.open_nursery() as nursery:
-        process: trio.Process = await nursery.start(
-            partial(
-                trio.run_process, [*TRIOCHAT, "serve", *args], stderr=subprocess.PIPE, check=False
-            )
-        )
-        stderr = bytearray()
-        assert process.stderr is not None
-        with trio.fail_after(30):  # start-up on a loaded machine; this only bounds a hang
-            while not (match := SERVING.search(stderr)):
-                chunk = await process.stderr.receive_some()
-                assert chunk, f"server exited early: {bytes(stderr)!r}"
-                stderr += chunk
-        endpoints = [parse_address(a) for a in match[1].decode().split(", ")]
-
-        async def collect() -> None:
-            assert process.stderr is not None
-            while chunk := await process.stderr.receive_some():
-                stderr.extend(chunk)
-
-        nursery.start_soon(collect)
-        try:
-            yield endpoints, stderr
-            process.send_signal(signal.SIGTERM)
-            with trio.fail_after(15):
-                assert await process.wait() == 0
-        finally:
-            if process.returncode is None:
-                process.kill()  # only our own child, by its PID
 
 
 async def test_one_process_serves_tls_ipv6_unix_and_ipv4_in_one_room(
@@ -79,8 +31,9 @@ async def test_one_process_serves_tls_ipv6_unix_and_ipv4_in_one_room(
         str(certs.cert),
         "--tls-key",
         str(certs.key),
-    ) as (endpoints, stderr):
-        tls, v6, unix, v4 = endpoints
+        any_port=False,
+    ) as server:
+        tls, v6, unix, v4 = server.endpoints
         assert (tls.scheme, tls.host, v6.host, unix.path, v4.host) == (
             "tls",
             "127.0.0.1",
@@ -106,8 +59,9 @@ async def test_one_process_serves_tls_ipv6_unix_and_ipv4_in_one_room(
             assert waved == {"secure", "six", "local", "four"}
         for client in clients:
             await client.aclose()
+    assert server.process.returncode == 0  # stopped by SIGTERM, cleanly
     assert not path.exists()
-    log = bytes(stderr).decode()
+    log = server.log
     assert "Traceback" not in log
     assert "connect unix:" + str(path) + " as guest-" in log
     assert re.search(r"connect \[::1\]:\d+ as guest-", log)

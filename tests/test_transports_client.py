@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,10 +21,9 @@ from triochat import (
 )
 from triochat.cli._connect import INSECURE_WARNING
 
+from .adversarial.helpers import TRIOCHAT
 from .conftest import WAIT, eventually
 from .transport_helpers import CertFiles
-
-TRIOCHAT = [sys.executable, "-m", "triochat"]
 
 
 async def until(chat: ChatConnection, needle: str) -> list[str]:

@@ -1,4 +1,5 @@
-"""Tools for attacking a server in tests: sizes, fake and raw clients, healthy traffic, resources.
+"""Tools for attacking a server in tests: sizes, fake and raw clients, healthy traffic, resources;
+and ``triochat serve`` run as a process (:func:`serve_process`, :func:`json_server`).
 
 Sizes come from :func:`size`: the small value in the normal run (CI), the large one when the
 environment variable ``TRIOCHAT_STRESS`` is ``1`` (``nox -s stress``).
@@ -6,6 +7,7 @@ environment variable ``TRIOCHAT_STRESS`` is ``1`` (``nox -s stress``).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import resource
@@ -17,19 +19,21 @@ import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import attrs
 import trio
 import trio.testing
 
-from triochat import ChatServer
+from triochat import ChatServer, Endpoint, parse_endpoint
 
 from ..cleanup import close_at_test_end
 from ..conftest import WAIT, eventually
 
 STRESS: bool = os.environ.get("TRIOCHAT_STRESS") == "1"
 TRIOCHAT = [sys.executable, "-m", "triochat"]
-_SERVING = re.compile(rb"serving on 127\.0\.0\.1:(\d+)")
+# The startup line of `triochat serve` (a log record's event with --log-format json).
+_SERVING = re.compile(r"serving on (.*); Ctrl-C stops")
 CHAT = re.compile(r"^\[\d\d:\d\d:\d\d\] <(?P<nick>[^>]+)> (?P<text>.*)$")
 
 
@@ -222,9 +226,19 @@ class Healthy:
 
 @attrs.define
 class ServerProcess:
+    """A ``triochat serve`` process, with what it wrote on stderr (read all along, unless
+    :func:`serve_process` was told not to) and where it said it listens."""
+
     process: trio.Process
-    port: int
-    stderr: bytearray
+    #: The addresses of its endpoints, in order, as its "serving on" line gives them.
+    addresses: list[str] = attrs.field(factory=list)
+    #: Everything read from its stderr so far.
+    stderr: bytearray = attrs.field(factory=bytearray)
+    #: With ``--log-format json``: every stderr line, parsed (each must be one JSON object).
+    json_logs: bool = False
+    records: list[dict[str, Any]] = attrs.field(factory=list)
+    _partial: bytes = b""
+    _changed: trio.Event = attrs.field(factory=trio.Event)
 
     @property
     def pid(self) -> int:
@@ -234,43 +248,92 @@ class ServerProcess:
     def log(self) -> str:
         return self.stderr.decode(errors="replace")
 
+    @property
+    def address(self) -> str:
+        """The address of the first endpoint."""
+        return self.addresses[0]
+
+    @property
+    def port(self) -> int:
+        """The port of the first endpoint."""
+        return int(self.address.rsplit(":", 1)[1])
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        """The endpoints it listens on (plain TCP has no scheme in the startup line)."""
+        return [parse_endpoint(a if ":/" in a else f"tcp://{a}") for a in self.addresses]
+
+    def _take(self, chunk: bytes | bytearray) -> None:
+        self.stderr.extend(chunk)
+        *lines, self._partial = (self._partial + bytes(chunk)).split(b"\n")
+        for line in lines:
+            text = line.decode(errors="replace")
+            if self.json_logs:
+                record = json.loads(line)  # every line is one JSON object
+                self.records.append(record)
+                text = record["event"]
+            if not self.addresses and (serving := _SERVING.search(text)):
+                self.addresses = serving[1].split(", ")
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def wait_until_serving(self) -> None:
+        """Read stderr until the process says where it listens."""
+        assert self.process.stderr is not None
+        with trio.fail_after(WAIT):
+            while not self.addresses:
+                chunk = await self.process.stderr.receive_some()
+                assert chunk, f"server exited early: {bytes(self.stderr)!r}"
+                self._take(chunk)
+
     async def collect_stderr(self) -> None:
         """Read the process's stderr into :attr:`stderr` until it ends."""
         assert self.process.stderr is not None
         while chunk := await self.process.stderr.receive_some():
-            self.stderr.extend(chunk)
+            self._take(chunk)
+        assert not (self.json_logs and self._partial), self._partial
+
+    async def record(self, event: str, after: int = 0) -> dict[str, Any]:
+        """The first JSON record (from index *after* on) whose event contains *event*."""
+        with trio.fail_after(WAIT):
+            while True:
+                for record in self.records[after:]:
+                    if event in record["event"]:
+                        return record
+                await self._changed.wait()
 
 
 @asynccontextmanager
 async def serve_process(
-    *args: str, max_open_files: int | None = None, read_stderr: bool = True
+    *args: str,
+    max_open_files: int | None = None,
+    read_stderr: bool = True,
+    any_port: bool = True,
+    json_logs: bool = False,
 ) -> AsyncIterator[ServerProcess]:
-    """Run ``triochat serve --port 0 ARGS`` (optionally with ``ulimit -n`` *max_open_files*).
+    """Run ``triochat serve --port 0 ARGS`` (``--port 0`` only with *any_port*; optionally
+    with ``ulimit -n`` *max_open_files*), and wait until it says where it listens.
 
-    Its stderr is read into :attr:`ServerProcess.stderr` all along; with *read_stderr* false,
-    only up to the startup line, and then not at all until the caller starts
-    :meth:`ServerProcess.collect_stderr`. The process is killed by its PID on the way out if it
-    is still running.
+    Its stderr is read into :attr:`ServerProcess.stderr` all along (and parsed into
+    :attr:`ServerProcess.records` with *json_logs*); with *read_stderr* false, only up to the
+    startup line, and then not at all until the caller starts
+    :meth:`ServerProcess.collect_stderr`. At the end it is stopped with SIGTERM, if it still
+    runs, and must exit; it is killed by its PID on the way out if it is still running.
     """
 
     def limit_files() -> None:  # runs in the child, between fork and exec
         if max_open_files is not None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
 
-    command: Sequence[str] = [*TRIOCHAT, "serve", "--port", "0", *args]
+    port_args = ("--port", "0") if any_port else ()
+    command: Sequence[str] = [*TRIOCHAT, "serve", *port_args, *args]
     process = await trio.lowlevel.open_process(
         command, stderr=subprocess.PIPE, preexec_fn=limit_files
     )
     try:
-        assert process.stderr is not None
-        stderr = bytearray()
-        with trio.fail_after(WAIT):
-            while not (match := _SERVING.search(stderr)):
-                chunk = await process.stderr.receive_some()
-                assert chunk, f"server exited early: {bytes(stderr)!r}"
-                stderr += chunk
+        server = ServerProcess(process, json_logs=json_logs)
+        await server.wait_until_serving()
         async with trio.open_nursery() as nursery:
-            server = ServerProcess(process, int(match[1]), stderr)
             if read_stderr:
                 nursery.start_soon(server.collect_stderr)
             yield server
@@ -285,3 +348,11 @@ async def serve_process(
             await process.wait()
             if process.stderr is not None:
                 await process.stderr.aclose()
+
+
+@asynccontextmanager
+async def json_server(config: Path, *args: str) -> AsyncIterator[ServerProcess]:
+    """``triochat serve --config CONFIG --log-format json ARGS`` (see :func:`serve_process`)."""
+    arguments = ("--config", str(config), "--log-format", "json", *args)
+    async with serve_process(*arguments, any_port=False, json_logs=True) as server:
+        yield server

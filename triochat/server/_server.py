@@ -1,36 +1,40 @@
-"""The server: listeners on every endpoint, an accept loop per listener, one task per connection."""
+"""The server: listeners on every endpoint, an accept loop per listener, one task per connection.
+
+The accept loop is in :mod:`._accept`, the client limits in :mod:`._admission`, a client's way
+from its socket to its connection (TLS handshake, web request) in :mod:`._intake`; here are the
+server's life (serve, reload, shutdown) and the table of connections.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import logging
 import ssl
-import sys
 from collections.abc import AsyncIterator, Callable
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
 
 from ..core._hub import Hub
-from ..drivers._addresses import address_key, format_address
 from ..drivers._connection import Connection
 from ..drivers._endpoints import Endpoint
 from ..drivers._flusher import Flusher
 from ..drivers._listeners import Listening, open_listeners
-from ..drivers._tls import TLSConfigError, server_handshake, server_ssl_context
-from ..protocols._codec import Codec, Refusal
+from ..drivers._tls import TLSConfigError, server_ssl_context
+from ..protocols._codec import Codec
 from ..protocols.irc import IrcCodec, IrcSettings
 from ..protocols.text import LineCodec
 from ..session._auth import Guard
 from ..session._nick_store import NickStore
 from ..session._policy import SessionLimits, SessionPolicy
 from ..session._reasons import CloseReason
+from ._accept import accept_forever, peer_of
+from ._admission import Admission
 from ._config import ServerConfig
 from ._counters import CountingThrottle, ServerCounters
+from ._intake import handle, load_page, on_accept
 from ._irc import irc_settings
 
 if TYPE_CHECKING:
@@ -39,15 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["ChatServer", "ServerStatistics", "serve_tcp"]
 
 log = logging.getLogger("triochat.server")
-
-# accept() errors that mean "out of some resource for now": wait and try again, the way
-# trio.serve_listeners does, but with one warning line instead of a traceback every 100 ms.
-_RESOURCE_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
-_ACCEPT_RETRY_DELAY: Final = 0.1
-_RESOURCE_WARNING_INTERVAL: Final = 10.0
-# Refused connections are logged at most once per this many seconds (with a count), so that a
-# host hammering the port cannot flood the log either.
-_REFUSAL_LOG_INTERVAL: Final = 10.0
 
 
 def _guard(config: ServerConfig) -> Guard:
@@ -142,23 +137,17 @@ class ChatServer:
     )
     #: What ended connections, and what closed connections did (for metrics).
     counters: ServerCounters = attrs.field(factory=ServerCounters, init=False)
-    # Every connection served, with the IP address it is counted under in _per_ip (if it was
-    # admitted by the accept loop directly; handle_stream releases its own).
+    # Every connection served, with the IP address it is counted under in _admission (if it
+    # was admitted by the accept loop directly; handle_stream releases its own).
     _connections: dict[Connection, str | None] = attrs.field(factory=dict, init=False)
     _flusher: Flusher = attrs.field(factory=Flusher, init=False)
     # _forget bound once, shared by every connection (one bound method each would add up).
     _forget_connection: Callable[[Connection], None] = attrs.field(
         init=False, default=attrs.Factory(lambda self: self._forget, takes_self=True)
     )
-    _accepted: int = attrs.field(default=0, init=False)
-    _refused_full: int = attrs.field(default=0, init=False)
-    _refused_per_ip: int = attrs.field(default=0, init=False)
+    # Clients accepted and refused, and counted per address (the limits of the config).
+    _admission: Admission = attrs.field(factory=Admission, init=False)
     _refused_lines: int = attrs.field(default=0, init=False)
-    _per_ip: dict[str, int] = attrs.field(factory=dict, init=False)
-    _unlogged_refusals: int = attrs.field(default=0, init=False)
-    _last_refusal_log: float = attrs.field(default=-_REFUSAL_LOG_INTERVAL, init=False)
-    _handshaking: int = attrs.field(default=0, init=False)
-    _handshake_failures: int = attrs.field(default=0, init=False)
     _ssl_context: ssl.SSLContext | None = attrs.field(default=None, init=False)
     # What every IRC client is told (made when the first one connects).
     _irc_settings: IrcSettings | None = attrs.field(default=None, init=False)
@@ -198,7 +187,7 @@ class ChatServer:
                 if store is not None:
                     await store.open()
                 if any(e.is_web for e in config.endpoints):
-                    self._page = await trio.to_thread.run_sync(_load_page)
+                    self._page = await trio.to_thread.run_sync(load_page)
                 async with open_listeners(
                     config.endpoints, reuse_port=config.reuse_port
                 ) as listening:
@@ -337,83 +326,24 @@ class ChatServer:
                     accepting.start_soon(self._accept_loop, item, nursery)
 
     async def _accept_loop(self, listening: Listening, nursery: trio.Nursery) -> None:
-        last_warning = -_RESOURCE_WARNING_INTERVAL
-        failing_since: float | None = None
-        failures = 0
-        listener = listening.listener
-        try:
-            while True:
-                try:
-                    stream = await listener.accept()
-                except OSError as exc:
-                    if exc.errno not in _RESOURCE_ERRNOS:
-                        raise
-                    now = trio.current_time()
-                    failures += 1
-                    if failing_since is None:
-                        failing_since = now
-                    if now - last_warning >= _RESOURCE_WARNING_INTERVAL:
-                        last_warning = now
-                        log.warning(
-                            "cannot accept connections: %s; retrying every %g s",
-                            exc.strerror,
-                            _ACCEPT_RETRY_DELAY,
-                        )
-                    await trio.sleep(_ACCEPT_RETRY_DELAY)
-                    continue
-                if failing_since is not None:
-                    log.warning(
-                        "accepting connections again after %.1f s (%d failed attempts)",
-                        trio.current_time() - failing_since,
-                        failures,
-                    )
-                    failing_since, failures = None, 0
-                if listening.endpoint.is_tls or listening.endpoint.is_web:
-                    nursery.start_soon(self._handle_socket, stream, listening, nursery)
-                else:
-                    try:
-                        self._admit_socket(stream, listening, nursery)
-                    except Exception:  # a bug of ours costs this client, never the listener
-                        log.exception("failed to admit a client; closing it")
-                        stream.socket.close()
-        finally:
-            # Stop listening now, not when the last client is gone: the port is free again
-            # and the Unix socket file disappears as soon as we stop accepting.
-            listening.close()
-
-    def _admit_socket(
-        self, stream: trio.SocketStream, listening: Listening, nursery: trio.Nursery
-    ) -> None:
-        """Start serving a plain socket: its connection's own task, with no wrapper coroutine
-        around it (every frame an idle connection keeps costs memory, ten thousand times over)."""
-        who = _peer(stream, listening)
-        if who is None:
-            stream.socket.close()
-            return
-        peer, ip = who
-        codec = self._codec_for(listening.endpoint)
-        refusal = self._refusal(peer, ip, codec)
-        if refusal is not None:
-            nursery.start_soon(functools.partial(self._refuse, stream, refusal, tls=False))
-            return
-        if ip is not None:  # kept for as long as the connection: share it with its neighbours
-            ip = sys.intern(ip)
-        if ip is not None:
-            self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
-        connection = self._connection(stream, peer, ip, codec)
-        nursery.start_soon(connection.run, nursery)
+        # A method of ours, so that the admin console's task tree (which names a task by its
+        # function, and the listener by this frame's *listening*) shows where it belongs.
+        await accept_forever(listening, functools.partial(on_accept, self, nursery=nursery))
 
     async def _handle_socket(
         self, stream: trio.SocketStream, listening: Listening, nursery: trio.Nursery
     ) -> None:
-        who = _peer(stream, listening)
+        # A TLS or web client's own task (a method of ours, so that the admin console's task
+        # tree names it after the server).
+        who = peer_of(stream, listening)
         if who is None:
             await trio.aclose_forcefully(stream)
             return
         peer, ip = who
         endpoint = listening.endpoint
         codec = None if endpoint.is_web else self._codec_for(endpoint)
-        await self._handle(
+        await handle(
+            self,
             stream,
             peer,
             tls=endpoint.is_tls,
@@ -449,51 +379,7 @@ class ChatServer:
         Returns when the client is gone; *stream* is closed by then.
         """
         async with trio.open_nursery() as nursery:
-            await self._handle(stream, peer, tls=tls, ip=ip, nursery=nursery, codec=codec)
-
-    async def _handle(
-        self,
-        stream: trio.abc.Stream,
-        peer: str,
-        *,
-        tls: bool,
-        ip: str | None,
-        nursery: trio.Nursery,
-        codec: Codec | None = None,
-        web: bool = False,
-    ) -> None:
-        """Serve one client whose connection (reader and writer) runs in *nursery*; with *web*,
-        a web chat client (the page, or a WebSocket), once its request is read."""
-        try:
-            refusal = self._refusal(peer, ip, codec)
-        except Exception:  # the isolation boundary before there is a connection
-            log.exception("failed to admit %s; closing it", peer)
-            await trio.aclose_forcefully(stream)
-            return
-        if refusal is not None:
-            if web and not tls:
-                await _web().refuse_web(stream, refusal.removeprefix(b"*** error: "))
-            else:
-                await self._refuse(stream, refusal, tls=tls)
-            return
-        # A TLS handshake in progress counts towards the address's connections too.
-        if ip is not None:
-            self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
-        try:
-            await self._serve_admitted(stream, peer, tls=tls, nursery=nursery, codec=codec, web=web)
-        except Exception as exc:  # a bug before the connection's own boundary was in place
-            log.error(
-                "client %s failed before its session began; closing it, the server goes on",
-                peer,
-                exc_info=exc,
-                extra={"contained_crash": True},
-            )
-            await trio.aclose_forcefully(stream)
-        finally:
-            if ip is not None:
-                remaining = self._per_ip.pop(ip) - 1
-                if remaining:
-                    self._per_ip[ip] = remaining
+            await handle(self, stream, peer, tls=tls, ip=ip, nursery=nursery, codec=codec)
 
     def _codec_for(self, endpoint: Endpoint) -> Codec | None:
         """The codec for a client of *endpoint* (``None``: the line protocol's, the default)."""
@@ -503,82 +389,10 @@ class ChatServer:
             return IrcCodec(self._irc_settings)
         return None
 
-    def _refusal(self, peer: str, ip: str | None, codec: Codec | None = None) -> bytes | None:
-        """Count a new client; the line that refuses it if the server or its address is full
-        (in the client's protocol)."""
-        refuse = codec.refusal if isinstance(codec, IrcCodec) else LineCodec.refusal
-        self._accepted += 1
-        config = self.config
-        busy = len(self._connections) + self._handshaking
-        if busy >= config.max_clients:
-            self._refused_full += 1
-            self._log_refusal(peer, f"server full ({busy} clients)")
-            return refuse(Refusal.SERVER_FULL)
-        if ip is not None and self._per_ip.get(ip, 0) >= config.max_clients_per_ip:
-            self._refused_per_ip += 1
-            self._log_refusal(peer, f"{config.max_clients_per_ip} connections from {ip}")
-            return refuse(Refusal.TOO_MANY_FROM_ADDRESS, limit=config.max_clients_per_ip)
-        return None
-
-    async def _serve_admitted(
-        self,
-        stream: trio.abc.Stream,
-        peer: str,
-        *,
-        tls: bool,
-        nursery: trio.Nursery,
-        codec: Codec | None = None,
-        web: bool = False,
-    ) -> None:
-        if tls:
-            self._handshaking += 1
-            try:
-                secured = await server_handshake(
-                    stream,
-                    self.tls_context(),
-                    peer=peer,
-                    timeout=self.config.tls_handshake_timeout,
-                    not_tls_reply=(
-                        codec.refusal if isinstance(codec, IrcCodec) else LineCodec.refusal
-                    )(Refusal.NOT_TLS),
-                )
-            finally:
-                self._handshaking -= 1
-            if secured is None:
-                self._handshake_failures += 1
-                return
-            stream = secured
-            if self._accepting.cancel_called:  # shutting down: do not start a session now
-                await trio.aclose_forcefully(stream)
-                return
-        if web:
-            # Until its request is answered, a web client counts like a TLS handshake.
-            assert self._page is not None
-            config = self.config
-            self._handshaking += 1
-            try:
-                codec = await _web().web_front_door(
-                    stream,
-                    page=self._page,
-                    origins=config.ws_origins,
-                    max_message=config.max_line,
-                    timeout=config.web_request_timeout,
-                    peer=peer,
-                )
-            finally:
-                self._handshaking -= 1
-            if codec is None:
-                return  # the page, or an error: answered and closed
-            if self._accepting.cancel_called:
-                await trio.aclose_forcefully(stream)
-                return
-        connection = self._connection(stream, peer, None, codec)
-        await connection.run(nursery)
-
     def _connection(
         self, stream: trio.abc.Stream, peer: str, ip: str | None, codec: Codec | None = None
     ) -> Connection:
-        """A new connection, counted (under *ip* in _per_ip, if given) until it ends."""
+        """A new connection, counted (under *ip* in _admission, if given) until it ends."""
         connection = Connection(
             self.hub,
             self.config,
@@ -597,79 +411,31 @@ class ChatServer:
     def _forget(self, connection: Connection) -> None:
         ip = self._connections.pop(connection, None)
         if ip is not None:
-            remaining = self._per_ip.pop(ip) - 1
-            if remaining:
-                self._per_ip[ip] = remaining
+            self._admission.release(ip)
         self._refused_lines += connection.refused_lines
         self.counters.closed(connection)
         if not self._connections:
             self._idle.set()
 
-    async def _refuse(self, stream: trio.abc.Stream, message: bytes, *, tls: bool) -> None:
-        if not tls:  # a TLS client could not read a plain-text line
-            with trio.move_on_after(1):
-                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    await stream.send_all(message)
-        await trio.aclose_forcefully(stream)
-
-    def _log_refusal(self, peer: str, why: str) -> None:
-        now = trio.current_time()
-        self._unlogged_refusals += 1
-        if now - self._last_refusal_log >= _REFUSAL_LOG_INTERVAL:
-            more = self._unlogged_refusals - 1
-            since = f" ({more} more refused since the last such line)" if more else ""
-            log.warning(
-                "refused %s: %s%s", peer, why, since, extra={"address": peer, "reason": why}
-            )
-            self._last_refusal_log = now
-            self._unlogged_refusals = 0
-
     def statistics(self) -> ServerStatistics:
         """Counts of connections, accepted and refused clients, members and rooms."""
         hub = self.hub.statistics()
         connections = self._connections
+        admission = self._admission
         return ServerStatistics(
             connections=len(connections),
-            accepted=self._accepted,
-            refused_full=self._refused_full,
-            refused_per_ip=self._refused_per_ip,
+            accepted=admission.accepted,
+            refused_full=admission.refused_full,
+            refused_per_ip=admission.refused_per_ip,
             members=hub.members,
             rooms=hub.rooms,
             pending_input=sum(connection.pending_input for connection in connections),
             refused_lines=self._refused_lines
             + sum(connection.refused_lines for connection in connections),
             reading_paused=sum(connection.reading_paused for connection in connections),
-            handshaking=self._handshaking,
-            handshake_failures=self._handshake_failures,
+            handshaking=admission.handshaking,
+            handshake_failures=admission.handshake_failures,
         )
-
-
-def _web() -> ModuleType:
-    """The web chat's driver, imported when first needed: it needs the ``web`` extra."""
-    try:
-        from ..drivers import _websocket
-    except ImportError as exc:
-        raise ImportError(
-            f"ws:// and wss:// endpoints need the web extra: pip install 'triochat[web]' ({exc})"
-        ) from exc
-    return _websocket
-
-
-def _load_page() -> Page:
-    page: Page = _web().load_page()
-    return page
-
-
-def _peer(stream: trio.SocketStream, listening: Listening) -> tuple[str, str | None] | None:
-    """How to name a client in logs, and the IP address it is counted under (``None`` for a
-    Unix socket client: local, not counted); ``None`` if it was reset before we could ask."""
-    if listening.endpoint.is_unix:
-        return listening.unix_peer, None
-    try:
-        address = stream.socket.getpeername()
-    except OSError:
-        return None
-    return format_address(address), address_key(address)
 
 
 async def serve_tcp(

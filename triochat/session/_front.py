@@ -23,6 +23,7 @@ from ..core._hub import validate_nick
 from ..core._member import SLOW_CONSUMER
 from ..core._nicks import nick_key
 from ..core._text import sanitize
+from . import _accounts
 from ._front_commands import (
     AWAY_CHANGED,
     Authenticate,
@@ -139,7 +140,7 @@ async def _run(session: Session, command: FrontCommand) -> Ending | None:
         case Authenticate():
             return await _follow(session, command.then(await _authenticate(session, command)))
         case Rename(nick=nick):
-            await session._rename(nick, None)
+            await _accounts.rename(session, nick, None)
         case JoinRoom(room=name):
             _join(session, name)
         case PartRoom(room=name, reason=reason):
@@ -204,7 +205,7 @@ async def _sign_on(session: Session, command: SignOn) -> Ending | None:
             session.fail(ErrorCode.PASSWORD_REQUIRED)
             return CloseReason.QUIT, "no password"
         try:
-            await session._pass(command.password)
+            await _accounts.give_password(session, command.password)
         except ChatError as exc:
             _refuse(session, exc, command="PASS", target="")
             return CloseReason.QUIT, "wrong password"
@@ -233,7 +234,9 @@ async def _authenticate(session: Session, command: Authenticate) -> str | None:
         registration = await store.lookup(command.account)
         if registration is None:
             return None
-        await session._check_nick_password(command.account, registration, command.password)
+        await _accounts.check_nick_password(
+            session, command.account, registration, command.password
+        )
     except ChatError:
         return None
     return command.account
