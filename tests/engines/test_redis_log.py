@@ -259,3 +259,25 @@ async def test_a_malformed_entry_in_the_stream_is_skipped(
         assert heard.text == "still here"
         assert "a malformed entry" in caplog.text
         nursery.cancel_scope.cancel()
+
+
+async def test_the_first_member_of_a_room_on_a_process_gets_its_history(
+    redis_server: RedisServer,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        engines = await _engines(nursery, redis_server.url, 2)
+        hubs = [engine.attach(Hub()) for engine in engines]
+        alice = hubs[0].connect("alice")
+        hubs[0].join(alice, "#shared")
+        for number in range(3):
+            await alice.say(f"line {number}", "#shared")
+        await _messages(alice, 3)
+        bob = hubs[1].connect("bob")
+        hubs[1].join(bob, "#shared")  # the room opens on bob's process now: history comes
+        events = await _until(bob, _joined("bob"))
+        history = [e for e in events if e.history]
+        assert [e.text for e in history if isinstance(e, Message)] == [
+            f"line {n}" for n in range(3)
+        ]
+        assert events[: len(history)] == history  # first, then his own Joined
+        nursery.cancel_scope.cancel()

@@ -116,7 +116,8 @@ class _Job:
 class RedisEngine:
     """The Redis engine of one process: its connection, writer and reader.
 
-    ``Hub(room_log=engine.room_log)`` opens every room through it; :meth:`serve` runs it.
+    ``engine.attach(hub)`` makes the hub open every room through it and know the members of
+    other processes; :meth:`serve` runs it.
     """
 
     url: str

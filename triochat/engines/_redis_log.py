@@ -10,8 +10,7 @@ log stamps nothing itself: it takes the ``seq`` Redis gave, keeps the event, and
 Opening a room loads it (its epoch, ``seq``, newest kept events and state, all read in one
 script, as of one position of the engine's stream): events of the room the reader meets before
 that answer are held, and those at or before that position dropped, so each event is delivered
-once. Members who join a room this process has just opened, before the answer, get no history
-replay (the history is not here yet); they miss nothing live.
+once. Members who joined before the answer get the history with it, before anything live.
 
 State (topic, operators, bans) changes here at once and is sent to Redis as a change (added,
 removed), never as a whole, so that a process cannot undo another's change it has not seen;
@@ -167,6 +166,13 @@ class RedisLog(MemoryLog):
         if self._state_pending == 0:
             self.state = decode_state(state)
         self.loaded = True
+        # Who joined before the history was here gets it now: nothing of the room has reached
+        # them yet (the reader held it all), so it still comes first, as Room.join promises.
+        room = self._engine._hub.find_room(self.room) if self._engine._hub is not None else None
+        for member in room.members if room is not None else ():
+            for event in self.recent():
+                if not member.deliver(event.as_history()):
+                    break  # its outbox is smaller than the history: the live events will tell
         early, self._early = self._early, []
         for identifier, entry in early:
             self.receive(identifier, entry)
