@@ -38,6 +38,11 @@ def _lines(reader: Reader, start: str) -> list[tuple[str, int, str]]:
     ]
 
 
+def _senders(reader: Reader) -> set[str]:
+    events = [json.loads(line) for line in reader.lines if line.startswith("{")]
+    return {e["sender"] for e in events if e.get("type") == "message"}
+
+
 async def _clients(port: int, nursery: trio.Nursery, count: int) -> list[Reader]:
     readers = []
     for _ in range(count):
@@ -67,6 +72,17 @@ async def test_workers_share_rooms_and_survive_a_killed_worker(redis_server: Red
             assert all(order == orders[0] for order in orders)
             seqs = [seq for _, seq, _ in orders[0]]
             assert seqs == list(range(seqs[0], seqs[0] + CLIENTS))
+            # Presence: /who on any worker lists everyone; a nick taken on one is taken on all.
+            nicks = {sender for r in readers for sender in _senders(r)}
+            assert len(nicks) == CLIENTS
+            await readers[-1].stream.send_all(b'{"cmd": "who", "room": "#lobby"}\n')
+            who = json.loads(await readers[-1].wait_for_line('"kind":"who"'))
+            assert set(who["data"]["members"]) == nicks
+            await readers[0].stream.send_all(b'{"cmd": "nick", "nick": "zed"}\n')
+            await readers[0].wait_for_line('"new":"zed"')
+            for reader in readers[1:]:
+                await reader.stream.send_all(b'{"cmd": "nick", "nick": "ZED"}\n')
+                await reader.wait_for_line("ZED is taken")
             # Kill a worker with SIGKILL: the parent reports it, the others serve on.
             match = _PIDS.search(server.log)
             assert match is not None
@@ -84,6 +100,25 @@ async def test_workers_share_rooms_and_survive_a_killed_worker(redis_server: Red
     finally:
         for reader in readers:
             reader.stream.socket.close()  # no await: the scope may be cancelled
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_workers_do_not_outlive_their_parent(redis_server: RedisServer) -> None:
+    args = ("--port", str(_free_port()), "--engine", redis_server.url, "--workers", "2")
+    async with serve_process(*args) as server:
+        await eventually(lambda: server.log.count("serving on") == 2)
+        match = _PIDS.search(server.log)
+        assert match is not None
+        pids = [int(pid) for pid in match[1].split(", ")]
+        server.process.kill()  # SIGKILL: no chance to stop them itself
+        await eventually(lambda: not any(_running(pid) for pid in pids))
 
 
 def _serve(*args: str) -> subprocess.CompletedProcess[str]:

@@ -11,6 +11,7 @@ A worker that dies takes only its own connections with it; the others go on.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -28,6 +29,7 @@ log = logging.getLogger("triochat.cli")
 #: Set (to the worker's number, from 1) in the environment of each worker.
 WORKER_ENV: Final = "TRIOCHAT_WORKER"
 _STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
+_PR_SET_PDEATHSIG: Final = 1  # from <sys/prctl.h>
 
 
 def worker_argv(argv: Sequence[str]) -> list[str]:
@@ -49,14 +51,17 @@ async def supervise_workers(argv: Sequence[str], count: int, early_signals: list
     with trio.open_signal_receiver(*_STOP_SIGNALS) as signals:
         if early_signals:
             return 0
-        processes: list[trio.Process] = []
+        processes: list[subprocess.Popen[bytes]] = []
         stopping = False
         async with trio.open_nursery() as nursery:
             for number in range(1, count + 1):
-                process = await trio.lowlevel.open_process(
+                # Started from this (the main) thread, not trio's worker threads: the death
+                # signal set in _stop_with_parent follows the thread that started the child.
+                process = subprocess.Popen(  # noqa: ASYNC220 - quick, and see above
                     [sys.executable, "-m", "triochat", *argv],
                     env={**os.environ, WORKER_ENV: str(number)},
                     stdin=subprocess.DEVNULL,
+                    preexec_fn=_stop_with_parent,
                 )
                 processes.append(process)
             log.info("started %d workers: pids %s", count, ", ".join(str(p.pid) for p in processes))
@@ -66,7 +71,7 @@ async def supervise_workers(argv: Sequence[str], count: int, early_signals: list
                 async for signum in signals:
                     stopping = True
                     for process in processes:
-                        if process.returncode is None:
+                        if process.poll() is None:
                             process.send_signal(signum)
 
             nursery.start_soon(forward_signals)
@@ -77,8 +82,16 @@ async def supervise_workers(argv: Sequence[str], count: int, early_signals: list
     return 0 if all(p.returncode == 0 for p in processes) else 1
 
 
-async def _watch(number: int, process: trio.Process, stopping: object) -> None:
-    code = await process.wait()
+def _stop_with_parent() -> None:
+    """In the worker, before it runs: SIGTERM when the parent dies, even by SIGKILL (Linux), so
+    that no worker outlives its supervisor."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+async def _watch(number: int, process: subprocess.Popen[bytes], stopping: object) -> None:
+    code = await trio.to_thread.run_sync(process.wait, abandon_on_cancel=True)
     asked = callable(stopping) and stopping()
     if code != 0 or not asked:
         how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"

@@ -442,8 +442,9 @@ class RedisEngine:
         """Wait until what is queued has been sent (the departures of a server that stops, so
         that the other processes see them at once), for at most *timeout* seconds; whether it
         all went."""
-        with trio.move_on_after(timeout):
-            await self._all_sent.wait()
+        if self.up:  # else nothing can be sent: no wait
+            with trio.move_on_after(timeout):
+                await self._all_sent.wait()
         return not self._jobs
 
     def _dispatch(self, identifier: str, fields: Mapping[str, str]) -> None:
