@@ -178,7 +178,7 @@ class RedisEngine:
                     self.all_key,
                     keys["members"],
                 ],
-                [secrets.token_hex(8), max(log.max_events, 1)],
+                [self._new_epoch(), max(log.max_events, 1)],
             )
         )
 
@@ -220,7 +220,7 @@ class RedisEngine:
                     keys["members"],
                 ],
                 [
-                    secrets.token_hex(8),
+                    self._new_epoch(),
                     log.room,
                     kind.__name__,
                     sender,
@@ -270,6 +270,11 @@ class RedisEngine:
                 [log.room, self.process, ALL_STREAM_ENTRIES, json.dumps(change)],
             )
         )
+
+    def _new_epoch(self) -> str:
+        """An epoch for a room that has none in Redis (used only then): this process and a
+        count make it unique without drawing random bytes for every line."""
+        return f"{self.process}{next(self._marks):x}"
 
     def _mark(self) -> str:
         return f"{self.prefix}:done:{self.process}:{next(self._marks)}"
