@@ -53,11 +53,10 @@ from triochat.client._client import (
     ConnectionLost,
     NickRefused,
     ProtocolError,
-    _LineBuffer,
-    _LineTooLong,
     connect,
 )
 from triochat.client._decode import parse_event, parse_event_line, parse_time
+from triochat.protocols._lines import LineSplitter, LineTooLong
 from triochat.protocols.jsonl import render_json
 
 from .conftest import LineClient
@@ -317,8 +316,9 @@ async def test_concurrent_sends_do_not_interleave() -> None:
 )
 def test_line_buffer_is_independent_of_chunking(lines: list[bytes], cuts: list[int]) -> None:
     data = b"".join(line + b"\n" for line in lines)
-    splitter = _LineBuffer(max_line=64)
-    out: list[bytes] = []
+    # The client's splitter is the protocols' one (LineSplitter), with flush() at the end.
+    splitter = LineSplitter(max_line=64)
+    out: list[bytes | LineTooLong] = []
     start = 0
     for cut in [*sorted(c for c in cuts if c <= len(data)), len(data)]:
         out += splitter.feed(data[start:cut])
@@ -328,15 +328,15 @@ def test_line_buffer_is_independent_of_chunking(lines: list[bytes], cuts: list[i
 
 
 def test_line_buffer_limit() -> None:
-    splitter = _LineBuffer(max_line=4)
+    splitter = LineSplitter(max_line=4)
     assert splitter.feed(b"abcd\nab") == [b"abcd"]
     assert splitter.feed(b"cd") == []
-    with pytest.raises(_LineTooLong):
-        splitter.feed(b"e")
+    assert splitter.feed(b"e") == [LineTooLong(4)]  # as soon as it passes the limit
+    assert splitter.feed(b"fgh\nok\n") == [b"ok"]  # the rest of it is skipped
     # A finished line over the limit is refused too, even when it arrives in one piece.
-    with pytest.raises(_LineTooLong):
-        splitter.feed(b"abcdefgh\n")
-    assert splitter.feed(b"ok\n") == [b"ok"]
+    assert splitter.feed(b"abcdefgh\nok\nlast\r") == [LineTooLong(4), b"ok"]
+    assert splitter.flush() == b"last"  # a last line without its newline is still a line
+    assert splitter.flush() is None
 
 
 # ---------------------------------------------------------------------------------------------

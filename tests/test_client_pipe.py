@@ -104,11 +104,12 @@ async def test_a_server_that_tells_its_limits_gets_every_line(nursery: trio.Nurs
 
 
 async def test_a_killed_server_gives_a_message_and_exit_1() -> None:
+    # --reconnect 0: at once, without trying again (test_client_reconnect.py tries again).
     async with serve_process() as server, trio.open_nursery() as nursery:
         process: trio.Process = await nursery.start(
             partial(
                 trio.run_process,
-                real_cli(server.port),
+                real_cli(server.port, "--reconnect", "0"),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

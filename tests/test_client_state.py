@@ -138,7 +138,10 @@ def reconnect(state: ChatState) -> None:
     """A new connection, as the client makes it: the format, then the nick it had."""
     state.connected(again=True)
     state.feed_line("*** welcome to triochat, guest-9!")
-    state.feed_line(notice("format", "", format="json", nick="guest-9", room="#lobby"))
+    # (The lobby's epoch now: a resumption still starts from the one of the last line seen.)
+    state.feed_line(
+        notice("format", "", format="json", nick="guest-9", room="#lobby", epoch="e-now")
+    )
     state.feed_line(line(NickChanged(room="#lobby", seq=9, time=NOON, sender="guest-9", new="ann")))
 
 
@@ -169,6 +172,58 @@ def test_a_reconnection_rejoins_and_shows_only_what_was_missed() -> None:
     state.feed_line(notice("switch", "now talking in #b", room="#b"))  # from /join: quiet
     state.feed_line(notice("switch", "now talking in #b", room="#b"))  # from /switch: quiet
     assert texts(state, "#b")[-1] == "*** end of history of #b"
+
+
+def test_a_reconnection_resumes_each_room_from_its_epoch_and_seq() -> None:
+    state = started()
+    state.feed_line(notice("switch", "", room="#lobby", epoch="e-lobby"))
+    state.feed_line(said("#lobby", "bob", "one", 7))
+    state.feed_line(line(Joined(room="#b", seq=1, time=NOON, sender="ann")))
+    state.feed_line(notice("switch", "now talking in #b", room="#b", epoch="e-b"))
+    state.feed_line(said("#b", "bob", "b-one", 2))
+    state.requests.clear()
+    reconnect(state)
+    assert state.requests == [
+        "/rooms",
+        '{"cmd": "join", "room": "#lobby", "since": {"epoch": "e-lobby", "seq": 7}}',
+        "/who",
+        '{"cmd": "join", "room": "#b", "since": {"epoch": "e-b", "seq": 2}}',
+        "/switch #b",
+    ]
+    # #lobby (joined on connecting): exactly the lines missed, shown as live lines.
+    state.feed_line(notice("recovered", "", room="#lobby", count=2, epoch="e-lobby"))
+    for seq, text in [(8, "two"), (9, "three")]:
+        state.feed_line(said("#lobby", "bob", text, seq, history=True))
+    assert texts(state, "#lobby")[-3:] == [
+        "*** reconnected, 2 missed lines recovered",
+        "12:00 <bob> two",
+        "12:00 <bob> three",
+    ]
+    assert state.windows["#lobby"].last_seen == (9, "2026-11-27T12:00:00.000Z", "bob")
+    # #b: the room started again; its latest history, after a line saying so.
+    state.feed_line(
+        notice("not-recovered", "", room="#b", count=1, epoch="e-b2", reason="restarted")
+    )
+    state.feed_line(said("#b", "eve", "new log", 1, history=True))
+    state.feed_line(line(Joined(room="#b", seq=2, time=NOON, sender="ann")))  # quiet
+    state.feed_line(notice("switch", "now talking in #b", room="#b", epoch="e-b2"))  # quiet
+    assert texts(state, "#b")[-3:] == [
+        "*** reconnected; could not recover missed lines, showing latest history",
+        "12:00 <eve> new log",
+        "*** end of history of #b",
+    ]
+    assert state.windows["#b"].epoch == "e-b2"
+    assert state.windows["#b"].last_seen is not None
+    assert state.windows["#b"].last_seen[0] == 2
+
+
+def test_a_resumption_with_nothing_missed_says_so_at_once() -> None:
+    state = started()
+    state.feed_line(notice("format", "", format="json", nick="ann", room="#lobby", epoch="e"))
+    state.feed_line(said("#lobby", "bob", "one", 7))
+    reconnect(state)
+    state.feed_line(notice("recovered", "", room="#lobby", count=0, epoch="e"))
+    assert texts(state, "#lobby")[-1] == "*** reconnected, 0 missed lines recovered"
 
 
 def test_a_ping_is_answered_and_not_shown() -> None:

@@ -22,6 +22,7 @@ import trio
 
 from triochat import ChatServer, ServerConfig
 from triochat.client._render import NICK_PALETTE, nick_index
+from triochat.session._auth import Secret
 
 from .adversarial.helpers import serve_process
 from .conftest import WAIT, LineClient
@@ -233,6 +234,22 @@ async def test_reconnects_after_the_server_is_killed_and_rejoins(short_tmp: Path
                 await bob.aclose()
                 await pane.keys("C-d")
                 await left_cleanly(pane, 0)
+
+
+async def test_a_refusal_is_not_retried(nursery: trio.Nursery, short_tmp: Path) -> None:
+    # A wrong password, then the time to give the right one runs out: the server says goodbye
+    # (authentication timeout). Connecting again would be turned away again: the client exits.
+    config = ServerConfig(port=0, password=Secret.from_text("right"), auth_timeout=1.0)
+    server: ChatServer = await nursery.start(ChatServer(config=config).serve)
+    command = [
+        "env",
+        "TRIOCHAT_PW=wrong",
+        *client_command(server.addresses[0][1], "--password-env", "TRIOCHAT_PW"),
+    ]
+    async with open_pane(short_tmp, command) as pane:
+        await left_cleanly(pane, 1)
+        assert "authentication timeout" in pane.stderr
+        assert "reconnecting" not in pane.stderr
 
 
 async def test_a_server_that_cannot_be_reached_is_one_line_before_any_screen(

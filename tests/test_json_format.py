@@ -35,6 +35,8 @@ class JsonClient:
                 obj = json.loads(line)
                 assert obj["kind"] == "format"
                 limits = {"rate": 10.0, "burst": 100, "max_line": 4096}  # the server's defaults
+                # The room's epoch, where a reconnecting client resumes from (with a seq).
+                assert re.fullmatch("[0-9a-f]{16}", obj["data"].pop("epoch"))
                 assert obj["data"] == {
                     "format": "json",
                     "nick": nick,
@@ -88,6 +90,7 @@ async def test_every_command_as_json(port: int) -> None:
     joined = await alice.until(lambda e: e["type"] == "join" and e["room"] == "#ops")
     assert (joined["room"], joined["sender"]) == ("#ops", "alice")
     switch = await alice.until(lambda e: e.get("kind") == "switch")
+    assert re.fullmatch("[0-9a-f]{16}", switch["data"].pop("epoch"))
     assert switch["data"] == {"room": "#ops"}
     await alice.send(cmd="topic", text="incident 42")
     topic = await alice.until(lambda e: e["type"] == "topic")

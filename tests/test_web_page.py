@@ -312,6 +312,8 @@ def test_reconnects_after_the_server_restarts(browser: webdriver.Chrome) -> None
             # said while it was away once, whether that was before or after it reconnected.
             wait_for(browser, lambda d: status(d) == "connected as webby")
             wait_for(browser, lambda d: shown(d, "said after the restart", "#web"))
+            # A restarted server (without a durable log) numbers #web anew: the page says so.
+            wait_for(browser, lambda d: shown(d, "could not recover missed lines", "#web"))
             user.until("webby joined #web")
             user.send("and once it was back")
             wait_for(browser, lambda d: shown(d, "and once it was back", "#web"))

@@ -57,6 +57,12 @@ SERVERS: Final[dict[str, list[str]]] = {
     "uvloop": [PYTHON, "-m", "bench.perf.servers.asyncio_chat", "--port", "0", "--uvloop"],
     "threads": [PYTHON, "-m", "bench.perf.servers.thread_chat", "--port", "0"],
 }  # fmt: skip
+#: Where a server variant's data directory goes: a fresh one per server process.
+DATA_DIR: Final = "{data_dir}"
+#: Variants run only when named with --servers (bench/store.py compares them with triochat).
+VARIANTS: Final[dict[str, list[str]]] = {
+    "triochat-sqlite": [*SERVERS["triochat"], "--data-dir", DATA_DIR],
+}
 
 
 def raise_fd_limit(wanted: int) -> dict[str, int]:
@@ -78,8 +84,12 @@ class Server:
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
+        self.data_dir: tempfile.TemporaryDirectory[str] | None = None
 
     def __enter__(self) -> Server:
+        if DATA_DIR in self.command:  # durable rooms in a directory of their own, removed after
+            self.data_dir = tempfile.TemporaryDirectory(prefix="triochat-bench-")
+            self.command = [self.data_dir.name if a == DATA_DIR else a for a in self.command]
         self.process = subprocess.Popen(
             self.command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log
         )
@@ -117,6 +127,8 @@ class Server:
                 process.kill()
                 process.wait()
         self.log.close()
+        if self.data_dir is not None:
+            self.data_dir.cleanup()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -238,7 +250,8 @@ def main() -> None:
     if importlib.util.find_spec("uvloop") is None:
         del servers["uvloop"]
     if args.servers:
-        servers = {name: command for name, command in servers.items() if name in args.servers}
+        every = {**servers, **VARIANTS}
+        servers = {name: command for name, command in every.items() if name in args.servers}
     chosen = scenarios(args.quick)
     if args.only:
         chosen = {name: spec for name, spec in chosen.items() if name in args.only}

@@ -203,7 +203,9 @@ async def test_store_is_opened_off_the_event_loop(
     assert not (tmp_path / "data").exists()  # constructing a server touches no file
     await nursery.start(server.serve)
     assert (tmp_path / "data" / "nicks.sqlite3").exists()  # opened (and so checked) by serve
-    assert in_main_thread == [False]
+    assert (tmp_path / "data" / "rooms.sqlite3").exists()  # the durable rooms too
+    # The nick store's connection, and the rooms' (writer, history reader, cold loader).
+    assert in_main_thread == [False] * 4
     nursery.cancel_scope.cancel()
 
 

@@ -30,6 +30,7 @@ from ..client._pacing import ServerLimits
 from ..drivers._endpoints import Endpoint
 from ..protocols.text._parse import parse_command
 from ..session._commands import Me, Msg, Say
+from ..session._reasons import CloseReason
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -46,6 +47,7 @@ __all__ = [
     "Target",
     "is_quit",
     "needs_wrapping",
+    "refused",
     "sends_message",
     "sigint_receiver",
 ]
@@ -155,5 +157,22 @@ class ConnectOptions:
     #: Events of history to show on connecting: ``None`` for all the server keeps, 0 for none.
     history: int | None = None
     limits: ServerLimits = attrs.field(factory=ServerLimits)
-    #: Full-screen client: reconnection attempts after a lost connection.
+    #: Reconnection attempts after a lost connection (line mode: not with ``raw``).
     reconnect: int = DEFAULT_RECONNECT
+
+
+#: Goodbyes that turn this client away: connecting again would be turned away again, so no
+#: reconnection follows them (a shutdown or a lost connection is another matter).
+_REFUSING: Final = (
+    CloseReason.AUTH_TIMEOUT,
+    CloseReason.TOO_MANY_FAILURES,
+    CloseReason.REMOVED,
+    CloseReason.EXCESS_FLOOD,
+)
+
+
+def refused(reason: str | None) -> bool:
+    """Whether a goodbye's *reason* (``None``: no goodbye) turns the client away."""
+    return reason is not None and any(
+        reason == refusal.value or reason.startswith(f"{refusal.value}:") for refusal in _REFUSING
+    )

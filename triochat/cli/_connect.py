@@ -51,6 +51,7 @@ from ._client_common import (
     sigint_receiver,
 )
 from ._lines import CLEAR_LINE, FormatSwitch, LineSession, converse
+from ._reconnect import reopener
 
 __all__ = ["INSECURE_WARNING", "add_connect_arguments", "run_connect"]
 
@@ -249,8 +250,9 @@ def _add_how(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         type=_count_or_zero,
         default=DEFAULT_RECONNECT,
-        help="full-screen client: attempts to reconnect after a lost connection, waiting "
-        "longer each time (0: exit instead) (default: %(default)s)",
+        help="attempts to reconnect after a lost connection, waiting longer each time, then "
+        "resume each room where you were (not with --raw; 0: exit instead) "
+        "(default: %(default)s)",
     )
 
 
@@ -380,14 +382,19 @@ async def _watch_for_interrupt(sigint: AsyncIterator[int], outcome: Outcome) -> 
 
 async def _run_session(target: Target, options: ConnectOptions, outcome: Outcome) -> None:
     try:
-        async with connect(
-            url=str(target.endpoint),
-            nick=options.nick if options.raw else None,
-            cafile=target.cafile,
-            insecure=target.insecure,
-            password=target.password,
-        ) as connection:
+        async with contextlib.AsyncExitStack() as stack:
+            connection = await stack.enter_async_context(
+                connect(
+                    url=str(target.endpoint),
+                    nick=options.nick if options.raw else None,
+                    cafile=target.cafile,
+                    insecure=target.insecure,
+                    password=target.password,
+                )
+            )
             session = _line_session(connection, target, options, outcome)
+            if session.rendering is not None and options.reconnect > 0:
+                session.reopen = reopener(target, options, stack)
             try:
                 await converse(session)
             finally:
@@ -396,7 +403,7 @@ async def _run_session(target: Target, options: ConnectOptions, outcome: Outcome
                     # attempt from the cancellation that brought us here.
                     with trio.move_on_after(_QUIT_TIMEOUT, shield=True):
                         with contextlib.suppress(ConnectionLost):
-                            await connection.quit()
+                            await session.connection.quit()
                     if session.prompt is not None:  # leave no "#lobby> ^C" for the shell's prompt
                         with contextlib.suppress(OSError, ValueError):
                             sys.stdout.write(CLEAR_LINE)

@@ -29,31 +29,23 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 import attrs
 import trio
 
-from ..client._client import (
-    MAX_LINE_BYTES,
-    ChatClientError,
-    ChatConnection,
-    ConnectionLost,
-    _decode,
-    _describe_os_error,
-    _LineBuffer,
-    _LineTooLong,
-)
+from ..client._client import MAX_LINE_BYTES, ChatConnection, _decode
+from ..client._errors import ChatClientError, ConnectionLost
 from ..client._pacing import Delivery, Pacer, hear
 from ..client._render import Display
+from ..protocols._lines import LineSplitter, LineTooLong
 from ._client_common import Outcome, is_quit, needs_wrapping, sends_message
+from ._printing import CLEAR_LINE, PRINT_BACKLOG, print_lines, tick, write
+from ._resume import Resume
 
 __all__ = ["CLEAR_LINE", "WELCOME", "FormatSwitch", "LineSession", "converse"]
 
-#: Received lines waiting to be printed. When stdout is slower than the server, reading from the
-#: server stops here instead of buffering without bound.
-_PRINT_BACKLOG: Final = 256
 #: How much of standard input to read at once.
 _STDIN_CHUNK: Final = 65536
 #: How long a typed line waits for the server's greeting, which decides the format, before it is
@@ -61,9 +53,6 @@ _STDIN_CHUNK: Final = 65536
 _GREETING_TIMEOUT: Final = 5.0
 #: How the welcome of a triochat server starts: a server that greets so understands JSON.
 WELCOME: Final = "*** welcome to triochat"
-#: Written before incoming lines at a terminal: back to the start of the line, and clear it (the
-#: prompt, and whatever was typed after it; the terminal still has the typed text).
-CLEAR_LINE: Final = "\r\x1b[K"
 #: How long the sender waits for an echo when as many lines as the pacer allows are in flight,
 #: before it counts one of them as lost and goes on (a line whose echo never comes must not stop
 #: the pipe).
@@ -72,9 +61,8 @@ _ECHO_WAIT: Final = 5.0
 #: many times it is sent before the client gives up.
 _QUIT_WAIT: Final = 10.0
 _QUIT_ATTEMPTS: Final = 3
-#: Progress on stderr: shown once a pipe has taken this long, and redrawn this often.
+#: Progress on stderr: shown once a pipe has taken this long (redrawn: see _printing.py).
 _PROGRESS_AFTER: Final = 1.0
-_PROGRESS_EVERY: Final = 0.25
 
 # Characters that would let a server drive the terminal (colours, cursor moves, clearing the
 # screen, changing the window title): C0 controls except tab, DEL, and C1 controls.
@@ -97,6 +85,8 @@ class FormatSwitch:
     history: int | None = None
     #: Charged for each line sent here (they count against the server's rate limit too).
     pacer: Pacer | None = None
+    #: On a reconnection: where to resume each room (instead of asking for the history).
+    resume: Resume | None = None
     #: Set once the format is settled: typed lines may be sent from then on.
     settled: trio.Event = attrs.field(factory=trio.Event)
     _deciding: bool = False
@@ -122,12 +112,16 @@ class FormatSwitch:
                 if self.nick is not None:
                     await self._send(f"/nick {self.nick}")
                 # The room's history came in text before the switch and was dropped with the
-                # other text lines: ask for it again, as events (as much of it as wanted).
-                if self.history is None:
+                # other text lines: ask for it again, as events (as much of it as wanted), or
+                # after a reconnection, exactly what was missed in each room.
+                if self.resume is not None:
+                    for request in self.resume.requests():
+                        await self._send(request)
+                elif self.history is None:
                     await self._send("/history")
                 elif self.history > 0:
                     await self._send(f"/history {self.history}")
-            self.display.asked_for_json(history=self.history != 0)
+            self.display.asked_for_json(history=self.history != 0 and self.resume is None)
         else:
             shown = self.display.pass_through()
             if self.nick is not None:
@@ -157,8 +151,16 @@ class LineSession:
     lines_read: int = 0
     lines_sent: int = 0
     too_long: int = 0
-    #: Set when the server closed the connection (or it broke).
+    #: Set when the server closed the connection (or it broke), for good.
     closed: trio.Event = attrs.field(factory=trio.Event)
+    #: Each room's position, for resuming after a reconnection.
+    resume: Resume = attrs.field(factory=Resume)
+    #: Opens a new connection after a lost one and puts it (and its rendering) in place of the
+    #: old; ``False`` if it gave up. ``None``: line mode does not reconnect (``--raw``).
+    reopen: Callable[[LineSession], Awaitable[bool]] | None = None
+    #: Set when the current connection is over (replaced, or for good): a line that could not
+    #: be sent on it waits for this, then goes on the new connection, if there is one.
+    connection_done: trio.Event = attrs.field(factory=trio.Event)
     #: When the server last said something (trio's clock).
     last_heard: float = attrs.field(factory=trio.current_time)
     _echoed: trio.Event = attrs.field(factory=trio.Event)
@@ -181,7 +183,14 @@ class LineSession:
         pacer.sent(trio.current_time(), echoed=message and json_mode)
         if message and json_mode:
             self.delivery.messages_sent += 1
-        await self.connection.send(text)
+        try:
+            await self.connection.send(text)
+        except ConnectionLost:
+            # Not sent: not counted (it may go again, on the next connection).
+            if message and json_mode:
+                pacer.acknowledged()
+                self.delivery.messages_sent -= 1
+            raise
 
     def heard(self, line: str) -> None:
         """Account for *line* from the server: echoes, refusals, limits, the last word."""
@@ -215,37 +224,72 @@ class LineSession:
 
 
 async def converse(session: LineSession) -> None:
-    """Send typed lines and print received ones until the server closes the connection.
+    """Send typed lines and print received ones until the server closes the connection (after
+    a lost connection, until :attr:`LineSession.reopen` gives up).
 
     With a rendering, received lines are rendered by its display; otherwise they are printed as
     they are (with control characters replaced).
     """
-    connection, outcome, rendering = session.connection, session.outcome, session.rendering
-    to_print, printable = trio.open_memory_channel[str | None](_PRINT_BACKLOG)
+    to_print, printable = trio.open_memory_channel[str | None](PRINT_BACKLOG)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_print_lines, printable, session)
+        nursery.start_soon(print_lines, printable, session)
         typing_scope, ticking_scope = trio.CancelScope(), trio.CancelScope()
         nursery.start_soon(_send_input, session, typing_scope)
         if session.progress:
-            nursery.start_soon(_tick, to_print.clone(), ticking_scope)
+            nursery.start_soon(tick, to_print.clone(), ticking_scope)
         async with to_print:
-            try:
-                async for line in connection:
-                    session.heard(line)
-                    if rendering is None:
-                        await to_print.send(line.translate(_CONTROL_CHARACTERS))
-                        continue
-                    for shown in [*await rendering.decide(line), *rendering.display.feed(line)]:
-                        await to_print.send(shown)
-            except ChatClientError as exc:
-                outcome.fail(str(exc))
-            for shown in rendering.display.finish() if rendering is not None else ():
-                await to_print.send(shown)
+            await _receive(session, to_print)
+            while _lost(session) and session.reopen is not None and await session.reopen(session):
+                done, session.connection_done = session.connection_done, trio.Event()
+                done.set()  # lines waiting to be sent go on the new connection
+                await _receive(session, to_print)
+            session.connection_done.set()
             session.closed.set()
         # The server is gone: typing more would be pointless. The printer still empties its queue.
         typing_scope.cancel()
         ticking_scope.cancel()
     _judge(session)
+
+
+async def _receive(session: LineSession, to_print: trio.MemorySendChannel[str | None]) -> None:
+    """Print what the current connection receives, until it ends."""
+    connection, outcome, rendering = session.connection, session.outcome, session.rendering
+    try:
+        async for line in connection:
+            if rendering is not None:
+                resumed = session.resume.feed(line)
+                for note in resumed.notes:
+                    await to_print.send(note)
+                for warning in resumed.warnings:
+                    if session.piped:
+                        write(sys.stderr, f"triochat: {warning}\n")
+                if resumed.line is None:
+                    continue
+                line = resumed.line
+            session.heard(line)
+            if rendering is None:
+                await to_print.send(line.translate(_CONTROL_CHARACTERS))
+                continue
+            for shown in [*await rendering.decide(line), *rendering.display.feed(line)]:
+                await to_print.send(shown)
+    except ChatClientError as exc:
+        outcome.fail(str(exc))
+    for shown in rendering.display.finish() if rendering is not None else ():
+        await to_print.send(shown)
+
+
+def _lost(session: LineSession) -> bool:
+    """Whether the connection was lost, rather than ended: no goodbye from a triochat server,
+    and not while leaving (the input was all sent, or Ctrl-C) or after an error of ours."""
+    outcome, rendering = session.outcome, session.rendering
+    return (
+        rendering is not None
+        and rendering.display.confirmed
+        and session.delivery.last_word is None
+        and not outcome.input_done
+        and not outcome.interrupted
+        and outcome.error is None
+    )
 
 
 def _judge(session: LineSession) -> None:
@@ -271,14 +315,6 @@ def _judge(session: LineSession) -> None:
         )
     elif delivery.refusal is not None:
         outcome.note_refusal(f"the server refused lines ({delivery.refusal})", force=True)
-
-
-async def _tick(redraw: trio.MemorySendChannel[str | None], scope: trio.CancelScope) -> None:
-    """Ask the printer to redraw the progress line now and then (``None``: nothing to print)."""
-    with scope, redraw:
-        while True:
-            await trio.sleep(_PROGRESS_EVERY)
-            await redraw.send(None)
 
 
 def _stdin_reader() -> Callable[[], bytes]:
@@ -315,19 +351,19 @@ async def _send_input(session: LineSession, scope: trio.CancelScope) -> None:
     With a rendering, nothing is sent before the format is settled (see :class:`FormatSwitch`).
     """
     read = _stdin_reader()
-    splitter = _LineBuffer()
+    splitter = LineSplitter(MAX_LINE_BYTES)
     rendering = session.rendering
     with scope:
         try:
             while True:
                 data = await trio.to_thread.run_sync(read, abandon_on_cancel=True)
                 if data:
-                    try:
-                        lines = splitter.feed(data)
-                    except _LineTooLong:
+                    fed = splitter.feed(data)
+                    if any(isinstance(line, LineTooLong) for line in fed):
                         # Not fatal on the spot: leave politely, and exit 1 once the server is done.
                         session.outcome.fail(f"an input line is longer than {MAX_LINE_BYTES} bytes")
                         break
+                    lines = [line for line in fed if isinstance(line, bytes)]
                 else:
                     last = splitter.flush()
                     lines = [] if last is None else [last]
@@ -339,7 +375,7 @@ async def _send_input(session: LineSession, scope: trio.CancelScope) -> None:
                     session.lines_read += 1
                     if rendering is not None:
                         await _settle(session)
-                    if await _send_line(session, text):
+                    if await _send_surviving(session, text):
                         # Sent like any line, and the server will say goodbye and close. Typing
                         # more would only reach a closed socket (and could reset the connection
                         # before the goodbye is read), so stop here.
@@ -355,6 +391,19 @@ async def _send_input(session: LineSession, scope: trio.CancelScope) -> None:
         except ConnectionLost:
             # The server went away; receiving notices too and decides how that is reported.
             return
+
+
+async def _send_surviving(session: LineSession, text: str) -> bool:
+    """:func:`_send_line`, again on the next connection if the current one is lost meanwhile."""
+    while True:
+        connection, done = session.connection, session.connection_done
+        try:
+            return await _send_line(session, text)
+        except ConnectionLost:
+            await done.wait()
+            if session.connection is connection:
+                raise  # no new connection: the input ends here
+            await _settle(session)
 
 
 async def _send_line(session: LineSession, text: str) -> bool:
@@ -391,73 +440,3 @@ async def _settle(session: LineSession) -> None:
     # Printing what pass_through returns is not needed: nothing was held without a greeting.
     await rendering.decide(None)
     await rendering.settled.wait()
-
-
-async def _print_lines(lines: trio.MemoryReceiveChannel[str | None], session: LineSession) -> None:
-    """Print received lines, writing whatever has piled up in one go and flushing it.
-
-    With a prompt, the terminal's current line (the prompt and any half-typed text) is cleared
-    before the lines, and the prompt written again after them; with progress, the same for the
-    progress line on stderr. ``None`` in *lines* prints nothing but redraws the progress.
-    """
-    prompt, outcome = session.prompt, session.outcome
-    status = session.progress_line if session.progress else None
-    shown = ""
-    async with lines:
-        while True:
-            try:
-                batch = [await lines.receive()]
-            except trio.EndOfChannel:
-                if prompt is not None:  # leave no prompt behind for the shell's
-                    with contextlib.suppress(OSError):
-                        await trio.to_thread.run_sync(_write, sys.stdout, CLEAR_LINE)
-                if shown:
-                    with contextlib.suppress(OSError):
-                        await trio.to_thread.run_sync(_write, sys.stderr, CLEAR_LINE)
-                return
-            while len(batch) < _PRINT_BACKLOG:
-                try:
-                    batch.append(lines.receive_nowait())
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
-            text = "".join(f"{line}\n" for line in batch if line is not None)
-            if prompt is not None and text:
-                text = f"{CLEAR_LINE}{text}{prompt()}"
-            try:
-                # A terminal paused with Ctrl-S, or a slow reader of a pipe, blocks the write;
-                # doing it in a thread keeps the event loop (and Ctrl-C) responsive meanwhile.
-                if status is not None:
-                    now = status()
-                    if text or now != shown:
-                        await trio.to_thread.run_sync(_redraw, text, shown, now)
-                        shown = now
-                elif text:
-                    await trio.to_thread.run_sync(_write, sys.stdout, text)
-            except OSError as exc:
-                outcome.abort(f"cannot write output: {_describe_os_error(exc)}")
-                return
-
-
-def _redraw(text: str, shown: str, status: str) -> None:
-    """Write *text* to stdout with the progress line on stderr out of its way."""
-    if shown:
-        _write(sys.stderr, CLEAR_LINE)
-    if text:
-        _write(sys.stdout, text)
-    if status:
-        _write(sys.stderr, status)
-
-
-def _write(stream: object, text: str) -> None:
-    if stream is None:
-        return
-    buffer = getattr(stream, "buffer", None)
-    if buffer is None:
-        stream.write(text)  # type: ignore[attr-defined]
-        stream.flush()  # type: ignore[attr-defined]
-        return
-    # Encode ourselves so a character the terminal's encoding lacks becomes "?" instead of an
-    # exception that would end the session.
-    encoding = getattr(stream, "encoding", None) or "utf-8"
-    buffer.write(text.encode(encoding, errors="replace"))
-    buffer.flush()

@@ -19,6 +19,7 @@ from ..core._hub import DEFAULT_HISTORY_TOTAL_BYTES, DEFAULT_MAX_ROOMS, DEFAULT_
 from ..core._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES
 from ..core._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
 from ..drivers._endpoints import DEFAULT_HOST, DEFAULT_PORT, Endpoint, parse_endpoint
+from ..engines._sqlite import DEFAULT_KEEP_DAYS, DEFAULT_KEEP_EVENTS
 from ..protocols._lines import DEFAULT_MAX_LINE
 from ..server._config import (
     DEFAULT_AUTH_TIMEOUT,
@@ -59,6 +60,7 @@ def _number(kind: Callable[[str], float], *, minimum: float, what: str) -> Calla
 _count = _number(int, minimum=1, what="a whole number")
 _count_or_zero = _number(int, minimum=0, what="a whole number")
 _seconds = _number(float, minimum=0.001, what="a number of seconds")
+_days = _number(float, minimum=0, what="a number of days")
 _rate = _number(float, minimum=0.001, what="a number of lines a second (or inf)")
 
 
@@ -195,7 +197,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option(key="password-env", group=ACCESS, metavar="VAR", exclusive="password", secret_source=True, help="the same, from the environment variable VAR"),
     Option(key="admin-token-file", group=ACCESS, metavar="FILE", exclusive="admin-token", secret_source=True, help="clients that send /admin TOKEN (the file's first line) become server admins: operators in every room"),
     Option(key="admin-token-env", group=ACCESS, metavar="VAR", exclusive="admin-token", secret_source=True, help="the same, from the environment variable VAR"),
-    Option(key="data-dir", group=ACCESS, metavar="DIR", help="let users register their nicks with a password (/register), kept hashed in DIR/nicks.sqlite3"),
+    Option(key="data-dir", group=ACCESS, metavar="DIR", help="make rooms durable: history, topics, operators and bans kept in DIR/rooms.sqlite3 across restarts (a kill -9 loses at most the last second); and let users register their nicks with a password (/register), kept hashed in DIR/nicks.sqlite3"),
     Option(key="ws-origin", group=WEB, repeated=True, metavar="ORIGIN", help="a page (https://chat.example.org) whose scripts may open the chat's WebSocket; repeat it for several, or give * for any (default: the host the request was sent to, which is the server's own page)"),
     Option(key="auth-timeout", group=ACCESS, parse=_seconds, default=DEFAULT_AUTH_TIMEOUT, metavar=_S, live=True, help="with a server password, how long a client has to give it"),
     Option(key="max-rooms", group=ROOMS, parse=_count, default=DEFAULT_MAX_ROOMS, metavar=_N, live=True, help="rooms that may exist at once; /join of one more is refused"),
@@ -203,6 +205,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option(key="history", group=ROOMS, parse=_count_or_zero, default=DEFAULT_HISTORY_EVENTS, metavar="EVENTS", help="messages each room keeps and replays to whoever joins (0: none; at most half of --outbox)"),
     Option(key="history-bytes", group=ROOMS, parse=_count_or_zero, default=DEFAULT_HISTORY_BYTES, metavar="BYTES", help="the memory each room's history may hold, in bytes (text, renderings and history copies all counted)"),
     Option(key="history-total-bytes", group=ROOMS, parse=_count_or_zero, default=DEFAULT_HISTORY_TOTAL_BYTES, metavar="BYTES", live=True, help="the memory the history of all rooms may hold together; past it the oldest history of the rooms with the most goes first"),
+    Option(key="keep-history", group=ROOMS, parse=_count_or_zero, default=DEFAULT_KEEP_EVENTS, metavar="EVENTS", help="with --data-dir: messages each room keeps on disk, for /history beyond memory (0: no limit); older ones are deleted in the background"),
+    Option(key="keep-days", group=ROOMS, parse=_days, default=DEFAULT_KEEP_DAYS, metavar="DAYS", help="with --data-dir: days a message is kept on disk (0: for ever)"),
     Option(key="engine", group=ROOMS, parse=_engine, metavar="URL", help="share rooms with other server processes through Redis: redis://HOST:PORT/DB (or rediss:// for TLS); see docs/scaling.md"),
     Option(key="workers", group=ROOMS, parse=_count, default=1, metavar=_N, help="serve from N processes on one port (SO_REUSEPORT), sharing rooms through --engine (which it needs)"),
     Option(key="log-level", group=LOGGING, default="info", choices=("debug", "info", "warning", "error"), live=True, help="how much to log on stderr (info: one line per connect and disconnect)"),

@@ -139,6 +139,8 @@ def server_config(values: Settings) -> ServerConfig:
         password=_secret(values["password_file"], values["password_env"], "password"),
         admin_token=_secret(values["admin_token_file"], values["admin_token_env"], "admin token"),
         data_dir=values["data_dir"],
+        keep_history=values["keep_history"],
+        keep_days=values["keep_days"],
         auth_timeout=values["auth_timeout"],
         ws_origins=tuple(values["ws_origin"] or ()),
     )

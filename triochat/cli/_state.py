@@ -8,7 +8,11 @@ server for on its own (a ``/who`` after each join, for the nick list), so that t
 the nick list without cluttering the conversation.
 
 History is replayed by the server before a join and on ``/history``. The first time a room is
-shown, its replay is shown dimmed. After a reconnection, the replay asked for to catch up is
+shown, its replay is shown dimmed. After a reconnection, each room whose epoch the server said
+is joined again with ``since`` (the last event seen there): the server replays exactly what was
+missed after a ``recovered`` marker ("reconnected, N missed lines recovered"), or says
+``not-recovered`` and replays the latest history, shown after a line saying so. With a server
+that names no epoch (an older one), the replay asked for to catch up is
 compared with the last event seen in that room: if that event is in it, only what came after it
 is shown (the lines missed while disconnected); if not, the log does not reach back that far (or
 the server restarted without a durable log), and a line says so before the replay.
@@ -63,6 +67,14 @@ class Window:
     last_seen: tuple[int, str, str] | None = None
     #: The history being replayed, until it ends; ``None`` when none is.
     replay: list[Mapping[str, Any]] | None = None
+    #: The epoch of the room's numbering, as the server last said it: with :attr:`last_seen`,
+    #: where a reconnection resumes from (``{"cmd":"join","since":...}``).
+    epoch: str | None = None
+    #: While a resumption replays: whether it recovered what was missed, and how many events
+    #: come (the ``recovered`` or ``not-recovered`` marker's count).
+    resuming: tuple[bool, int] | None = None
+    #: A rejoin is on its way: your own join event, when it comes, says nothing new.
+    quiet_join: bool = False
 
     def add(self, line: Rendered) -> None:
         self.lines.append(line)
@@ -181,11 +193,22 @@ class ChatState:
             return
         viewed = self.view
         for window in rooms:
+            in_default = default is not None and _key(window.name) == _key(default)
+            if window.epoch is not None and window.last_seen is not None:
+                # Resumed all or nothing by the server (docs/protocol.md): the marker says which.
+                since = {"epoch": window.epoch, "seq": window.last_seen[0]}
+                requests.append(json.dumps({"cmd": "join", "room": window.name, "since": since}))
+                self._quiet_switch += 1  # the join's "now talking in": not what you asked for
+                window.quiet_join = not in_default
+                if in_default:
+                    self._quiet_who[_key(window.name)] += 1
+                    requests.append("/who")
+                continue
             self._catching_up.add(_key(window.name))
             window.replay = []  # an empty history is news too: nothing reaches back
-            if default is not None and _key(window.name) == _key(default):
+            if in_default:
                 # Joined on connecting: its history comes with /history.
-                self._quiet_who[_key(default)] += 1
+                self._quiet_who[_key(window.name)] += 1
                 requests += ["/history", "/who"]
             else:
                 self._quiet_switch += 1  # "now talking in #room": not what you asked for
@@ -238,11 +261,14 @@ class ChatState:
             if window.replay is None:
                 window.replay = []
             window.replay.append(obj)
+            if window.resuming is not None and len(window.replay) >= window.resuming[1]:
+                self._end_replay(window)
             return
         mine = sender == self.nick
         rejoined = False
         if kind == "join" and mine:
-            rejoined = _key(room) in self._catching_up
+            rejoined = _key(room) in self._catching_up or window.quiet_join
+            window.quiet_join = False
             self._end_replay(window, joined=True)
             self.show(room)
         self._track_people(window, obj, mine)
@@ -311,6 +337,11 @@ class ChatState:
         room = data.get("room") if isinstance(data.get("room"), str) else None
         if kind in ("format", "welcome", "nick") and isinstance(data.get("nick"), str):
             self.nick = data["nick"]
+        # On a reconnection, the room a client is put in is resumed from the epoch of the last
+        # line seen there, not from the one the new connection's greeting names.
+        greeting = self._reconnected and kind in ("format", "welcome")
+        if room is not None and isinstance(data.get("epoch"), str) and not greeting:
+            self._window(room).epoch = data["epoch"]
         match kind:
             case "format":
                 self.json = data.get("format") == "json"
@@ -353,6 +384,13 @@ class ChatState:
                 self._window(room).replay = []
             case "history-end" if room is not None:
                 self._end_replay(self._window(room))
+            case "recovered" | "not-recovered" if room is not None:
+                window = self._window(room)
+                count = data.get("count")
+                window.resuming = (kind == "recovered", count if isinstance(count, int) else 0)
+                window.replay = []
+                if not window.resuming[1]:
+                    self._end_replay(window)
             case "ping":
                 self.requests.append("")  # any line is a sign of life; an empty one says nothing
             case _:
@@ -368,6 +406,9 @@ class ChatState:
     def _end_replay(self, window: Window, *, joined: bool = False) -> None:
         events, window.replay = window.replay, None
         if events is None:
+            return
+        if window.resuming is not None:
+            self._end_resumption(window, events)
             return
         room = _key(window.name)
         if room in self._catching_up and window.last_seen is not None:
@@ -403,6 +444,30 @@ class ChatState:
             window.add(self._plain(f"end of history of {window.name}", "history"))
         last = events[-1] if events else None
         if last is not None and isinstance(last.get("seq"), int) and window.last_seen is None:
+            window.last_seen = (last["seq"], str(last.get("time")), str(last.get("sender")))
+
+    def _end_resumption(self, window: Window, events: list[Mapping[str, Any]]) -> None:
+        """Show what a resumption replayed: exactly the lines missed, or the latest history
+        after a line saying that what was missed could not be recovered."""
+        recovered, _ = window.resuming or (False, 0)
+        window.resuming = None
+        if recovered:
+            count = f"{len(events)} missed line{'' if len(events) == 1 else 's'}"
+            window.add(self._plain(f"reconnected, {count} recovered", "history"))
+            for obj in events:
+                self._add_event(window, {**obj, "history": False}, obj.get("sender") == self.nick)
+        else:
+            window.add(
+                self._plain(
+                    "reconnected; could not recover missed lines, showing latest history", "error"
+                )
+            )
+            for obj in events:
+                window.add(render_spans(obj, room=window.name, tz=self.tz))
+            if events:
+                window.add(self._plain(f"end of history of {window.name}", "history"))
+        last = events[-1] if events else None
+        if last is not None and isinstance(last.get("seq"), int):
             window.last_seen = (last["seq"], str(last.get("time")), str(last.get("sender")))
 
     @staticmethod

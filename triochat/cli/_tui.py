@@ -41,7 +41,15 @@ from ..client._client import (
 )
 from ..client._pacing import Delivery, Pacer, hear
 from ..client._render import color_enabled
-from ._client_common import EXIT_FAILED, EXIT_OK, ConnectOptions, Target, is_quit, sends_message
+from ._client_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    ConnectOptions,
+    Target,
+    is_quit,
+    refused,
+    sends_message,
+)
 from ._lines import WELCOME
 from ._state import ChatState
 from ._tui_widgets import ChatScreen, palette
@@ -172,6 +180,9 @@ class _App:
             self.connection = None
             if self.quitting:
                 self._leave(EXIT_OK)
+                return
+            if refused(self.delivery.goodbye_reason):
+                self._leave(EXIT_FAILED, ended)  # trying again would be turned away again
                 return
             if trio.current_time() - began > _STABLE:
                 attempts = 0

@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import errno
 import json
 import os
-import socket
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -42,7 +40,18 @@ import trio
 
 from ..core._events import Event, Joined, NickChanged, Notice
 from ..drivers._endpoints import DEFAULT_PORT, Endpoint
+from ..protocols._lines import LineSplitter, LineTooLong
 from ._decode import parse_event_line
+from ._errors import (
+    CertificateVerificationFailed,
+    ChatClientError,
+    ConnectionFailed,
+    ConnectionLost,
+    NickRefused,
+    ProtocolError,
+    _describe_connect_error,
+    _describe_os_error,
+)
 from ._transport import (
     DEFAULT_HOST,
     TLSHandshakeFailed,
@@ -77,174 +86,8 @@ _RECEIVE_SIZE: Final = 65536
 _CLOSE_TIMEOUT: Final = 0.5
 
 
-class ChatClientError(Exception):
-    """Base class of every error this client raises on purpose."""
-
-
-class ConnectionFailed(ChatClientError):
-    """The connection could not be opened (or its TLS handshake failed).
-
-    ``str(exc)`` is a complete sentence for a person, such as
-    ``cannot connect to 127.0.0.1:9999: connection refused``; the parts are kept in
-    :attr:`host`, :attr:`port`, :attr:`reason` and :attr:`endpoint` for programs.
-
-    Attributes:
-      host: the host that was asked for (for a Unix socket: its path).
-      port: the port that was asked for (0 for a Unix socket).
-      reason: what went wrong, such as ``connection refused``.
-      endpoint: the endpoint that was tried, if known.
-    """
-
-    def __init__(
-        self, host: str, port: int, reason: str, *, endpoint: Endpoint | None = None
-    ) -> None:
-        super().__init__(host, port, reason)
-        self.host = host
-        self.port = port
-        self.reason = reason
-        self.endpoint = endpoint
-
-    def __str__(self) -> str:
-        if self.endpoint is None:
-            where = _format_address(self.host, self.port)
-        else:
-            where = self.endpoint.address
-        return f"cannot connect to {where}: {self.reason}"
-
-
-class CertificateVerificationFailed(ConnectionFailed):
-    """The server's TLS certificate could not be verified: not signed by a trusted CA (give the
-    CA with ``cafile``), expired, or not naming the host connected to.
-    """
-
-
-class ConnectionLost(ChatClientError):
-    """A line could not be sent because the connection is broken or already closed."""
-
-
-class ProtocolError(ChatClientError):
-    """The server said something the client cannot understand.
-
-    Raised when a line on a JSON connection is not an event, and when the switch to the JSON
-    format is not confirmed. Iterating :meth:`ChatConnection.events` again after this error goes
-    on with the next line.
-    """
-
-
-class NickRefused(ChatClientError):
-    """The server refused the nick asked for in :func:`connect` (JSON connections only).
-
-    :attr:`nick` is the nick asked for; :attr:`reason` is the server's explanation, such as
-    ``the nick alice is taken``.
-
-    Attributes:
-      nick: the nick asked for.
-      reason: why the server refused it.
-    """
-
-    def __init__(self, nick: str, reason: str) -> None:
-        super().__init__(nick, reason)
-        self.nick = nick
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"the server refused the nick {self.nick}: {self.reason}"
-
-
-class _LineTooLong(Exception):
-    """Internal: a line passed the limit of a :class:`_LineBuffer`."""
-
-
-class _LineBuffer:
-    """Cut a byte stream into lines, keeping at most *max_line* bytes of an unfinished one.
-
-    A ``\\r`` just before a ``\\n`` is dropped, so CRLF peers work too. This is pure bookkeeping
-    with no I/O, shared by :class:`ChatConnection` (server input) and the command-line client
-    (keyboard input).
-    """
-
-    __slots__ = ("_data", "_max_line", "_scanned")
-
-    def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
-        self._max_line = max_line
-        self._data = bytearray()
-        # Everything before this offset is known to contain no newline, so each byte is searched
-        # once even when a long line trickles in over many reads.
-        self._scanned = 0
-
-    def feed(self, data: bytes | bytearray) -> list[bytes]:
-        """Add *data* and return the lines it completes, without their line endings.
-
-        Raises:
-          _LineTooLong: if a line, finished or not, is longer than the limit. The buffer is
-              emptied, as its contents can no longer be trusted to start at a line boundary.
-        """
-        self._data += data
-        lines: list[bytes] = []
-        start = 0
-        while True:
-            end = self._data.find(b"\n", max(start, self._scanned))
-            if end < 0:
-                break
-            if end - start > self._max_line:
-                self._overflow()
-            line = bytes(self._data[start:end])
-            lines.append(line.removesuffix(b"\r"))
-            start = end + 1
-        del self._data[:start]
-        self._scanned = len(self._data)
-        if len(self._data) > self._max_line:
-            self._overflow()
-        return lines
-
-    def flush(self) -> bytes | None:
-        """At end of input, return the unfinished last line (or ``None`` if there is none)."""
-        if not self._data:
-            return None
-        rest = bytes(self._data).removesuffix(b"\r")
-        self._data.clear()
-        self._scanned = 0
-        return rest
-
-    def _overflow(self) -> None:
-        self._data.clear()
-        self._scanned = 0
-        raise _LineTooLong
-
-
 def _decode(line: bytes) -> str:
     return line.decode("utf-8", errors="replace")
-
-
-def _format_address(host: str, port: int) -> str:
-    # An IPv6 literal needs brackets, or its colons run into the port's.
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _describe_os_error(exc: BaseException) -> str:
-    """A short lower-case explanation of a socket error, such as ``connection reset by peer``."""
-    if isinstance(exc, OSError) and exc.strerror:
-        text = exc.strerror
-    else:
-        text = str(exc) or type(exc).__name__
-    return text[:1].lower() + text[1:]
-
-
-def _describe_connect_error(exc: OSError) -> str:
-    # open_tcp_stream tries every address the host name resolves to and, when all of them fail,
-    # raises a summary OSError whose __cause__ groups the individual failures. Look through it.
-    failures: list[OSError] = [exc]
-    cause = exc.__cause__
-    if isinstance(cause, BaseExceptionGroup):
-        failures = [e for e in cause.exceptions if isinstance(e, OSError)] or failures
-    if any(isinstance(e, ConnectionRefusedError) for e in failures):
-        return "connection refused"
-    first = failures[0]
-    if isinstance(first, socket.gaierror):
-        return f"cannot resolve host name ({_describe_os_error(first)})"
-    if first.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-        return "host unreachable"
-    return _describe_os_error(first)
 
 
 def _check_line(line: str) -> None:
@@ -289,7 +132,7 @@ class ChatConnection:
     #: The room plain lines go to, once the server has said it (JSON connections); ``None``
     #: until then, and after you left every room.
     room: str | None = attrs.field(default=None, init=False)
-    _splitter: _LineBuffer = attrs.field(factory=_LineBuffer, init=False)
+    _splitter: LineSplitter = attrs.field(factory=lambda: LineSplitter(MAX_LINE_BYTES), init=False)
     _received: collections.deque[str] = attrs.field(factory=collections.deque, init=False)
     _at_end: bool = attrs.field(default=False, init=False)
     _send_lock: trio.StrictFIFOLock = attrs.field(factory=trio.StrictFIFOLock, init=False)
@@ -411,14 +254,14 @@ class ChatConnection:
             if rest is not None:
                 self._received.append(_decode(rest))
             return
-        try:
-            lines = self._splitter.feed(data)
-        except _LineTooLong:
+        lines = self._splitter.feed(data)
+        if any(isinstance(line, LineTooLong) for line in lines):
+            # Nothing more is trusted from a server that breaks the bound: the end.
             self._at_end = True
             self._received.clear()
             self.closed_reason = "server sent an overlong line"
-            raise ChatClientError("server sent an overlong line") from None
-        self._received.extend(_decode(line) for line in lines)
+            raise ChatClientError("server sent an overlong line")
+        self._received.extend(_decode(line) for line in lines if isinstance(line, bytes))
 
     async def _await_json(self, timeout: float) -> Notice:
         """Read (and drop) lines until the server confirms the JSON format."""
@@ -585,12 +428,43 @@ async def connect(
     context = client_tls_context(
         endpoint, cafile=cafile, insecure=insecure, ssl_context=ssl_context
     )
+    stream = await _open_stream(endpoint, context, connect_timeout)
+    try:
+        connection = ChatConnection(stream)
+        if password is not None:
+            await connection.send(f"/pass {password}")
+        if wire_format == "json":
+            await _start_json(connection, endpoint, nick, connect_timeout)
+        elif nick is not None:
+            await connection.send(f"/nick {nick}")
+        yield connection
+    finally:
+        await _close_stream(stream)
+
+
+async def _close_stream(stream: trio.abc.Stream) -> None:
+    """A polite close first: over TLS it sends close_notify, so the server can tell that we
+    left on purpose. aclose is a checkpoint and could be cancelled, hence the shield and the
+    deadline; aclose_forcefully then closes the stream whatever happened."""
+    with (
+        trio.CancelScope(shield=True),
+        trio.move_on_after(_CLOSE_TIMEOUT),
+        contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError),
+    ):
+        await stream.aclose()
+    await trio.aclose_forcefully(stream)
+
+
+async def _open_stream(
+    endpoint: Endpoint, context: ssl.SSLContext | None, timeout: float
+) -> trio.abc.Stream:
+    """Open the stream of :func:`connect`, every failure worded as a :exc:`ConnectionFailed`."""
     failed_host, failed_port = endpoint.path or endpoint.host, endpoint.port
     try:
-        with trio.fail_after(connect_timeout):
-            stream = await open_client_stream(endpoint, context)
+        with trio.fail_after(timeout):
+            return await open_client_stream(endpoint, context)
     except trio.TooSlowError:
-        reason = f"no answer within {connect_timeout:g} seconds"
+        reason = f"no answer within {timeout:g} seconds"
         raise ConnectionFailed(failed_host, failed_port, reason, endpoint=endpoint) from None
     except OSError as exc:
         reason = _describe_connect_error(exc)
@@ -602,26 +476,6 @@ async def connect(
             ) from None
         reason = f"TLS handshake failed: {exc.reason}"
         raise ConnectionFailed(failed_host, failed_port, reason, endpoint=endpoint) from None
-    try:
-        connection = ChatConnection(stream)
-        if password is not None:
-            await connection.send(f"/pass {password}")
-        if wire_format == "json":
-            await _start_json(connection, endpoint, nick, connect_timeout)
-        elif nick is not None:
-            await connection.send(f"/nick {nick}")
-        yield connection
-    finally:
-        # A polite close first: over TLS it sends close_notify, so the server can tell that we
-        # left on purpose. aclose is a checkpoint and could be cancelled, hence the shield and
-        # the deadline; aclose_forcefully then closes the stream whatever happened.
-        with (
-            trio.CancelScope(shield=True),
-            trio.move_on_after(_CLOSE_TIMEOUT),
-            contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError),
-        ):
-            await stream.aclose()
-        await trio.aclose_forcefully(stream)
 
 
 async def _start_json(

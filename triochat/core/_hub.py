@@ -8,6 +8,7 @@ that changes size while someone iterates it.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Final
 
 import attrs
@@ -22,7 +23,7 @@ from ._errors import (
     NotInRoom,
     TooManyRooms,
 )
-from ._events import DEFAULT_ROOM, Private
+from ._events import DEFAULT_ROOM, Event, Private
 from ._log import HistoryBudget, MemoryLog, RoomLogFactory
 from ._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES, SLOW_CONSUMER, Member
 from ._nicks import (
@@ -304,7 +305,9 @@ class Hub:
         except InvalidRoom:
             return None
 
-    def join(self, member: Member, name: str) -> Room:
+    def join(
+        self, member: Member, name: str, *, replay: Callable[[Room], list[Event]] | None = None
+    ) -> Room:
         """Put *member* in the room *name* (created on demand) and make it its current room.
 
         Joining a room the member is already in only makes it current. Raises
@@ -324,7 +327,7 @@ class Hub:
                 f"you are already in {self.rooms_per_member} rooms", limit=self.rooms_per_member
             )
         room = self.room(name)
-        room.join(member)
+        room.join(member, replay=replay)  # replay: see Room.join
         return room
 
     def part(self, member: Member, name: str | None = None, reason: str = "") -> Room:

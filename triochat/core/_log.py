@@ -114,6 +114,13 @@ class RoomLog(Protocol):
         ...
 
     @property
+    def evicted(self) -> int:
+        """The ``seq`` of the newest event *memory* let go of (0 if none): :meth:`recent` holds
+        every kept event after it. For a memory log it is :attr:`forgotten`; a log that keeps
+        events elsewhere (a disk) forgets fewer than its memory lets go of."""
+        ...
+
+    @property
     def state(self) -> RoomState:
         """The topic, operators and bans, as last set with :meth:`set_state`."""
         ...
@@ -195,6 +202,8 @@ class MemoryLog:
         self.seq = 0
         #: The ``seq`` of the newest event no longer kept (0 if none).
         self.forgotten = 0
+        #: The ``seq`` of the newest event memory let go of (0 if none).
+        self.evicted = 0
         #: The topic, operators and bans; replaced only through :meth:`set_state`.
         self.state = RoomState()
         self.max_events: int = hub.history_events
@@ -303,7 +312,7 @@ class MemoryLog:
 
     def _evict_oldest(self) -> None:
         oldest = self._history.popleft()
-        self.forgotten = oldest.seq
+        self.forgotten = self.evicted = oldest.seq
         freed = oldest._release()
         self._size -= freed
         self._budget.total -= freed

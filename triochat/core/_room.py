@@ -13,6 +13,7 @@ the room's fan-out, :meth:`Room._deliver`.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
@@ -171,12 +172,16 @@ class Room:
 
     # ---------------------------------------------------------------------------- membership
 
-    def join(self, member: Member) -> Joined:
+    def join(
+        self, member: Member, *, replay: Callable[[Room], list[Event]] | None = None
+    ) -> Joined:
         """Add *member* (which becomes its current room) and announce it to everyone here.
 
         The new member first receives the room's history (copies of the last events, marked
         ``history=True``), then its own :class:`Joined` event, then live events: no gap, no
-        duplicate, because nothing can be published between the two steps.
+        duplicate, because nothing can be published between the two steps. *replay*, if
+        given, is called (at that moment, with this room) for the events to send instead of
+        the history: what a reconnecting client missed (see ``_recovery.py``).
         """
         if member.hub is not self.hub or not member.connected:
             raise ValueError(f"{member!r} is not connected to this room's hub")
@@ -185,15 +190,18 @@ class Room:
             raise ValueError(f"{member.nick} is already in {self.name}")
         if self.is_banned(member):
             raise Banned(f"you are banned from {self.name}", room=self.name)
-        if self._log.seq == 0 and not self._members and self.name != DEFAULT_ROOM:
-            self._set_operator(member.nick, True)  # a new room's creator runs it
+        if not self._members and not self._log.state.operators and self.name != DEFAULT_ROOM:
+            # A new room's creator runs it; so does whoever comes back first to a room that
+            # emptied, which a durable log keeps (leaving costs an operator its status).
+            self._set_operator(member.nick, True)
         if self._departures:
             # Announced before the newcomer is in the room (those a crowded room still holds
             # back come after its Joined): its view starts with its history and its own Joined,
             # not with the departures of members it never saw here.
             self._announce_departures()
         # recent() is a copy: making a history copy charges the history, which may evict.
-        for event in self._log.recent():
+        events = self._log.recent() if replay is None else replay(self)
+        for event in events:
             if not member.deliver(event.as_history()):
                 break  # its outbox is smaller than the history: the live events will tell
         self._members[member] = None

@@ -6,3 +6,7 @@ somewhere else: on disk with SQLite (``--data-dir``), or shared by several proce
 Redis (``--engine redis://...``). They sit beside the drivers: they may use trio, threads and
 sockets, and the server wires them in; the core knows nothing of them.
 """
+
+from ._sqlite import RoomStore as RoomStore
+from ._sqlite import SqliteLog as SqliteLog
+from ._sqlite import StoreStatistics as StoreStatistics

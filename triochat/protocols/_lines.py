@@ -79,6 +79,16 @@ class LineSplitter:
             self._buffer = rest
         return out
 
+    def flush(self) -> bytes | None:
+        """At the end of the stream: the unfinished last line (without a trailing ``\r``), or
+        ``None`` if there is none (a client's last line from a server that closed without its
+        newline is still a line)."""
+        rest, self._buffer = self._buffer, b""
+        if self._discarding or not rest:
+            self._discarding = False
+            return None
+        return rest.removesuffix(b"\r")
+
 
 class DecodeError(ValueError):
     """A line was not valid UTF-8."""

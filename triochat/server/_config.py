@@ -20,6 +20,7 @@ from ..core._member import DEFAULT_OUTBOX_BYTES, DEFAULT_OUTBOX_MESSAGES
 from ..core._room import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
 from ..drivers._endpoints import DEFAULT_HOST, DEFAULT_PORT, Endpoint, parse_endpoint
 from ..drivers._tls import DEFAULT_TLS_HANDSHAKE_TIMEOUT
+from ..engines._sqlite import DEFAULT_KEEP_DAYS, DEFAULT_KEEP_EVENTS
 from ..protocols._lines import DEFAULT_MAX_LINE
 from ..session._auth import Secret
 from ..session._flood import DEFAULT_MESSAGE_BURST, DEFAULT_MESSAGE_RATE
@@ -81,7 +82,7 @@ def _at_least_one(instance: Any, attribute: attrs.Attribute[Any], value: int) ->
         raise ValueError(f"{attribute.name} must be at least 1, not {value!r}")
 
 
-def _not_negative(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+def _not_negative(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
     if not value >= 0:
         raise ValueError(f"{attribute.name} must be 0 or more, not {value!r}")
 
@@ -160,8 +161,12 @@ class ServerConfig:
       password: if set, clients must send ``/pass PASSWORD`` within *auth_timeout* seconds
         before anything else.
       admin_token: if set, ``/admin TOKEN`` makes a client a server administrator.
-      data_dir: if set, nicks can be registered with a password (``/register``); they are kept
-        in ``DATA_DIR/nicks.sqlite3``.
+      data_dir: if set, rooms are durable: every room's history, topic, operators and bans are
+        kept in ``DATA_DIR/rooms.sqlite3`` and come back after a restart (see
+        :doc:`/durable-rooms`); and nicks can be registered with a password (``/register``),
+        kept in ``DATA_DIR/nicks.sqlite3``.
+      keep_history, keep_days: with *data_dir*, the events each room keeps on disk (0: no
+        limit) and for how many days (0: for ever); older ones are deleted in the background.
       ws_origins: the pages (``https://chat.example.org``) whose scripts may open the web chat's
         WebSocket (``ws://`` and ``wss://`` endpoints); empty: only pages of the host the
         request was sent to (the server's own page); ``"*"``: any.
@@ -207,6 +212,8 @@ class ServerConfig:
     password: Secret | None = None
     admin_token: Secret | None = None
     data_dir: str | None = None
+    keep_history: int = attrs.field(default=DEFAULT_KEEP_EVENTS, validator=_not_negative)
+    keep_days: float = attrs.field(default=DEFAULT_KEEP_DAYS, validator=_not_negative)
     auth_timeout: float = attrs.field(default=DEFAULT_AUTH_TIMEOUT, validator=_positive)
     ws_origins: tuple[str, ...] = attrs.field(default=(), converter=_origins)
     #: TCP listeners set ``SO_REUSEPORT`` (each worker of ``triochat serve --workers N``).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from importlib import metadata
+from typing import Final
 
 from ..core._hub import MAX_NICK_LENGTH, MAX_ROOM_NAME_LENGTH, Hub
 from ..core._nicks import IRC_CASEMAPPING, fold_case
@@ -29,6 +30,11 @@ def _version() -> str:
         return "triochat"
 
 
+#: The most messages one CHATHISTORY request returns from durable rooms (``data_dir``), whose
+#: history goes beyond what memory keeps; memory-only rooms offer what memory keeps.
+DURABLE_CHATHISTORY: Final = 100
+
+
 def irc_settings(config: ServerConfig, hub: Hub) -> IrcSettings:
     """The settings shared by every IRC client of a server with *config* serving *hub*."""
     features = Features(
@@ -38,9 +44,19 @@ def irc_settings(config: ServerConfig, hub: Hub) -> IrcSettings:
         topic_length=MAX_TOPIC_LENGTH,
         channel_limit=hub.rooms_per_member,
         max_bans=MAX_BANS,
-        chathistory=hub.history_events or None,
+        chathistory=(
+            max(hub.history_events, DURABLE_CHATHISTORY)
+            if config.data_dir is not None
+            else hub.history_events or None
+        ),
+        message_reference_types=("msgid", "timestamp"),
         away_length=MAX_AWAY_LENGTH,
         targets={"PRIVMSG": 1, "NOTICE": 1, "NAMES": None, "WHOIS": 1, "KICK": 1, "JOIN": None},
     )
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return IrcSettings(features=features, version=_version(), created=started)
+
+    def epoch_of(room: str) -> str | None:
+        found = hub.find_room(room)
+        return None if found is None else found.log.epoch
+
+    return IrcSettings(features=features, version=_version(), created=started, epoch_of=epoch_of)

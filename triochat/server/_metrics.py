@@ -106,6 +106,30 @@ class _Collector:
         yield refused
         yield self._auth_failures()
         yield self._latency()
+        yield from self._room_store()
+
+    def _room_store(self) -> Iterator[Any]:
+        """The durable rooms' writer (with ``--data-dir``): what waits for the disk, what was
+        written, and what the disk lost."""
+        store = self.server._room_store
+        if store is None:
+            return
+        core = _prometheus().core
+        figures = store.statistics()
+        yield core.GaugeMetricFamily(
+            "triochat_store_pending", "Events queued for the disk", value=figures.pending
+        )
+        yield core.CounterMetricFamily(
+            "triochat_store_written", "Events written to the disk", value=figures.written
+        )
+        yield core.CounterMetricFamily(
+            "triochat_store_dropped",
+            "Events not written because the disk fell behind",
+            value=figures.dropped,
+        )
+        yield core.CounterMetricFamily(
+            "triochat_store_failures", "Commits that failed (tried again)", value=figures.failures
+        )
 
     def _endings(self, closed: Counter[str]) -> Iterator[Any]:
         core = _prometheus().core

@@ -18,11 +18,13 @@ import attrs
 import trio
 
 from ..core._hub import Hub
+from ..core._log import MemoryLog
 from ..drivers._connection import Connection
 from ..drivers._endpoints import Endpoint
 from ..drivers._flusher import Flusher
 from ..drivers._listeners import Listening, open_listeners
 from ..drivers._tls import TLSConfigError, server_ssl_context
+from ..engines._sqlite import RoomStore
 from ..protocols._codec import Codec
 from ..protocols.irc import IrcCodec, IrcSettings
 from ..protocols.text import LineCodec
@@ -135,6 +137,8 @@ class ChatServer:
             takes_self=True,
         ),
     )
+    # The durable rooms' store while serving with data_dir (None otherwise).
+    _room_store: RoomStore | None = attrs.field(default=None, init=False)
     #: What ended connections, and what closed connections did (for metrics).
     counters: ServerCounters = attrs.field(factory=ServerCounters, init=False)
     # Every connection served, with the IP address it is counted under in _admission (if it
@@ -170,8 +174,9 @@ class ChatServer:
 
         Error handling: before anything is reported, and before anything listens,
         :exc:`~triochat.TLSConfigError` if a ``tls://`` endpoint's certificate or key cannot be
-        used; ``sqlite3.Error`` or an :exc:`OSError` if the registered-nick store in
-        ``data_dir`` cannot be created or opened; then :exc:`~triochat.ListenFailed` (an
+        used; ``sqlite3.Error`` or an :exc:`OSError` if the registered-nick store or the rooms
+        in ``data_dir`` cannot be created or opened (a corrupt or locked file, another server
+        using the directory); then :exc:`~triochat.ListenFailed` (an
         :exc:`OSError`, such as one with ``errno.EADDRINUSE``) if any endpoint cannot be
         opened, after closing those that were.
         """
@@ -179,7 +184,7 @@ class ChatServer:
         store = self.guard.nick_store
         try:
             async with self._running():
-                # Blocking file work (PEM files, the nick store) in worker threads, never in the
+                # Blocking file work (PEM files, the stores) in worker threads, never in the
                 # event loop; before listening, so that a server that cannot use them never
                 # starts.
                 if config.tls_cert is not None or any(e.is_tls for e in config.endpoints):
@@ -188,19 +193,8 @@ class ChatServer:
                     await store.open()
                 if any(e.is_web for e in config.endpoints):
                     self._page = await trio.to_thread.run_sync(load_page)
-                async with open_listeners(
-                    config.endpoints, reuse_port=config.reuse_port
-                ) as listening:
-                    self.addresses = [item.address for item in listening]
-                    self.endpoints = [item.endpoint for item in listening]
-                    with self._scope:
-                        async with trio.open_nursery() as nursery:
-                            nursery.start_soon(self._flusher.run)
-                            nursery.start_soon(self._accept_all, listening, nursery)
-                            log.info(
-                                "listening on %s", ", ".join(e.address for e in self.endpoints)
-                            )
-                            task_status.started(self)
+                async with self._durable_rooms():
+                    await self._listen_and_serve(task_status)
         finally:
             # Connections handed to handle_stream by someone else's task run outside our
             # nursery: the server they belong to is gone, so they end too.
@@ -208,6 +202,44 @@ class ChatServer:
                 connection.close(CloseReason.SHUTTING_DOWN, abort=True)
             if store is not None:
                 store.close()  # now, or when a thread still waiting on it is done
+
+    async def _listen_and_serve(self, task_status: trio.TaskStatus[ChatServer]) -> None:
+        async with open_listeners(
+            self.config.endpoints, reuse_port=self.config.reuse_port
+        ) as listening:
+            self.addresses = [item.address for item in listening]
+            self.endpoints = [item.endpoint for item in listening]
+            with self._scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._flusher.run)
+                    nursery.start_soon(self._accept_all, listening, nursery)
+                    log.info("listening on %s", ", ".join(e.address for e in self.endpoints))
+                    task_status.started(self)
+
+    @contextlib.asynccontextmanager
+    async def _durable_rooms(self) -> AsyncIterator[None]:
+        """With ``data_dir``, rooms opened while serving are kept in ``DATA_DIR/rooms.sqlite3``:
+        the store is opened first (in a thread) and closed last, after the last event of the
+        last connection, once what is queued is written. A hub given its own ``room_log`` keeps
+        it."""
+        hub = self.hub
+        if self.config.data_dir is None or hub.room_log is not MemoryLog:
+            yield
+            return
+        rooms = self._room_store = RoomStore(
+            self.config.data_dir,
+            keep_events=self.config.keep_history or None,
+            keep_days=self.config.keep_days,
+        )
+        await rooms.open(history_events=hub.history_events)
+        hub.room_log = rooms.room_log
+        try:
+            yield
+        finally:
+            for connection in list(self._connections):
+                connection.close(CloseReason.SHUTTING_DOWN, abort=True)
+            hub.room_log = MemoryLog
+            await rooms.aclose()
 
     def tls_context(self) -> ssl.SSLContext:
         """The server-side SSL context: :attr:`ServerConfig.ssl_context`, or one made (once) from

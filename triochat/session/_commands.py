@@ -12,6 +12,7 @@ from typing import Final
 import attrs
 
 from ..core._errors import ErrorCode
+from ..core._position import Position
 
 __all__ = [
     "FORMATS",
@@ -147,9 +148,14 @@ class Who:
 
 @attrs.frozen
 class Join:
-    """``/join #room``: join (creating it if needed) and make it the current room."""
+    """``/join #room``: join (creating it if needed) and make it the current room.
+
+    JSON only: *since*, the last event the client saw there (a reconnecting client), to get
+    back what it missed (see ``core/_recovery.py``).
+    """
 
     room: str
+    since: Position | None = None
 
 
 @attrs.frozen

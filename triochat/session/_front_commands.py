@@ -22,6 +22,8 @@ from typing import Any, Final
 
 import attrs
 
+from ..core._position import Position
+
 __all__ = [
     "AWAY_CHANGED",
     "Authenticate",
@@ -190,14 +192,22 @@ class SetAway:
     text: str | None = None
 
 
+#: Where a CHATHISTORY request starts or stops: a time, or a message (its room's epoch and seq,
+#: from its ``msgid``).
+Reference = dt.datetime | Position
+
+
 @attrs.frozen
 class ChatHistory:
-    """Up to *limit* events of *room*'s history, the latest ones (*before* ``None``) or the
-    latest ones before *before*: a ``chathistory`` notice whose data holds the events."""
+    """Up to *limit* events of *room*'s history: the latest ones (no bound), the latest ones
+    before *before*, the first ones after *after*, or those between both; a ``chathistory``
+    notice whose data holds the events. A message of another epoch of the room bounds nothing
+    (its numbers name other events now): the latest ones are given instead."""
 
     room: str
     limit: int
-    before: dt.datetime | None = None
+    before: Reference | None = None
+    after: Reference | None = None
 
 
 #: Every command of this module.

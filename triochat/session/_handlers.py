@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from ..core._recovery import join_since
 from . import _accounts, _listings
 from ._commands import (
     Admin,
@@ -125,8 +126,23 @@ async def _who(session: Session, command: Who) -> None:
 
 
 async def _join(session: Session, command: Join) -> None:
-    room = session.hub.join(session.member, command.room)
-    session.reply(ReplyKind.SWITCH, room=room.name)
+    """Join a room; with *since*, replay what the client missed there after it (a reconnecting
+    client: see core/_recovery.py)."""
+    member, since = session.member, command.since
+    existing = session.hub.find_room(command.room)
+    already = existing is not None and member in existing
+    if since is None:
+        room = session.hub.join(member, command.room)
+    else:
+        # Already in: joined on connecting, before it could ask; it missed what preceded.
+        arrived = session.arrivals.get(existing.name) if existing is not None else None
+        room, _ = await join_since(session.hub, member, command.room, since, arrived=arrived)
+    arrivals = session.arrivals
+    if not already or room.name not in arrivals:
+        arrivals[room.name] = room.seq
+    for left in [left for left in arrivals if left not in member.rooms]:
+        del arrivals[left]  # bounded by the rooms it is in
+    session.reply(ReplyKind.SWITCH, room=room.name, epoch=room.log.epoch)
 
 
 async def _part(session: Session, command: Part) -> None:
@@ -137,6 +153,7 @@ async def _part(session: Session, command: Part) -> None:
         ReplyKind.SWITCH,
         {"left": room.name},
         room=current.name if current is not None else None,
+        **session.epoch(current),
         **session.limits(),
     )
 
@@ -177,6 +194,7 @@ async def _format(session: Session, command: Format) -> None:
         format=command.name,
         nick=member.nick,
         room=current.name if current is not None else None,
+        **session.epoch(current),
         **session.limits(),
     )
 

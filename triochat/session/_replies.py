@@ -56,3 +56,10 @@ class ReplyKind(enum.StrEnum):
     #: ``restarted`` (the room started again since), and ``forgotten`` (the newest event not
     #: kept) when it did not.
     HISTORY_GAP = "history-gap"
+    #: A rejoin gave back what the client missed (see ``core/_recovery.py``); the events follow
+    #: (marked as history), then its ``Joined``. Data: ``room``, ``count``, ``epoch``.
+    RECOVERED = "recovered"
+    #: A rejoin could not give back what the client missed; the latest history follows, as on a
+    #: plain join. Data: ``room``, ``count`` (history events), ``epoch``, ``reason``
+    #: (``restarted``, ``forgotten``, ``too-many`` or ``unknown``).
+    NOT_RECOVERED = "not-recovered"

@@ -36,7 +36,7 @@ Ending = tuple[CloseReason, str]
 class Session:
     """One client's commands, carried out on the hub on behalf of *member*."""
 
-    __slots__ = ("authenticated", "guard", "hub", "member", "owned", "policy")
+    __slots__ = ("arrivals", "authenticated", "guard", "hub", "member", "owned", "policy")
 
     def __init__(
         self,
@@ -56,6 +56,9 @@ class Session:
         #: nick_key of the registered nicks the current nick is or looks like, whose password
         #: this client gave (or which it registered): renaming among their look-alikes is free.
         self.owned: set[str] = set()
+        #: The room's seq when this client joined each room (by name), so that a reconnecting
+        #: client joined to a room before it could ask can still catch up on what preceded.
+        self.arrivals: dict[str, int] = {}
 
     def reply(self, kind: ReplyKind, params: dict[str, Any] | None = None, **data: Any) -> None:
         """Answer with a reply of *kind*: *data* for programs (the JSON format's ``data``),
@@ -94,12 +97,27 @@ class Session:
             self.hub.join(self.member, room.name)
         except ChatError as exc:  # banned from the default room: still connected, in no room
             self._failed(exc)
+        else:
+            self.arrivals[room.name] = room.seq  # where it came in (see _handlers._join)
 
     def welcome(self, room: Room | None) -> None:
         """Welcome the client, into *room* (``None``: it starts in no room)."""
         others = {"others": 0 if room is None else len(room)}
         name = None if room is None else room.name
-        self.reply(ReplyKind.WELCOME, others, nick=self.member.nick, room=name, **self.limits())
+        self.reply(
+            ReplyKind.WELCOME,
+            others,
+            nick=self.member.nick,
+            room=name,
+            **self.epoch(room),
+            **self.limits(),
+        )
+
+    @staticmethod
+    def epoch(room: Room | None) -> dict[str, Any]:
+        """The epoch of the room a client is told it is in, as the data of a reply: with the seq
+        of the events it sees, where it can resume from after a reconnection."""
+        return {} if room is None else {"epoch": room.log.epoch}
 
     def limits(self) -> dict[str, Any]:
         """The limits the client is held to, as the data of a reply (``{}``: none told)."""

@@ -45,8 +45,10 @@ from .._codec import Input, Refusal
 from ._casemap import CaseMapping
 from ._events import (
     CAP_BATCH,
+    CAP_MSGID,
     CAP_SERVER_TIME,
     HOST,
+    EpochOf,
     batch_reference,
     irc_time,
     renderer,
@@ -113,6 +115,8 @@ class IrcSettings:
       created: shown in 003.
       motd: the lines of the message of the day.
       capabilities: offered in ``CAP LS``.
+      epoch_of: the epoch of a room's order, by room name: with it, clients that enable
+        ``message-tags`` get a ``msgid`` tag on room events (``None``: no message IDs).
     """
 
     server: str = "triochat"
@@ -123,6 +127,7 @@ class IrcSettings:
     created: str = "when it started"
     motd: tuple[str, ...] = ("Welcome to triochat: the same rooms for IRC, nc and JSON clients.",)
     capabilities: Mapping[str, str] = IRC_CAPABILITIES
+    epoch_of: EpochOf | None = None
 
 
 Render = Callable[[Event], bytes]
@@ -246,11 +251,14 @@ class IrcCodec:
         self._immediate.extend(message.encode() for message in messages)
 
     def _set_capabilities(self, enabled: frozenset[str]) -> None:
-        caps = (CAP_SERVER_TIME if "server-time" in enabled else 0) | (
-            CAP_BATCH if "batch" in enabled else 0
+        epoch_of = self.settings.epoch_of
+        caps = (
+            (CAP_SERVER_TIME if "server-time" in enabled else 0)
+            | (CAP_BATCH if "batch" in enabled else 0)
+            | (CAP_MSGID if "message-tags" in enabled and epoch_of is not None else 0)
         )
-        self._live = renderer(caps & ~CAP_BATCH)  # batches only matter for history
-        self._replay = renderer(caps)
+        self._live = renderer(caps & ~CAP_BATCH, epoch_of)  # batches only matter for history
+        self._replay = renderer(caps, epoch_of)
         self._echo = "echo-message" in enabled
         self._replier.batch = "batch" in enabled
 

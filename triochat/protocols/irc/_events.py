@@ -35,11 +35,14 @@ from ._message import Message as IrcMessage
 
 __all__ = [
     "CAP_BATCH",
+    "CAP_MSGID",
     "CAP_SERVER_TIME",
     "HOST",
+    "EpochOf",
     "batch_reference",
     "irc_mask",
     "irc_time",
+    "message_id",
     "renderer",
     "source",
     "split_text",
@@ -51,6 +54,11 @@ HOST: Final = "triochat"
 #: Bits of the capability sets that change the bytes of a room event.
 CAP_SERVER_TIME: Final = 1
 CAP_BATCH: Final = 2
+#: ``message-tags`` with a server that names messages: a ``msgid`` tag on room events.
+CAP_MSGID: Final = 4
+
+#: The epoch of a room's order by room name (``None`` if unknown): what names its messages.
+EpochOf = Callable[[str], "str | None"]
 # "\x01ACTION " and "\x01" around the text of an action (CTCP).
 _CTCP_ACTION: Final = ("\x01ACTION ", "\x01")
 
@@ -64,6 +72,13 @@ def irc_time(event: Event) -> str:
     """The IRCv3 ``time`` tag's value: ISO 8601, UTC, milliseconds."""
     time = event.time
     return time.strftime("%Y-%m-%dT%H:%M:%S.") + f"{time.microsecond // 1000:03d}Z"
+
+
+def message_id(epoch: str, seq: int) -> str:
+    """The ``msgid`` of event *seq* of a room whose order's epoch is *epoch* (IRCv3
+    message-ids): unique, since an epoch names one run of one room's order, and the same when
+    the event is replayed (CHATHISTORY refers to it: ``msgid=<epoch>-<seq>``)."""
+    return f"{epoch}-{seq}"
 
 
 def batch_reference(room: str) -> str:
@@ -121,12 +136,16 @@ def _lines(
     ]
 
 
-def _render(event: Event, caps: int) -> bytes:
+def _render(event: Event, caps: int, epoch_of: EpochOf | None = None) -> bytes:
     tags: dict[str, str] = {}
     if caps & CAP_SERVER_TIME:
         tags["time"] = irc_time(event)
     if event.history and caps & CAP_BATCH:
         tags["batch"] = batch_reference(event.room)
+    if caps & CAP_MSGID and event.seq and epoch_of is not None:
+        epoch = epoch_of(event.room)
+        if epoch is not None:
+            tags["msgid"] = message_id(epoch, event.seq)
     who = source(event.sender)
     room = event.room
     lines: list[IrcMessage]
@@ -170,8 +189,16 @@ def _render(event: Event, caps: int) -> bytes:
 _RENDERERS: dict[int, tuple[str, Callable[[Event], bytes]]] = {}
 
 
-def renderer(caps: int) -> tuple[str, Callable[[Event], bytes]]:
-    """The cache key and the render function of room events for the capability bits *caps*."""
+def renderer(caps: int, epoch_of: EpochOf | None = None) -> tuple[str, Callable[[Event], bytes]]:
+    """The cache key and the render function of room events for the capability bits *caps*
+    (with ``CAP_MSGID``, naming messages with *epoch_of*: one per server, so not kept here; the
+    events of one server name the same epochs whichever client renders them first)."""
+    if caps & CAP_MSGID:
+
+        def named(event: Event) -> bytes:
+            return _render(event, caps, epoch_of)
+
+        return f"irc{caps}", named
     try:
         return _RENDERERS[caps]
     except KeyError:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
+from ...core._position import Position
 from ...session._commands import Quit
 from ...session._front_commands import (
     ChannelMode,
@@ -215,21 +216,23 @@ def _motd(codec: IrcCodec, _params: tuple[str, ...]) -> Input:
 
 
 def _chathistory(codec: IrcCodec, params: tuple[str, ...]) -> Input:
-    """``CHATHISTORY LATEST <channel> * <limit>`` and ``BEFORE <channel> timestamp=T <limit>``."""
-    subcommand, target, reference, limit_text = (
-        params[0].upper(),
-        params[1],
-        params[2],
-        params[3] if len(params) > 3 else "",
-    )
+    """``CHATHISTORY LATEST <channel> * <limit>``, ``BEFORE`` and ``AFTER <channel> <reference>
+    <limit>``, ``BETWEEN <channel> <reference> <reference> <limit>``; a reference is
+    ``timestamp=<time>`` or ``msgid=<id>`` (a message's ``msgid`` tag: its room's epoch and
+    seq)."""
+    subcommand, target = params[0].upper(), params[1]
+    references = {"LATEST": 1, "BEFORE": 1, "AFTER": 1, "BETWEEN": 2}.get(subcommand, 0)
+    given = params[2 : 2 + references]
+    limit_text = params[2 + references] if len(params) > 2 + references else ""
     server = codec.settings.server
     limit = int(limit_text) if limit_text.isdecimal() and len(limit_text) < 6 else 0
     most = codec.settings.features.chathistory or 100
-    before = None
-    if reference.startswith("timestamp="):
-        before = _timestamp(reference.removeprefix("timestamp="))
-    valid = (subcommand == "LATEST" and reference == "*") or (
-        subcommand == "BEFORE" and before is not None
+    bounds = [_reference(text) for text in given]
+    valid = (
+        references > 0
+        and len(given) == references
+        and (subcommand == "LATEST") == (given == ("*",))
+        and (subcommand == "LATEST" or None not in bounds)
     )
     if not valid or limit < 1:
         codec.queue(
@@ -238,8 +241,9 @@ def _chathistory(codec: IrcCodec, params: tuple[str, ...]) -> Input:
                 "CHATHISTORY",
                 "INVALID_PARAMS",
                 middle_param(subcommand),
-                description="only LATEST <channel> * <limit> and BEFORE <channel> "
-                "timestamp=<time> <limit> are supported",
+                description="only LATEST <channel> * <limit>, BEFORE and AFTER <channel> "
+                "<reference> <limit>, and BETWEEN <channel> <reference> <reference> <limit> are "
+                "supported; a reference is timestamp=<time> or msgid=<id>",
                 server=server,
             )
         )
@@ -257,7 +261,26 @@ def _chathistory(codec: IrcCodec, params: tuple[str, ...]) -> Input:
             )
         )
         return None
-    return ChatHistory(target, min(limit, most), before)
+    limit = min(limit, most)
+    match subcommand:
+        case "BEFORE":
+            return ChatHistory(target, limit, before=bounds[0])
+        case "AFTER":
+            return ChatHistory(target, limit, after=bounds[0])
+        case "BETWEEN":
+            return ChatHistory(target, limit, before=bounds[1], after=bounds[0])
+    return ChatHistory(target, limit)
+
+
+def _reference(text: str) -> dt.datetime | Position | None:
+    """``timestamp=<time>`` or ``msgid=<epoch>-<seq>`` (see :func:`message_id`), else ``None``."""
+    if text.startswith("timestamp="):
+        return _timestamp(text.removeprefix("timestamp="))
+    if text.startswith("msgid="):
+        epoch, _, seq = text.removeprefix("msgid=").rpartition("-")
+        if epoch and seq.isdecimal() and len(seq) < 16:
+            return Position(epoch, int(seq))
+    return None
 
 
 def _timestamp(text: str) -> dt.datetime | None:

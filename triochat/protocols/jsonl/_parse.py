@@ -12,6 +12,7 @@ import re
 from typing import Any, Final
 
 from ...core._errors import ErrorCode
+from ...core._position import Position
 from ...core._text import is_blank, sanitize
 from ...session._commands import (
     FORMATS,
@@ -44,6 +45,8 @@ from ...session._commands import (
 __all__ = ["parse_json_command"]
 
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
+# Longest epoch a client may name (a log's are 16 hex digits; a durable one's may be longer).
+_MAX_EPOCH: Final = 64
 
 
 def _string(obj: dict[str, Any], key: str, *, required: bool = False) -> str | None:
@@ -69,6 +72,21 @@ def _json_count(obj: dict[str, Any], key: str) -> int | None:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_COUNT:
         raise ValueError(f'"{key}" must be a positive integer, at most {MAX_COUNT}')
     return value
+
+
+def _since(obj: dict[str, Any]) -> Position | None:
+    """A join's ``"since": {"epoch": "...", "seq": N}``: the last event the client saw."""
+    since = obj.get("since")
+    if since is None:
+        return None
+    if not isinstance(since, dict):
+        raise ValueError('"since" must be an object: {"epoch": EPOCH, "seq": SEQ}')
+    epoch, seq = since.get("epoch"), since.get("seq")
+    if not isinstance(epoch, str) or not 0 < len(epoch) <= _MAX_EPOCH:
+        raise ValueError(f'"since" needs "epoch", a string of 1 to {_MAX_EPOCH} characters')
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 10**15:
+        raise ValueError('"since" needs "seq", a sequence number (an integer, 0 or more)')
+    return Position(epoch, seq)
 
 
 def parse_json_command(text: str) -> Command:
@@ -132,7 +150,7 @@ def _json_command(cmd: str, obj: dict[str, Any]) -> Command:
         case "who":
             return Who(_string(obj, "room"), _json_count(obj, "page") or 1)
         case "join":
-            return Join(need("room"))
+            return Join(need("room"), _since(obj))
         case "part":
             return Part(_string(obj, "room"), _string(obj, "reason") or "")
         case "rooms":

@@ -117,6 +117,15 @@ def _goodbye(v: Mapping[str, Any]) -> str:
     return f"goodbye ({v['reason']})"
 
 
+# Why a rejoin could not recover what a client missed (core/_recovery.py's reasons).
+_NOT_RECOVERED: Final = {
+    "restarted": "the room started again",
+    "forgotten": "some of it is no longer kept",
+    "too-many": "too much was said",
+    "unknown": "the room never had the last event you saw",
+}
+
+
 #: The sentence of each kind of reply that is not an error.
 REPLIES: Final[dict[str, Phrase]] = {
     ReplyKind.PASSWORD: lambda v: (
@@ -149,6 +158,13 @@ REPLIES: Final[dict[str, Phrase]] = {
         f"{v['room']} started again since event {v['after']}: what was said before is gone"
         if v["restarted"]
         else f"events {v['after'] + 1} to {v['forgotten']} of {v['room']} are no longer kept"
+    ),
+    ReplyKind.RECOVERED: lambda v: (
+        f"rejoined {v['room']}: {_plural(v['count'], 'missed event')} recovered"
+    ),
+    ReplyKind.NOT_RECOVERED: lambda v: (
+        f"rejoined {v['room']}: could not recover what you missed "
+        f"({_NOT_RECOVERED.get(v['reason'], v['reason'])}); showing the latest history"
     ),
     # The codec's own: the last words before a connection closes (data: reason).
     "goodbye": _goodbye,
