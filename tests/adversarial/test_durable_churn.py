@@ -164,3 +164,16 @@ async def test_the_file_is_capped_in_bytes_oldest_rooms_trimmed_first(tmp_path: 
         assert first is not None
         assert len(await fourth.history(10)) == 10  # the newest room is whole
         assert first.log.forgotten > 0
+
+
+def test_the_write_ahead_log_is_truncated_after_checkpoints(tmp_path: Path) -> None:
+    # WAL mode lets the -wal file grow while readers hold a checkpoint back (a long history
+    # page); without a limit it keeps its largest size for ever after.
+    from triochat.engines import _sqlite_file
+
+    db = _sqlite_file.connect(tmp_path / "rooms.sqlite3", busy_timeout=1.0, writer=True)
+    try:
+        limit = db.execute("PRAGMA journal_size_limit").fetchone()[0]
+    finally:
+        db.close()
+    assert 0 < limit <= _sqlite_file.WAL_SIZE_LIMIT

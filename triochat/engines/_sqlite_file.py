@@ -215,6 +215,10 @@ def lock_data_dir(data_dir: Path) -> IO[bytes]:
     return handle
 
 
+#: The size the write-ahead log is cut back to after a checkpoint (bytes).
+WAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
+
+
 def connect(path: Path, *, busy_timeout: float, writer: bool = False) -> sqlite3.Connection:
     """A connection to the rooms file (created with its schema by the *writer*)."""
     db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
@@ -228,6 +232,9 @@ def connect(path: Path, *, busy_timeout: float, writer: bool = False) -> sqlite3
             if str(mode).lower() != "wal":
                 raise sqlite3.OperationalError(f"cannot use write-ahead logging (mode {mode})")
             db.execute("PRAGMA synchronous=NORMAL")
+            # The -wal file grows while a reader holds a checkpoint back; truncate it back to
+            # this size after each checkpoint instead of keeping its largest size for ever.
+            db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             with transaction(db):
                 for statement in _SCHEMA:
                     db.execute(statement)
