@@ -52,6 +52,9 @@ def irc_settings(config: ServerConfig, hub: Hub) -> IrcSettings:
         message_reference_types=("msgid", "timestamp"),
         away_length=MAX_AWAY_LENGTH,
         targets={"PRIVMSG": 1, "NOTICE": 1, "NAMES": None, "WHOIS": 1, "KICK": 1, "JOIN": None},
+        # Client-only tags (+typing...) are accepted and dropped, never relayed (IRCv3
+        # message-tags: clients then need not send them).
+        extra={"CLIENTTAGDENY": "*"},
     )
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
