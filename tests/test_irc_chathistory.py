@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import trio
 
 from triochat import ChatServer, Member, ServerConfig
 from triochat.protocols.irc import Message as IrcMessage
@@ -68,9 +69,9 @@ async def test_a_reply_batch_holds_privmsg_only_oldest_first(
     await alice.until("TOPIC")
     await alice.send("PRIVMSG #h :three")
     await alice.until("PRIVMSG")
-    await alice.send("CHATHISTORY LATEST #h * 5")
+    await alice.send("CHATHISTORY LATEST #H * 5")
     batch = await _batch(alice)
-    assert batch[0].params[1:] == ("chathistory", "#h")
+    assert batch[0].params[1:] == ("chathistory", "#h")  # the room's own name
     assert [m.command for m in batch[1:-1]] == ["PRIVMSG"] * 3
     assert _texts(batch) == ["one", "two", "three"]
     times = [m.tags["time"] for m in batch[1:-1]]
@@ -303,3 +304,18 @@ async def test_a_timestamp_excludes_the_messages_of_its_millisecond(
     assert "b" not in after + before
     await alice.aclose()
     server.hub.disconnect(carol, "done")
+
+
+async def test_without_history_draft_chathistory_is_not_offered(
+    nursery: trio.Nursery,
+) -> None:
+    """A server that keeps no history (--history 0, no data directory) cannot answer
+    CHATHISTORY, and has no CHATHISTORY= maximum to advertise: it does not offer the capability."""
+    config = ServerConfig(listen=["irc://127.0.0.1:0"], history_events=0)
+    server: ChatServer = await nursery.start(ChatServer(config=config).serve)
+    client = await IrcClient.open(server.endpoints[0].port)
+    await client.send("CAP LS 302")
+    offered = (await client.until("CAP"))[-1].params[-1].split()
+    assert "draft/chathistory" not in offered
+    assert "batch" in offered
+    await client.aclose()
