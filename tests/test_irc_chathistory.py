@@ -76,6 +76,9 @@ async def test_a_reply_batch_holds_privmsg_only_oldest_first(
     assert _texts(batch) == ["one", "two", "three"]
     times = [m.tags["time"] for m in batch[1:-1]]
     assert times == sorted(times)
+    # The topic change between "two" and "three" does not take a place of the limit.
+    await alice.send(f"CHATHISTORY AFTER #h msgid={batch[1].tags['msgid']} 2")
+    assert _texts(await _batch(alice)) == ["two", "three"]
     await alice.aclose()
     server.hub.disconnect(carol, "done")
 
