@@ -18,11 +18,10 @@ from ..core._errors import (
     NoSuchNick,
     NotInRoom,
 )
-from ..core._events import Action, Message, Notice, TopicChanged
+from ..core._events import Notice
 from ..core._hub import validate_nick
 from ..core._member import SLOW_CONSUMER
 from ..core._nicks import nick_key
-from ..core._position import Position
 from ..core._text import sanitize
 from . import _accounts
 from ._front_commands import (
@@ -30,6 +29,7 @@ from ._front_commands import (
     Authenticate,
     ChannelMode,
     ChatHistory,
+    ChatHistoryTargets,
     Echo,
     FrontCommand,
     JoinRoom,
@@ -39,7 +39,6 @@ from ._front_commands import (
     Names,
     PartAll,
     PartRoom,
-    Reference,
     Rename,
     SayTo,
     SetAway,
@@ -48,10 +47,10 @@ from ._front_commands import (
     Whois,
     WhoQuery,
 )
+from ._history_query import history_for, latest_message
 from ._reasons import CloseReason
 
 if TYPE_CHECKING:
-    from ..core._events import Event
     from ..core._member import Member
     from ..core._room import Room
     from ._session import Ending, Session
@@ -78,6 +77,7 @@ FRONT_COMMANDS: Final = (
     KickUser,
     SetAway,
     ChatHistory,
+    ChatHistoryTargets,
 )
 #: Longest away message kept, in characters.
 MAX_AWAY_LENGTH: Final = 300
@@ -111,6 +111,8 @@ def _what(command: FrontCommand) -> tuple[str, str]:
             return "KICK", room
         case ChatHistory(room=room):
             return "CHATHISTORY", room
+        case ChatHistoryTargets():
+            return "CHATHISTORY", "*"
         case Authenticate(account=account):
             return "AUTHENTICATE", account
         case _:
@@ -129,7 +131,9 @@ async def run_front_command(session: Session, command: FrontCommand) -> Ending |
     except ChatError as exc:
         if isinstance(command, SayTo) and command.quiet:
             return None  # IRC: a NOTICE is never answered, not even with an error
-        _refuse(session, exc, command=name, target=target)
+        # IRC answers CHATHISTORY's errors with FAIL replies that name the subcommand.
+        extra = {"subcommand": command.subcommand} if isinstance(command, ChatHistory) else {}
+        _refuse(session, exc, command=name, target=target, **extra)
         return None
 
 
@@ -191,6 +195,8 @@ async def _run(session: Session, command: FrontCommand) -> Ending | None:
                 _announce_away(member)
         case ChatHistory():
             await _chathistory(session, command)
+        case ChatHistoryTargets():
+            await _chathistory_targets(session, command)
     return None
 
 
@@ -372,18 +378,10 @@ def _change_mode(session: Session, room: Room, sign: str, mode: str, argument: s
     moderation_log.info("%s %s %s in %s", member.nick, verb, argument, room.name)
 
 
-_HISTORIC: Final = (Message, Action, TopicChanged)
-
-
-#: Events one CHATHISTORY request looks through at most, going back page by page for those
-#: older than its timestamp (a durable room's log reads them from the disk).
-_SCAN_EVENTS: Final = 10_000
-
-
 async def _chathistory(session: Session, command: ChatHistory) -> None:
     room = _in(session, command.room)
     member: Member = session.member
-    events = await _history_between(room, command)
+    events = await history_for(room, command)
     # A reply must never by itself overflow the outbox of whoever asked (as /history).
     room_events, room_bytes = member.max_events // 2 - 2, member.max_bytes // 2
     fit = 0
@@ -401,70 +399,18 @@ async def _chathistory(session: Session, command: ChatHistory) -> None:
     tell(session, "chathistory-end", room=room.name)
 
 
-async def _history_between(room: Room, command: ChatHistory) -> list[Event]:
-    """The kept events *command* asks for, oldest first: the first *limit* after its *after*,
-    else the last *limit* (before its *before*, if any)."""
-    epoch = room.log.epoch
-
-    def usable(reference: Reference | None) -> Reference | None:
-        # A message of another run of the room's order names nothing here any more.
-        if isinstance(reference, Position) and reference.epoch != epoch:
-            return None
-        return reference
-
-    after, before = usable(command.after), usable(command.before)
-    limit = command.limit
-    events = await _span(room, after, before, limit, first=after is not None)
-    if after is not None and before is not None and not events:
-        # BETWEEN with the later reference first: the same span, the events nearest the first.
-        return (await _span(room, before, after, limit, first=False))[-limit:]
-    return events[:limit] if after is not None else events[-limit:]
-
-
-async def _span(
-    room: Room, after: Reference | None, before: Reference | None, limit: int, *, first: bool
-) -> list[Event]:
-    """The kept events strictly after *after* and before *before* (``None``: no bound), oldest
-    first: at least the first (*first*) or the last *limit* of them if there are that many.
-
-    It pages through the room's log (memory first; a durable log reads its disk), looking at
-    ``_SCAN_EVENTS`` events at most.
-    """
-
-    def inside(event: Event) -> bool:
-        return (
-            isinstance(event, _HISTORIC)
-            and (after is None or _later(*_key(event, after)))
-            and (before is None or _later(*reversed(_key(event, before))))
-        )
-
-    below = before.seq if isinstance(before, Position) else None
-    if first and isinstance(after, Position):
-        # Forwards from a message: the log finds the start itself.
-        page = await room.history(limit, after=after.seq, before=below)
-        return [event for event in page if inside(event)]
-    found: list[Event] = []
-    page_size = max(limit, 100)
-    for _ in range(max(_SCAN_EVENTS // page_size, 1)):
-        page = await room.history(page_size, before=below)
-        found[:0] = [event for event in page if inside(event)]
-        if len(page) < page_size:
-            break
-        reached_after = after is not None and not _later(*_key(page[0], after))
-        if reached_after or (not first and len(found) >= limit):
-            break
-        below = page[0].seq
-    return found
-
-
-def _key(event: Event, reference: Reference) -> tuple[Any, Any]:
-    if isinstance(reference, Position):
-        return event.seq, reference.seq
-    return event.time, reference
-
-
-def _later(one: Any, other: Any) -> bool:
-    return bool(one > other)
+async def _chathistory_targets(session: Session, command: ChatHistoryTargets) -> None:
+    """The rooms the member is in with a message between the two times, by the time of their
+    latest one, from *start* towards *end*."""
+    after, before = sorted((command.start, command.end))
+    found = []
+    for room in list(session.member.rooms.values()):
+        latest = await latest_message(room, after, before)
+        if latest is not None:
+            found.append((latest.time, room.name))
+    found.sort(reverse=command.start > command.end)
+    targets = [(name, time) for time, name in found[: command.limit]]
+    tell(session, "chathistory-targets", targets=targets)
 
 
 def _announce_away(member: Member) -> None:
