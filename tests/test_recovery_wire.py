@@ -34,6 +34,8 @@ async def test_a_reconnecting_client_gets_exactly_what_it_missed(port: int) -> N
     bob = await JsonClient.open(port, "bob")
     await _position(alice, "#r")
     await alice.send(cmd="say", room="#r", text="seen")
+    # Published before bob joins (two connections: the server may read bob's join first).
+    await alice.until(lambda e: e.get("text") == "seen")
     since = await _position(bob, "#r")  # "seen" came in its history, before its join
     await bob.aclose()  # the connection is lost: bob leaves #r
     for number in range(3):
@@ -85,6 +87,7 @@ async def test_another_epoch_is_not_recovered_and_shows_the_latest_history(port:
     alice = await JsonClient.open(port, "alice")
     await _position(alice, "#r")
     await alice.send(cmd="say", room="#r", text="latest")
+    await alice.until(lambda e: e.get("text") == "latest")  # published before bob joins
     bob = await JsonClient.open(port, "bob")
     await bob.send(cmd="join", room="#r", since={"epoch": "0123456789abcdef", "seq": 1})
     marker, events = await _replay(bob, "#r")
