@@ -128,7 +128,9 @@ async def run_front_command(session: Session, command: FrontCommand) -> Ending |
     except ChatError as exc:
         if isinstance(command, SayTo) and command.quiet:
             return None  # IRC: a NOTICE is never answered, not even with an error
-        _refuse(session, exc, command=name, target=target)
+        # CHATHISTORY's errors name the request's kind too (IRCv3 chathistory).
+        extra = {"subcommand": command.subcommand} if isinstance(command, ChatHistory) else {}
+        _refuse(session, exc, command=name, target=target, **extra)
         return None
 
 

@@ -225,7 +225,9 @@ def _chathistory(codec: IrcCodec, params: tuple[str, ...]) -> Input:
     given = params[2 : 2 + references]
     limit_text = params[2 + references] if len(params) > 2 + references else ""
     server = codec.settings.server
-    limit = int(limit_text) if limit_text.isdecimal() and len(limit_text) < 6 else 0
+    # ASCII digits only: str.isdecimal() also takes other scripts' digits, no IRC integer.
+    digits = limit_text.isascii() and limit_text.isdecimal() and len(limit_text) < 6
+    limit = int(limit_text) if digits else 0
     most = codec.settings.features.chathistory or 100
     bounds = [_reference(text) for text in given]
     valid = (
@@ -278,7 +280,7 @@ def _reference(text: str) -> dt.datetime | Position | None:
         return _timestamp(text.removeprefix("timestamp="))
     if text.startswith("msgid="):
         epoch, _, seq = text.removeprefix("msgid=").rpartition("-")
-        if epoch and seq.isdecimal() and len(seq) < 16:
+        if epoch and seq.isascii() and seq.isdecimal() and len(seq) < 16:
             return Position(epoch, int(seq))
     return None
 

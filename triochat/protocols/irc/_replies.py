@@ -59,6 +59,10 @@ __all__ = ["Replier"]
 
 # Bytes a 353 line may take before its names: "<source> 353 <nick> = <room> :" is under 120.
 _NAMES_ROOM: Final = 380
+#: The errors that mean a CHATHISTORY target's history is not the client's to see.
+_NO_HISTORY: Final = frozenset(
+    {ErrorCode.NO_SUCH_ROOM, ErrorCode.INVALID_ROOM, ErrorCode.NOT_IN_ROOM, ErrorCode.NO_ROOM}
+)
 
 
 class Replier:
@@ -98,6 +102,21 @@ class Replier:
         target = middle_param(str(data.get("target") or data.get("room") or "*"))
         nick = middle_param(str(data.get("nick") or target))
         room = middle_param(str(data.get("room") or target))
+        if command == "CHATHISTORY" and code in _NO_HISTORY:
+            # IRCv3 chathistory: a target whose history the client may not see (no such
+            # channel, or one it is not in) is INVALID_TARGET, with the subcommand.
+            subcommand = middle_param(str(data.get("subcommand") or "*"))
+            return [
+                standard_reply(
+                    "FAIL",
+                    "CHATHISTORY",
+                    "INVALID_TARGET",
+                    subcommand,
+                    target,
+                    description="Messages could not be retrieved",
+                    server=self.server,
+                )
+            ]
         match code:
             case ErrorCode.LINE_TOO_LONG:
                 return [self.numeric(ERR_INPUTTOOLONG)]
