@@ -203,3 +203,39 @@ async def test_chathistory_before_registration_is_refused(irc_port: int) -> None
     assert (await client.message()).command == "451"
     await client.register("bob", *CAPS)
     await client.aclose()
+
+
+async def test_a_long_message_split_over_irc_lines_has_one_msgid_per_line(
+    server: ChatServer, irc_port: int, port: int
+) -> None:
+    """IRCv3 message-ids: a msgid is unique. A message too long for one IRC line reaches IRC
+    clients as several PRIVMSGs; a client that drops a msgid it has seen (replays, echoes) must
+    not lose the pieces after the first. Each piece after the first is ``<msgid>.<n>``, and
+    CHATHISTORY takes any piece's msgid as the whole message's."""
+    carol = await text(port, "carol", "#h")
+    alice = await irc(irc_port, "alice", *CAPS)
+    await alice.join("#h")
+    await alice.sync()
+    await carol.send("x" * 1500)
+    await carol.send("after")
+    got = (await alice.until("PRIVMSG", "#h", "after"))[:-1]
+    pieces = [m for m in got if m.command == "PRIVMSG"]
+    assert len(pieces) >= 3
+    assert "".join(m.params[1] for m in pieces) == "x" * 1500
+    ids = [m.tags["msgid"] for m in pieces]
+    assert len(set(ids)) == len(ids)
+    room = server.hub.find_room("#h")
+    assert room is not None
+    first = ids[0]
+    assert ids[1:] == [f"{first}.{n}" for n in range(1, len(ids))]
+    # Every piece's msgid refers to the message: AFTER any of them gives what followed.
+    for msgid in ids:
+        await alice.send(f"CHATHISTORY AFTER #h msgid={msgid} 10")
+        batch = await alice.sync()
+        assert [m.params[1] for m in batch if m.command == "PRIVMSG"] == ["after"], msgid
+    # The replay names the pieces the same way.
+    await alice.send(f"CHATHISTORY BEFORE #h msgid={first.rpartition('-')[0]}-{room.seq} 10")
+    batch = await alice.sync()
+    assert [m.tags["msgid"] for m in batch if m.command == "PRIVMSG"] == ids
+    await alice.aclose()
+    await carol.aclose()

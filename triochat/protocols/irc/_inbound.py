@@ -275,11 +275,16 @@ def _chathistory(codec: IrcCodec, params: tuple[str, ...]) -> Input:
 
 
 def _reference(text: str) -> dt.datetime | Position | None:
-    """``timestamp=<time>`` or ``msgid=<epoch>-<seq>`` (see :func:`message_id`), else ``None``."""
+    """``timestamp=<time>`` or ``msgid=<epoch>-<seq>[.<piece>]`` (see :func:`message_id`), else
+    ``None``."""
     if text.startswith("timestamp="):
         return _timestamp(text.removeprefix("timestamp="))
     if text.startswith("msgid="):
-        epoch, _, seq = text.removeprefix("msgid=").rpartition("-")
+        name = text.removeprefix("msgid=")
+        whole, dot, piece = name.rpartition(".")
+        if dot and piece.isascii() and piece.isdecimal() and len(piece) < 6:
+            name = whole  # a piece of a long message (see message_id): the message itself
+        epoch, _, seq = name.rpartition("-")
         if epoch and seq.isascii() and seq.isdecimal() and len(seq) < 16:
             return Position(epoch, int(seq))
     return None
