@@ -1,0 +1,91 @@
+"""Attacks on the line client's auto-reconnect: a server that accepts each connection, says
+its welcome and closes at once (a crash loop, or on purpose) must not get a reconnection every
+second forever: the attempts of ``--reconnect`` count on until a connection has lasted."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from functools import partial
+
+import attrs
+import trio
+
+from triochat import ChatServer, ServerConfig
+
+from ..conftest import WAIT
+from ..test_client import cli_environment, real_cli
+
+_CONFIRMED = re.compile(rb'"kind": ?"format"')
+
+
+@attrs.define
+class FlappingProxy:
+    """Forwards each connection to *target* until the server has confirmed the JSON format
+    (the client counts as connected), then closes it: a server that falls over each time."""
+
+    target: int
+    port: int = 0
+    connections: int = 0
+
+    async def serve(self, *, task_status: trio.TaskStatus[FlappingProxy]) -> None:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        self.port = listeners[0].socket.getsockname()[1]
+        async with trio.open_nursery() as nursery:
+            task_status.started(self)
+            await trio.serve_listeners(self._forward, listeners, handler_nursery=nursery)
+
+    async def _forward(self, client: trio.SocketStream) -> None:
+        self.connections += 1
+        server = await trio.open_tcp_stream("127.0.0.1", self.target)
+        async with client, server, trio.open_nursery() as nursery:
+            nursery.start_soon(_upstream, client, server)
+            seen = b""
+            while data := await server.receive_some(65536):
+                await client.send_all(data)
+                seen = (seen + data)[-4096:]
+                if _CONFIRMED.search(seen):
+                    break
+            nursery.cancel_scope.cancel()
+
+
+async def _upstream(client: trio.SocketStream, server: trio.SocketStream) -> None:
+    try:
+        while data := await client.receive_some(65536):
+            await server.send_all(data)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+
+
+async def test_a_server_that_closes_each_connection_at_once_is_not_retried_forever(
+    nursery: trio.Nursery,
+) -> None:
+    server: ChatServer = await nursery.start(ChatServer(config=ServerConfig(port=0)).serve)
+    proxy: FlappingProxy = await nursery.start(FlappingProxy(server.addresses[0][1]).serve)
+    err_bytes = bytearray()
+    with trio.fail_after(3 * WAIT):  # the waits: about 1 + 2 seconds
+        async with trio.open_nursery() as inner:
+            process: trio.Process = await inner.start(
+                partial(
+                    trio.run_process,
+                    real_cli(proxy.port, "--nick", "ann", "--reconnect", "2"),
+                    stdin=subprocess.PIPE,  # kept open: the client does not leave of itself
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    check=False,
+                    env=cli_environment(),
+                )
+            )
+            assert process.stderr is not None
+            assert process.stdin is not None
+            while chunk := await process.stderr.receive_some(65536):
+                err_bytes += chunk
+            await process.wait()
+            await process.stdin.aclose()
+            await process.stderr.aclose()
+    err = err_bytes.decode()
+    attempts = re.findall(r"reconnecting in \d+ s \((\d+) of 2\)", err)
+    assert attempts == ["1", "2"], err
+    assert proxy.connections == 3
+    assert process.returncode != 0
+    assert "connection lost" in err.splitlines()[-1]
