@@ -12,6 +12,7 @@ import attrs
 import trio
 
 from triochat import ChatServer, ServerConfig
+from triochat.cli._resume import MOST_ROOMS, Resume
 
 from ..conftest import WAIT
 from ..test_client import cli_environment, real_cli
@@ -89,3 +90,36 @@ async def test_a_server_that_closes_each_connection_at_once_is_not_retried_forev
     assert proxy.connections == 3
     assert process.returncode != 0
     assert "connection lost" in err.splitlines()[-1]
+
+
+def test_events_of_rooms_never_joined_are_not_rejoined_and_memory_stays_bounded() -> None:
+    """A server that sends garbage: events and notices naming rooms the client never joined
+    (a hundred thousand of them) neither make the client join them on its next connection nor
+    grow its memory without bound; an epoch longer than a server takes is not kept."""
+    resume = Resume(nick="ann")
+    resume.feed(
+        '{"type":"notice","room":"","seq":0,"kind":"welcome",'
+        '"data":{"nick":"ann","room":"#lobby","epoch":"E"}}'
+    )
+    resume.feed('{"type":"join","room":"#lobby","seq":4,"sender":"ann","history":false}')
+    for number in range(100_000):
+        resume.feed(f'{{"type":"message","room":"#x{number}","seq":5,"sender":"z"}}')
+        resume.feed(
+            f'{{"type":"notice","room":"","seq":0,"kind":"topic",'
+            f'"data":{{"room":"#y{number}","epoch":"E"}}}}'
+        )
+    assert set(resume.rooms) == {"#lobby"}
+    resume.feed('{"type":"join","room":"#b","seq":7,"sender":"ann","history":false}')
+    resume.feed(
+        '{"type":"notice","room":"","seq":0,"kind":"switch","data":{"room":"#b","epoch":"F"}}'
+    )
+    for number in range(5000):  # switches the server never should send
+        resume.feed(
+            f'{{"type":"notice","room":"","seq":0,"kind":"switch",'
+            f'"data":{{"room":"#s{number}","epoch":"{"e" * 1000}"}}}}'
+        )
+    assert len(resume.rooms) <= MOST_ROOMS
+    assert resume.rooms["#lobby"] == ("E", 4)
+    assert resume.rooms["#b"] == ("F", 7)
+    assert all(len(epoch or "") <= 64 for epoch, _ in resume.rooms.values())
+    assert len(resume.requests()) <= MOST_ROOMS + 1
