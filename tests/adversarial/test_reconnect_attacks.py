@@ -4,19 +4,24 @@ second forever: the attempts of ``--reconnect`` count on until a connection has 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import subprocess
 from functools import partial
+from typing import Any
 
 import attrs
 import trio
 
-from triochat import ChatServer, ServerConfig
+from triochat import ChatServer, Event, Joined, Message, Notice, ServerConfig
 from triochat.cli._resume import MOST_ROOMS, Resume
+from triochat.cli._state import SCROLLBACK, ChatState
+from triochat.protocols.jsonl import render_json
 
 from ..conftest import WAIT
 from ..test_client import cli_environment, real_cli
 
+NOON = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 _CONFIRMED = re.compile(rb'"kind": ?"format"')
 
 
@@ -123,3 +128,35 @@ def test_events_of_rooms_never_joined_are_not_rejoined_and_memory_stays_bounded(
     assert resume.rooms["#b"] == ("F", 7)
     assert all(len(epoch or "") <= 64 for epoch, _ in resume.rooms.values())
     assert len(resume.requests()) <= MOST_ROOMS + 1
+
+
+def test_a_replay_without_end_keeps_the_full_screen_clients_memory_bounded() -> None:
+    """A server that says it recovers a billion lines and then sends them: the full-screen
+    client keeps only what its scrollback can show, and counts them all."""
+    state = ChatState(tz=dt.UTC)
+    state.connected(again=False)
+    state.feed_line(line_of(notice_of("format", format="json", nick="ann", room="#lobby")))
+    state.feed_line(line_of(notice_of("recovered", room="#lobby", count=10**9, epoch="e")))
+    replayed = SCROLLBACK * 5
+    for seq in range(1, replayed + 1):
+        event = Message(room="#lobby", seq=seq, time=NOON, sender="bob", text=f"n{seq}")
+        state.feed_line(line_of(event.as_history()))
+        window = state.windows["#lobby"]
+        assert window.replay is not None
+        assert len(window.replay) <= 2 * SCROLLBACK
+    # Its own join ends the replay: the last lines are shown (a scrollback's worth).
+    state.feed_line(line_of(Joined(room="#lobby", seq=replayed + 1, time=NOON, sender="ann")))
+    shown = [rendered.text for rendered in state.windows["#lobby"].lines]
+    assert len(shown) == SCROLLBACK
+    assert shown[-2:] == [f"12:00 <bob> n{replayed}", "12:00 --> ann joined #lobby"]
+    assert shown[0] == f"12:00 <bob> n{replayed - SCROLLBACK + 2}"
+
+
+def notice_of(kind: str, **data: Any) -> Notice:
+    event = Notice(text="", kind=kind, time=NOON)
+    event.data.update(data)
+    return event
+
+
+def line_of(event: Event) -> str:
+    return render_json(event).decode().rstrip("\n")
