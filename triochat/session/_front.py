@@ -8,6 +8,7 @@ error (``nick``, ``room``), so that a codec can number it (IRC: 401, 403, 442, 4
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any, Final
 
@@ -374,9 +375,9 @@ def _change_mode(session: Session, room: Room, sign: str, mode: str, argument: s
 _HISTORIC: Final = (Message, Action, TopicChanged)
 
 
-#: Events one CHATHISTORY request looks through at most, going back page by page for those
-#: older than its timestamp (a durable room's log reads them from the disk).
-_SCAN_EVENTS: Final = 10_000
+#: Reads of the log one CHATHISTORY time reference may take to find its place (a binary search
+#: over the room's numbers: about log2 of the events kept).
+_SEARCH_READS: Final = 64
 
 
 async def _chathistory(session: Session, command: ChatHistory) -> None:
@@ -424,46 +425,50 @@ async def _span(
     room: Room, after: Reference | None, before: Reference | None, limit: int, *, first: bool
 ) -> list[Event]:
     """The kept events strictly after *after* and before *before* (``None``: no bound), oldest
-    first: at least the first (*first*) or the last *limit* of them if there are that many.
+    first: the first (*first*) or the last *limit* of them.
 
-    It pages through the room's log (memory first; a durable log reads its disk), looking at
-    ``_SCAN_EVENTS`` events at most.
+    A time is turned into the room's numbers first (:func:`_seq_at`), so the log is read a few
+    times whatever its length (a durable log reads its disk), and the answer is exact.
     """
-
-    def inside(event: Event) -> bool:
-        return (
-            isinstance(event, _HISTORIC)
-            and (after is None or _later(*_key(event, after)))
-            and (before is None or _later(*reversed(_key(event, before))))
-        )
-
-    below = before.seq if isinstance(before, Position) else None
-    if first and isinstance(after, Position):
-        # Forwards from a message: the log finds the start itself.
-        page = await room.history(limit, after=after.seq, before=below)
-        return [event for event in page if inside(event)]
-    found: list[Event] = []
-    page_size = max(limit, 100)
-    for _ in range(max(_SCAN_EVENTS // page_size, 1)):
-        page = await room.history(page_size, before=below)
-        found[:0] = [event for event in page if inside(event)]
-        if len(page) < page_size:
-            break
-        reached_after = after is not None and not _later(*_key(page[0], after))
-        if reached_after or (not first and len(found) >= limit):
-            break
-        below = page[0].seq
-    return found
+    low = await _seq_at(room, after, later=True) if after is not None else None
+    high = await _seq_at(room, before, later=False) if before is not None else None
+    below = None if high is None else high + 1
+    if first and low is not None:
+        page = await room.history(limit, after=low, before=below)
+    else:
+        page = await room.history(limit, before=below)
+    return [
+        event
+        for event in page
+        if isinstance(event, _HISTORIC)
+        and (low is None or event.seq > low)
+        and (not isinstance(after, dt.datetime) or event.time > after)
+        and (not isinstance(before, dt.datetime) or event.time < before)
+    ]
 
 
-def _key(event: Event, reference: Reference) -> tuple[Any, Any]:
+async def _seq_at(room: Room, reference: Reference, *, later: bool) -> int:
+    """The seq that bounds the events after (*later*) or before *reference*: for a message,
+    its own; for a time, the last seq whose kept events are all at or before it (*later*) or all
+    before it, found by a binary search over the numbers (events are numbered in the order they
+    were published, so their times grow with their numbers)."""
     if isinstance(reference, Position):
-        return event.seq, reference.seq
-    return event.time, reference
+        return reference.seq if later else reference.seq - 1
 
+    def beyond(event: Event) -> bool:
+        return event.time > reference if later else event.time >= reference
 
-def _later(one: Any, other: Any) -> bool:
-    return bool(one > other)
+    low, high = 0, room.seq
+    for _ in range(_SEARCH_READS):
+        if low >= high:
+            break
+        middle = (low + high) // 2
+        found = await room.history(1, after=middle)
+        if not found or beyond(found[0]):
+            high = middle  # every kept event after middle is beyond the reference
+        else:
+            low = found[0].seq  # the events up to this one are not
+    return high
 
 
 def _announce_away(member: Member) -> None:
