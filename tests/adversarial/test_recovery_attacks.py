@@ -239,3 +239,38 @@ async def test_a_long_message_split_over_irc_lines_has_one_msgid_per_line(
     assert [m.tags["msgid"] for m in batch if m.command == "PRIVMSG"] == ids
     await alice.aclose()
     await carol.aclose()
+
+
+# ------------------------------------------------------------------------------ storms
+
+
+async def test_a_storm_of_rejoins_is_held_to_flood_control_and_others_chat_on(port: int) -> None:
+    """Clients that send recovery request after recovery request, all at once: each is held to
+    flood control like any line (its burst, then "slow down"), every reply fits its outbox, and
+    someone else in the room still chats meanwhile."""
+    alice = await JsonClient.open(port, "alice")
+    await alice.send(cmd="join", room="#big")
+    switch = await alice.until(lambda e: e.get("kind") == "switch")
+    epoch = switch["data"]["epoch"]
+    for number in range(40):
+        await alice.send(cmd="say", room="#big", text=f"m{number}")
+    await alice.until(lambda e: e.get("text") == "m39")
+    storm = [await JsonClient.open(port, f"storm{number}") for number in range(8)]
+    join = json.dumps({"cmd": "join", "room": "#big", "since": {"epoch": epoch, "seq": 1}})
+    for client in storm:
+        await client.send_text("\n".join([join] * 150))
+    await alice.send(cmd="say", room="#big", text="still here")
+    await alice.until(lambda e: e.get("text") == "still here")
+    for client in storm:
+        markers = 0
+        while True:
+            event = await client.event()
+            if event.get("kind") in ("recovered", "not-recovered"):
+                markers += 1
+                assert event["data"]["count"] <= 40
+            if event.get("kind") == "error":
+                assert event["text"].startswith("error: slow down"), event
+                break
+        assert 1 <= markers <= 110  # the burst (100 lines), and what refilled meanwhile
+        await client.aclose()
+    await alice.aclose()
