@@ -16,15 +16,20 @@ from __future__ import annotations
 
 import array
 import errno
+import hashlib
 import mmap
 import os
-import re
 import select
+import shutil
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Final
+
+from .dialects import MARK, STAMP, Dialect
 
 #: Bytes asked of a socket per read.
 RECV_SIZE: Final = 1 << 20
@@ -32,16 +37,12 @@ RECV_SIZE: Final = 1 << 20
 CONNECT_BATCH: Final = 500
 #: Seconds to wait for all clients to register; then the scenario fails.
 SETUP_TIMEOUT: Final = 120.0
-#: Text after the timestamp in every chat line: the line is about 70 bytes on the wire.
-PAYLOAD: Final = b"x" * 24
-# What marks a chat line: "[HH:MM:SS] <nick> text". Join and leave lines start "[HH:MM:SS] ***".
-CHAT_MARK: Final = b"] <"
-# Sender nicks are s0, s1, ...; every chat line a sender writes is "<send time ns> <payload>".
-STAMP: Final = re.compile(rb"\] <s\d+> (\d+) ")
 # Phases the workers read from shared memory.
 WARMING: Final = 0
 MEASURING: Final = 1
 STOP: Final = 2
+#: Where the C receiver worker is built (git ignores build/).
+BUILD: Final = Path(__file__).resolve().parent.parent.parent / "build" / "bench"
 CLK_TCK: Final = os.sysconf("SC_CLK_TCK")
 PAGE: Final = os.sysconf("SC_PAGE_SIZE")
 
@@ -77,14 +78,18 @@ class Client:
         "nick",
         "outgoing",
         "registered",
+        "registered_mark",
         "sock",
         "tail",
         "total",
     )
 
-    def __init__(self, sock: socket.socket, nick: str | None) -> None:
+    def __init__(
+        self, sock: socket.socket, nick: str | None, registered_mark: bytes = b"joined #lobby"
+    ) -> None:
         self.sock = sock
         self.nick = nick
+        self.registered_mark = registered_mark
         self.tail = b""
         self.registered = False
         self.closed = False
@@ -102,9 +107,15 @@ class Load:
     slowest receiver is and so receiving never competes with sending for one interpreter.
     """
 
-    def __init__(self, port: int, server_pid: int) -> None:
+    def __init__(
+        self, port: int, server_pid: int, dialect: Dialect | None = None, rx: str | None = None
+    ) -> None:
         self.port = port
         self.server_pid = server_pid
+        #: How receivers speak (``connect(..., dialect=True)``); senders speak text on *port*.
+        self.dialect = dialect or Dialect(port)
+        #: The C receiver worker (``rx.c``, built by :func:`build_rx`), or ``None``: Python's.
+        self.rx = rx
         self.epoll = select.epoll()
         self.clients: list[Client] = []
         self.by_fd: dict[int, Client] = {}
@@ -118,22 +129,28 @@ class Load:
 
     # ------------------------------------------------------------------ connections
 
-    def connect(self, count: int, nicks: list[str | None], *, rcvbuf: int = 0) -> list[Client]:
-        """Open *count* connections, set their nicks, and wait until each has registered."""
+    def connect(
+        self, count: int, nicks: list[str | None], *, rcvbuf: int = 0, receivers: bool = False
+    ) -> list[Client]:
+        """Open *count* connections, set their nicks, and wait until each has registered.
+        *receivers* speak the load's dialect (on its port); the others speak text."""
+        dialect = self.dialect if receivers else Dialect(self.port)
         made: list[Client] = []
         for start in range(0, count, CONNECT_BATCH):
-            batch = []
+            batch: list[Client] = []
             for index in range(start, min(count, start + CONNECT_BATCH)):
                 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 if rcvbuf:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                sock.connect(("127.0.0.1", self.port))
+                sock.connect(("127.0.0.1", dialect.port))
                 sock.setblocking(False)
-                client = Client(sock, nicks[index])
-                if client.nick is not None:
-                    client.outgoing = f"/nick {client.nick}\n".encode()
-                    self.flush(client)
+                nick = nicks[index]
+                if nick is None and dialect.needs_nick:
+                    nick = f"u{len(self.clients) + len(batch)}"
+                client = Client(sock, nick, dialect.registered)
+                client.outgoing = dialect.hello(nick)
+                self.flush(client)
                 self.epoll.register(sock.fileno(), select.EPOLLIN)
                 self.by_fd[sock.fileno()] = client
                 batch.append(client)
@@ -186,6 +203,9 @@ class Load:
             shared[1 + index] = client.chat
         slices = [receivers[i::count] for i in range(count)]
         slots = [list(range(len(receivers)))[i::count] for i in range(count)]
+        if self.rx is not None:
+            self._spread_rx(area, receivers, slices, slots, pause)
+            return
         for share, slot in zip(slices, slots, strict=True):
             read_end, write_end = os.pipe()
             pid = os.fork()
@@ -204,6 +224,38 @@ class Load:
                     os._exit(code)
             os.close(write_end)
             self.workers.append(Worker(pid, read_end, len(share)))
+        for client in receivers:
+            self.mute(client)
+            client.sock.close()
+        self.clients = [client for client in self.clients if client not in receivers]
+
+    def _spread_rx(
+        self,
+        area: mmap.mmap,
+        receivers: list[Client],
+        slices: list[list[Client]],
+        slots: list[list[int]],
+        pause: float,
+    ) -> None:
+        """:meth:`spread` with the C worker: the counters live in a memfd it maps too."""
+        assert self.rx is not None
+        assert self.shared is not None
+        memfd = os.memfd_create("loadgen-counts")
+        os.ftruncate(memfd, len(area))
+        shared_area = mmap.mmap(memfd, len(area))
+        shared_area[:] = area[:]
+        self.shared = memoryview(shared_area).cast("q")
+        for share, slot in zip(slices, slots, strict=True):
+            read_end, write_end = os.pipe()
+            fds = [client.sock.fileno() for client in share]
+            pairs = [f"{fd}:{1 + index}" for fd, index in zip(fds, slot, strict=True)]
+            process = subprocess.Popen(
+                [self.rx, str(memfd), str(write_end), str(int(pause * 1e6)), *pairs],
+                pass_fds=(memfd, write_end, *fds),
+            )
+            os.close(write_end)
+            self.workers.append(Worker(process.pid, read_end, len(share), process))
+        os.close(memfd)
         for client in receivers:
             self.mute(client)
             client.sock.close()
@@ -228,7 +280,7 @@ class Load:
             while chunk := os.read(worker.pipe, 1 << 20):
                 data += chunk
             os.close(worker.pipe)
-            os.waitpid(worker.pid, 0)
+            worker.wait()
             if len(data) >= 8:
                 self.receivers_closed += int.from_bytes(data[:8], "little", signed=True)
                 mine = array.array("q")
@@ -242,7 +294,7 @@ class Load:
         for worker in self.workers:
             try:
                 os.kill(worker.pid, signal.SIGKILL)
-                os.waitpid(worker.pid, 0)
+                worker.wait()
             except (ProcessLookupError, ChildProcessError):
                 pass
         self.workers = []
@@ -269,12 +321,45 @@ class Load:
 
 
 class Worker:
-    __slots__ = ("clients", "pid", "pipe")
+    """A receiver worker: a forked Python process, or the C worker (*process*)."""
 
-    def __init__(self, pid: int, pipe: int, clients: int) -> None:
+    __slots__ = ("clients", "pid", "pipe", "process")
+
+    def __init__(
+        self, pid: int, pipe: int, clients: int, process: subprocess.Popen[bytes] | None = None
+    ) -> None:
         self.pid = pid
         self.pipe = pipe
         self.clients = clients
+        self.process = process
+
+    def wait(self) -> None:
+        if self.process is not None:
+            self.process.wait()
+        else:
+            os.waitpid(self.pid, 0)
+
+
+def build_rx(directory: Path = BUILD) -> tuple[str | None, str]:
+    """Compile ``rx.c`` (once per version of it) with ``cc -O2``: its path and what was done,
+    or ``None`` and why not (then the Python worker is used, and the results say so)."""
+    source = Path(__file__).with_name("rx.c")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+    target = directory / f"rx-{digest}"
+    if target.exists():
+        return str(target), "C worker (rx.c, cc -O2)"
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return None, "Python worker: no C compiler (cc) on this machine"
+    directory.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".tmp")
+    built = subprocess.run(
+        [compiler, "-O2", "-o", str(partial), str(source)], capture_output=True, text=True
+    )
+    if built.returncode != 0:
+        return None, "Python worker: rx.c did not compile: " + built.stderr.strip()[-300:]
+    partial.replace(target)
+    return str(target), "C worker (rx.c, cc -O2)"
 
 
 def _read(client: Client) -> bytes | None:
@@ -292,21 +377,30 @@ def _read(client: Client) -> bytes | None:
     return data
 
 
+def _complete(data: bytes | bytearray, end: int) -> int:
+    """Where the last chat marker in ``data[:end]`` starts if a read cut it (else *end*)."""
+    at = data.rfind(b"@", max(0, end - 64), end)
+    if at < 0 or (at + 1 < end and data[at + 1 : at + 2] != b"T"):
+        return end
+    return at if data.find(b"~", at, end) < 0 else end
+
+
 def received(client: Client, data: bytes, latencies: array.array[int] | None) -> None:
-    """Count the complete lines in what arrived; record the latency of each chat line."""
+    """Count the chat markers in what arrived (and whether the client has registered); record
+    the latency of each."""
     now = time.monotonic_ns()
-    cut = data.rfind(b"\n")
-    if cut < 0:
-        client.tail += data
-        return
-    chunk = client.tail + data[: cut + 1] if client.tail else data[: cut + 1]
-    client.tail = data[cut + 1 :]
+    chunk = client.tail + data if client.tail else data
+    cut = _complete(chunk, len(chunk))
+    client.tail = chunk[cut:]
+    chunk = chunk[:cut]
     client.total += chunk.count(b"\n")
-    client.chat += chunk.count(CHAT_MARK)
-    if not client.registered and b"joined #lobby" in chunk:
+    if not client.registered and client.registered_mark in chunk:
         client.registered = True
-    if latencies is not None and CHAT_MARK in chunk:
-        latencies.extend([now - int(stamp) for stamp in STAMP.findall(chunk)])
+    if MARK in chunk:
+        stamps = STAMP.findall(chunk)
+        client.chat += len(stamps)
+        if latencies is not None:
+            latencies.extend([now - int(stamp) for stamp in stamps])
 
 
 def _work(
@@ -354,14 +448,13 @@ def _work(
                 continue
             now = monotonic_ns()
             end = start + n
-            cut = buffer.rfind(b"\n", 0, end) + 1
+            cut = _complete(buffer, end)
             client.tail = bytes(buffer[cut:end]) if cut < end else b""
-            if not cut:
-                continue
-            client.chat += buffer.count(CHAT_MARK, 0, cut)
+            stamps = find_stamps(buffer, 0, cut)
+            client.chat += len(stamps)
             shared[slot] = client.chat
             if measuring:
-                samples.extend([now - int(stamp) for stamp in find_stamps(buffer, 0, cut)])
+                samples.extend([now - int(stamp) for stamp in stamps])
         if pause:
             time.sleep(pause)
     # First the number of this worker's clients the server closed, then the samples.
@@ -374,20 +467,28 @@ def _work(
 
 
 class Window:
-    """CPU seconds of the server and of the load generator (with its workers) over an interval."""
+    """CPU seconds of the server and of the load generator (with its workers) over an interval:
+    in all, and of its busiest process (the one that would be the bottleneck)."""
 
     def __init__(self, load: Load) -> None:
         self.load = load
         self.start = time.monotonic()
         self.server_cpu = cpu_seconds(load.server_pid)
-        self.own_cpu = load.cpu()
+        self.own = self._each()
+
+    def _each(self) -> dict[int, float]:
+        pids = [os.getpid(), *(worker.pid for worker in self.load.workers)]
+        return {pid: cpu_seconds(pid) for pid in pids}
 
     def result(self) -> dict[str, float]:
         wall = time.monotonic() - self.start
+        used = [(after - self.own.get(pid, 0.0)) / wall for pid, after in self._each().items()]
         return {
             "seconds": wall,
             "server_cpu": (cpu_seconds(self.load.server_pid) - self.server_cpu) / wall,
-            "loadgen_cpu": (self.load.cpu() - self.own_cpu) / wall,
+            "loadgen_cpu": sum(used),
+            "loadgen_busiest_cpu": max(used),
+            "loadgen_processes": len(used),
         }
 
 

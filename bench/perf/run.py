@@ -15,6 +15,7 @@ killed by its PID when its scenario ends, whatever happens.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import importlib.util
 import json
@@ -30,39 +31,33 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
+import attrs
+
+from .loadgen import build_rx
+from .variants import (
+    ENDPOINTS,
+    PYTHON,
+    SERVERS,
+    TRIOCHAT_LIMITS_OFF,
+    UNAVAILABLE,
+    Variant,
+    unavailable,
+)
+
 ROOT: Final = Path(__file__).resolve().parent.parent.parent
 RESULTS: Final = ROOT / "bench" / "perf" / "results" / "latest.json"
 PROFILE: Final = ROOT / "bench" / "perf" / "results" / "profile.json"
 #: Seconds a server has to print its address, and to exit after SIGINT.
-START_TIMEOUT: Final = 15.0
+START_TIMEOUT: Final = 30.0
 STOP_TIMEOUT: Final = 3.0
 #: Upper bound for one load generator run; it is killed past this.
 LOADGEN_TIMEOUT: Final = 240.0
 IDLE_CONNECTIONS: Final = 10_000
-#: The thread-per-client server gets this many idle connections (a thread each).
-THREAD_IDLE_CONNECTIONS: Final = 2_000
+#: A round whose load generator used more than this share of one core is marked
+#: load-generator-bound: it may have measured the load generator, not the server.
+LOADGEN_BOUND: Final = 0.70
 #: In (d), rooms over this many members do not announce joins (every server does the same).
 ANNOUNCE_LIMIT: Final = 100
-
-PYTHON: Final = sys.executable
-#: triochat's own abuse limits are off, as the baselines have none: every benchmark client comes
-#: from 127.0.0.1 (over the per-address limit) and sends faster than a person types.
-TRIOCHAT_LIMITS_OFF: Final = ["--max-clients-per-ip", "20000", "--rate", "inf"]
-SERVERS: Final[dict[str, list[str]]] = {
-    "triochat": [
-        PYTHON, "-m", "triochat", "serve", "--port", "0", "--log-level", "warning",
-        "--max-clients", "20000", *TRIOCHAT_LIMITS_OFF,
-    ],
-    "asyncio": [PYTHON, "-m", "bench.perf.servers.asyncio_chat", "--port", "0"],
-    "uvloop": [PYTHON, "-m", "bench.perf.servers.asyncio_chat", "--port", "0", "--uvloop"],
-    "threads": [PYTHON, "-m", "bench.perf.servers.thread_chat", "--port", "0"],
-}  # fmt: skip
-#: Where a server variant's data directory goes: a fresh one per server process.
-DATA_DIR: Final = "{data_dir}"
-#: Variants run only when named with --servers (bench/store.py compares them with triochat).
-VARIANTS: Final[dict[str, list[str]]] = {
-    "triochat-sqlite": [*SERVERS["triochat"], "--data-dir", DATA_DIR],
-}
 
 
 def raise_fd_limit(wanted: int) -> dict[str, int]:
@@ -78,33 +73,43 @@ def raise_fd_limit(wanted: int) -> dict[str, int]:
 class Server:
     """A server process, started on a free port; stopped (and killed if need be) on exit."""
 
-    def __init__(self, name: str, command: list[str]) -> None:
+    def __init__(self, name: str, command: list[str], tree: str | None = None) -> None:
         self.name = name
         self.command = command
+        #: Run the server's code from this source tree (its PYTHONPATH) instead of ours.
+        self.tree = tree
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
-        self.data_dir: tempfile.TemporaryDirectory[str] | None = None
+        #: Every endpoint's port ("tcp", and "irc"/"ws" when it listens there).
+        self.ports: dict[str, int] = {}
 
     def __enter__(self) -> Server:
-        if DATA_DIR in self.command:  # durable rooms in a directory of their own, removed after
-            self.data_dir = tempfile.TemporaryDirectory(prefix="triochat-bench-")
-            self.command = [self.data_dir.name if a == DATA_DIR else a for a in self.command]
         self.process = subprocess.Popen(
-            self.command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log
+            self.command,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+            env=None if self.tree is None else {**os.environ, "PYTHONPATH": self.tree},
         )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             self.log.seek(0)
-            match = re.search(rb"serving on 127\.0\.0\.1:(\d+)", self.log.read())
-            if match:
-                self.port = int(match[1])
+            output = self.log.read()
+            line = re.search(rb"serving on [^\n]*\n", output)
+            if line:
+                for endpoint, pattern in ENDPOINTS.items():
+                    match = pattern.search(line[0])
+                    if match:
+                        self.ports[endpoint] = int(match[1])
+                self.port = self.ports["tcp"]
                 return self
             if self.process.poll() is not None:
                 break
             time.sleep(0.05)
+        said = self.output()  # before stop(), which closes the log
         self.stop()
-        raise RuntimeError(f"{self.name} did not start: {self.output()}")
+        raise RuntimeError(f"{self.name} did not start: {said}")
 
     @property
     def pid(self) -> int:
@@ -127,18 +132,21 @@ class Server:
                 process.kill()
                 process.wait()
         self.log.close()
-        if self.data_dir is not None:
-            self.data_dir.cleanup()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
-def run_loadgen(server: Server, arguments: list[str]) -> dict[str, Any]:
+def run_loadgen(
+    server: Server, arguments: list[str], variant: Variant | None = None
+) -> dict[str, Any]:
     """Run the load generator against *server*; kill it by its PID if it overruns."""
+    speaks: list[str] = []
+    if variant is not None:
+        speaks = ["--dialect", variant.dialect, "--rx-port", str(server.ports[variant.endpoint])]
     command = [
         PYTHON, "-m", "bench.perf.scenarios", "--port", str(server.port),
-        "--server-pid", str(server.pid), *arguments,
+        "--server-pid", str(server.pid), *speaks, *arguments,
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -242,16 +250,25 @@ def main() -> None:
     parser.add_argument("--no-report", action="store_true")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--idle-connections", type=int, default=IDLE_CONNECTIONS)
+    parser.add_argument(
+        "--before",
+        metavar="TREE",
+        help="also run triochat (text) from this source tree, as 'triochat-before', "
+        "alternating with ours: a before/after comparison within one run",
+    )
     args = parser.parse_args()
 
     started = time.monotonic()
     limits = raise_fd_limit(IDLE_CONNECTIONS * 2 + 100)
     servers = dict(SERVERS)
+    if args.before:
+        before = attrs.evolve(SERVERS["triochat"], tree=str(Path(args.before).resolve()))
+        servers = {"triochat-before": before, **servers}
     if importlib.util.find_spec("uvloop") is None:
         del servers["uvloop"]
     if args.servers:
-        every = {**servers, **VARIANTS}
-        servers = {name: command for name, command in every.items() if name in args.servers}
+        servers = {name: variant for name, variant in servers.items() if name in args.servers}
+    missing = unavailable(servers)
     chosen = scenarios(args.quick)
     if args.only:
         chosen = {name: spec for name, spec in chosen.items() if name in args.only}
@@ -262,6 +279,9 @@ def main() -> None:
         "quick": args.quick,
         "rounds": args.rounds,
         "scenarios": {},
+        "unavailable": sorted(missing),
+        # Built once here; every scenario process finds it built (or falls back, and says so).
+        "loadgen_worker": build_rx()[1],
     }
     connections = args.idle_connections
     # Each idle connection costs one descriptor in the server and one in the load generator.
@@ -271,35 +291,12 @@ def main() -> None:
             f"the open-file hard limit is {limits['hard']}: idle scale runs with "
             f"{connections} connections instead of {IDLE_CONNECTIONS}"
         )
+    print(f"load generator: {results['loadgen_worker']}", file=sys.stderr)
+    for name in sorted(missing):
+        print(f"{name}: {UNAVAILABLE} (no {servers[name].needs} flag)", file=sys.stderr)
     for name, spec in chosen.items():
         print(f"== {spec['title']}", file=sys.stderr, flush=True)
-        entry: dict[str, Any] = {"title": spec["title"], "servers": {}, "rounds": {}}
-        runs = [(r, s, c) for r in range(args.rounds) for s, c in servers.items()]
-        for round_number, server_name, command in runs:
-            arguments = list(spec["args"])
-            if name == "idle":
-                count = connections
-                if server_name == "threads":
-                    count = min(count, THREAD_IDLE_CONNECTIONS)
-                arguments[arguments.index("--connections") + 1] = str(count)
-            if name == "idle":
-                command = [*command, "--announce-limit", str(ANNOUNCE_LIMIT)]
-            t0 = time.monotonic()
-            try:
-                with Server(server_name, command) as server:
-                    result = run_loadgen(server, arguments)
-            except (RuntimeError, subprocess.TimeoutExpired) as exc:
-                result = {"error": str(exc)}
-            entry["rounds"].setdefault(server_name, []).append(result)
-            print(
-                f"   {round_number + 1} {server_name:9} {time.monotonic() - t0:5.1f} s  "
-                f"{_summary(name, result)}",
-                file=sys.stderr,
-                flush=True,
-            )
-        for server_name, tries in entry["rounds"].items():
-            entry["servers"][server_name] = best(name, tries)
-        results["scenarios"][name] = entry
+        results["scenarios"][name] = run_scenario(name, spec, servers, missing, connections, args)
     if not args.no_profile:
         print("== profile of the fan-out path (triochat under pyinstrument)", file=sys.stderr)
         results["profile"] = profile_fanout(args.quick, args.profile)
@@ -312,6 +309,58 @@ def main() -> None:
         from .report import write_report
 
         write_report(results)
+
+
+def run_scenario(
+    name: str,
+    spec: dict[str, Any],
+    servers: dict[str, Variant],
+    missing: set[str],
+    connections: int,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Every variant that runs *name*, round after round, alternating (the same conditions for
+    all of them); each variant's best round counts."""
+    entry: dict[str, Any] = {"title": spec["title"], "servers": {}, "rounds": {}}
+    variants = {
+        server: variant
+        for server, variant in servers.items()
+        if variant.scenarios is None or name in variant.scenarios
+    }
+    for server in sorted(missing & variants.keys()):
+        entry["servers"][server] = {"error": UNAVAILABLE, "unavailable": True}
+    runs = [(r, n, v) for r in range(args.rounds) for n, v in variants.items() if n not in missing]
+    for round_number, server_name, variant in runs:
+        arguments = list(spec["args"])
+        command = list(variant.command)
+        if name == "idle":
+            count = connections
+            if variant.idle_connections is not None:
+                count = min(count, variant.idle_connections)
+            arguments[arguments.index("--connections") + 1] = str(count)
+            command += ["--announce-limit", str(ANNOUNCE_LIMIT)]
+        t0 = time.monotonic()
+        try:
+            with contextlib.ExitStack() as stack:
+                if variant.setup is not None:
+                    command += stack.enter_context(variant.setup())
+                process = stack.enter_context(Server(server_name, command, variant.tree))
+                result = run_loadgen(process, arguments, variant)
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            result = {"error": str(exc)}
+        if "loadgen_cpu" in result:
+            # A load generator over LOADGEN_BOUND of a core measured itself, not the server.
+            result["loadgen_bound"] = result["loadgen_cpu"] > LOADGEN_BOUND
+        entry["rounds"].setdefault(server_name, []).append(result)
+        print(
+            f"   {round_number + 1} {server_name:15} {time.monotonic() - t0:5.1f} s  "
+            f"{_summary(name, result)}",
+            file=sys.stderr,
+            flush=True,
+        )
+    for server_name, tries in entry["rounds"].items():
+        entry["servers"][server_name] = best(name, tries)
+    return entry
 
 
 def best(name: str, tries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -336,6 +385,7 @@ def _summary(name: str, result: dict[str, Any]) -> str:
         return "error: " + str(result["error"]).strip().splitlines()[-1][:100]
     cpu = (
         f"server cpu {result.get('server_cpu', 0):.0%}, load gen {result.get('loadgen_cpu', 0):.0%}"
+        + (" LOAD-GENERATOR-BOUND" if result.get("loadgen_bound") else "")
     )
     if name == "fanout":
         return f"{result['deliveries_per_second']:,.0f} deliveries/s, {cpu}"

@@ -14,14 +14,15 @@ import sys
 import time
 from typing import Any
 
+from .dialects import DIALECTS, chat_line
 from .loadgen import (
     MEASURING,
-    PAYLOAD,
     RECV_SIZE,
     WARMING,
     Client,
     Load,
     Window,
+    build_rx,
     cdf,
     percentiles,
     rss_bytes,
@@ -32,10 +33,13 @@ from .loadgen import (
 def fanout(load: Load, args: argparse.Namespace) -> dict[str, Any]:
     """(a) Receivers and senders; senders keep up to --window lines each in flight."""
     senders = load.connect(args.senders, [f"s{i}" for i in range(args.senders)])
-    receivers = load.connect(args.receivers, [f"r{i}" for i in range(args.receivers)])
+    receivers = load.connect(
+        args.receivers, [f"r{i}" for i in range(args.receivers)], receivers=True
+    )
     load.settle()
     load.spread(receivers, args.workers, pause=args.read_pause)
-    tags = {id(sender): f"] <{sender.nick}> ".encode() for sender in senders}
+    tags = {id(sender): b"~%d!" % index for index, sender in enumerate(senders)}
+    numbers = {id(sender): index for index, sender in enumerate(senders)}
     echoed = {id(sender): 0 for sender in senders}
     sent = {id(sender): 0 for sender in senders}
 
@@ -59,8 +63,7 @@ def fanout(load: Load, args: argparse.Namespace) -> dict[str, Any]:
                 room = args.window - (sent[key] - echoed[key])
                 room = min(room, lag_limit - (total_sent - slowest))
                 if room > 0 and not sender.outgoing:
-                    stamp = b"%d " % time.monotonic_ns()
-                    sender.outgoing = (stamp + PAYLOAD + b"\n") * room
+                    sender.outgoing = chat_line(numbers[key]) * room
                     sent[key] += room
                     total_sent += room
                 load.flush(sender)
@@ -93,7 +96,9 @@ def paced(load: Load, args: argparse.Namespace) -> dict[str, Any]:
         (sloth,) = load.connect(1, ["sloth"], rcvbuf=4096)
         load.mute(sloth)
     senders = load.connect(args.senders, [f"s{i}" for i in range(args.senders)])
-    receivers = load.connect(args.receivers, [f"r{i}" for i in range(args.receivers)])
+    receivers = load.connect(
+        args.receivers, [f"r{i}" for i in range(args.receivers)], receivers=True
+    )
     load.settle()
     load.spread(receivers, args.workers)
     if sloth is not None:
@@ -135,7 +140,7 @@ def paced(load: Load, args: argparse.Namespace) -> dict[str, Any]:
                     due[index] += interval
                     if due[index] < now:  # we fell behind: do not burst to catch up
                         due[index] = now + interval
-                    sender.outgoing += b"%d " % time.monotonic_ns() + PAYLOAD + b"\n"
+                    sender.outgoing += chat_line(index)
                     sent += 1
                     load.flush(sender)
             load.poll(max(0.0, min(due) - time.monotonic()))
@@ -193,7 +198,7 @@ def idle(load: Load, args: argparse.Namespace) -> dict[str, Any]:
     step = max(1, args.connections // 10)
     while len(others) < args.connections - 1:
         count = min(step, args.connections - 1 - len(others))
-        others += load.connect(count, [None] * count)
+        others += load.connect(count, [None] * count, receivers=True)
         load.settle(0.05)
         curve.append((len(others) + 1, rss_bytes(load.server_pid)))
     connect_seconds = time.monotonic() - started
@@ -210,7 +215,7 @@ def idle(load: Load, args: argparse.Namespace) -> dict[str, Any]:
     load.phase(MEASURING)
     for _ in range(args.messages):
         before = load.counts()
-        sender.outgoing = b"%d " % time.monotonic_ns() + PAYLOAD + b"\n"
+        sender.outgoing = chat_line(0)
         load.flush(sender)
         limit = time.monotonic() + 10.0
         while time.monotonic() < limit:
@@ -250,6 +255,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--workers", type=int, default=2, help="receiver processes")
+    parser.add_argument("--dialect", choices=sorted(DIALECTS), default="text")
+    parser.add_argument("--rx-port", type=int, help="the receivers' port (default: --port)")
+    parser.add_argument(
+        "--python-workers", action="store_true", help="receiver workers in Python, not C"
+    )
     scenarios = parser.add_subparsers(dest="scenario", required=True)
     a = scenarios.add_parser("fanout")
     a.add_argument("--receivers", type=int, default=100)
@@ -267,7 +277,11 @@ def main() -> None:
     d.add_argument("--settle", type=float, default=0.5)
     d.add_argument("--messages", type=int, default=5)
     args = parser.parse_args()
-    load = Load(args.port, args.server_pid)
+    rx, worker = (None, "Python worker (--python-workers)")
+    if not args.python_workers:
+        rx, worker = build_rx()
+    dialect = DIALECTS[args.dialect](args.rx_port or args.port)
+    load = Load(args.port, args.server_pid, dialect, rx)
     run = {"fanout": fanout, "paced": paced, "idle": idle}[args.scenario]
     try:
         result = run(load, args)
@@ -276,6 +290,7 @@ def main() -> None:
         for client in load.clients:
             client.sock.close()
     result["loadgen_pid"] = os.getpid()
+    result["loadgen_worker"] = worker
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 

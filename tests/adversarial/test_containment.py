@@ -109,17 +109,19 @@ async def test_an_output_bug_in_the_flusher_costs_one_connection(
     monkeypatch: pytest.MonkeyPatch,
     contained_crashes: list[logging.LogRecord],
 ) -> None:
-    from triochat.drivers import _connection
+    # The bug is in the codec's encode, which the flusher calls for each member it writes to.
+    from triochat.protocols.text import _codec
 
-    original = _connection.Connection._encode
+    original = _codec.LineCodec.encode
 
     def buggy(self: Any, events: Any) -> Any:
-        victim = self.member is not None and self.member.nick == "victim"
+        member = self._member
+        victim = member is not None and member.nick == "victim"
         if victim and any("trigger" in str(getattr(event, "text", "")) for event in events):
             raise Injected("output bug")
         return original(self, events)
 
-    monkeypatch.setattr(_connection.Connection, "_encode", buggy)
+    monkeypatch.setattr(_codec.LineCodec, "encode", buggy)
     victim = await (await LineClient.open(port)).registered("victim")
     speaker = await (await LineClient.open(port)).registered("speaker")
     await speaker.send("trigger")

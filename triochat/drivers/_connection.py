@@ -1,12 +1,8 @@
 """One client connection: a reader, and a writer while output is backlogged, around a member.
 
-The connection's own task runs the reader. Output normally needs no task at all: the member's
-doorbell puts the connection on the server's flusher, which writes everything queued with one
-non-blocking send (see :mod:`triochat.drivers._flusher`); only when the kernel does not take it
-all does a
-writer task exist, until the backlog is sent. Every way a connection can end goes through
-:meth:`Connection.close`, which records the first reason and removes the member from the hub, so
-that nothing is left behind.
+The connection's own task runs the reader (here), with the connection's set-up and teardown. The
+output half, the flush, the writer task and :meth:`~Output.close` through which every way a
+connection can end goes, is :class:`~triochat.drivers._output.Output`, its base class.
 """
 
 from __future__ import annotations
@@ -23,12 +19,12 @@ from typing import TYPE_CHECKING, Final
 import attrs
 import trio
 
-from ..core._events import SLOW_CONSUMER, Event
 from ..session._flood import FloodControl, Verdict
 from ..session._input import InputError, Reply
 from ..session._reasons import CloseReason, seconds
 from ..session._session import Session
 from ._addresses import peer_address
+from ._output import Output
 
 if TYPE_CHECKING:
     from ..core._hub import Hub
@@ -49,7 +45,7 @@ _LAST_WORD_TIMEOUT: Final = 0.5
 _ids = itertools.count(1)
 
 
-class Connection:
+class Connection(Output):
     """Serve one client over *stream* until it quits, times out, fails, or the server stops.
 
     Resource handling: :meth:`run` always closes *stream* and removes the member from the hub
@@ -65,36 +61,15 @@ class Connection:
     """
 
     __slots__ = (
-        "_aborted",
         "_auth_deadline",
-        "_fd",
         "_flood",
-        "_flusher",
-        "_nursery",
         "_on_closed",
-        "_outbox_drained",
-        "_pending",
-        "_read_scope",
-        "_said_goodbye",
-        "_sending",
-        "_writer",
-        "_writer_done",
-        "bytes_out",
-        "codec",
-        "config",
         "guard",
-        "hub",
-        "id",
         "lines_in",
-        "member",
         "opened_at",
         "paused",
-        "peer",
         "policy",
-        "reason",
-        "reason_detail",
         "session",
-        "stream",
     )
 
     def __init__(
@@ -119,7 +94,9 @@ class Connection:
         self.id = next(_ids)
         #: When the connection began (``trio.current_time()``).
         self.opened_at = trio.current_time()
-        self.stream = stream
+        # See Output.stream: a plain socket that the flusher serves keeps only its socket.
+        self._stream: trio.abc.Stream | None = stream
+        self._socket: trio.socket.SocketType | None = None
         self.peer = peer
         #: Why the connection ended (the first reason given wins), and what it said.
         self.reason: CloseReason | None = None
@@ -140,6 +117,9 @@ class Connection:
         # take waits in _pending for a writer task.
         usable = flusher is not None and flusher.running and isinstance(stream, trio.SocketStream)
         self._flusher = flusher if usable else None
+        if usable:
+            assert isinstance(stream, trio.SocketStream)
+            self._socket, self._stream = stream.socket, None
         self._fd = -1
         self._pending = b""
         # The writer task exists only while output is backlogged; it runs in _nursery, and its
@@ -191,45 +171,6 @@ class Connection:
         """Lines discarded because this client sent them faster than its rate limit."""
         return self._flood.refused
 
-    def close(
-        self,
-        reason: CloseReason,
-        detail: str = "",
-        *,
-        abort: bool = False,
-        announce: bool = True,
-    ) -> None:
-        """End the connection with *reason* and its *detail* (the first reason given wins).
-
-        The member leaves the hub at once (its rooms hear why, unless *announce* is false) and its
-        outbox closes: what is still queued is sent, then the goodbye. With *abort*, a writer
-        still sending is cancelled instead (its socket is stuck or gone).
-        """
-        if self.reason is None:
-            self.reason, self.reason_detail = reason, detail
-        self._read_scope.cancel()
-        if self.member is not None:
-            self.hub.disconnect(self.member, self.said_reason, announce=announce)
-        if abort:
-            self._aborted = True
-            self._fd = -1
-            if self._writer is not None:
-                self._writer.cancel()
-
-    @property
-    def said_reason(self) -> str:
-        """Why the connection ended, as the rooms hear it (``""`` while it has not)."""
-        reason = self.reason
-        return "" if reason is None else reason.describe(self.reason_detail)
-
-    def _removed(self, reason: str) -> None:
-        # Called by the hub when someone else removed our member (a room found it too slow).
-        # Its outbox was discarded; the socket is stuck, so stop waiting on it.
-        if reason == SLOW_CONSUMER:
-            self.close(CloseReason.SLOW_CONSUMER, abort=True)
-        else:
-            self.close(CloseReason.REMOVED, reason)
-
     async def run(self, nursery: trio.Nursery) -> None:
         """Serve the client; a writer task, when output is backlogged, runs in *nursery*."""
         # The reader is inline here, not a coroutine of its own: an idle connection keeps this
@@ -240,12 +181,11 @@ class Connection:
         # byte at a time (slowloris), or sends one endless line, is as idle as one that sends
         # nothing. A socket is read directly (os.read after wait_readable), without the three
         # coroutine frames of SocketStream.receive_some that every idle connection would keep.
-        stream = self.stream
         config = self.config
         codec = self.codec
         half_idle = config.idle_timeout / 2
         read_size = config.read_size
-        fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
+        fd = -1 if self._socket is None else self._socket.fileno()
         pinged = False
         last_line = trio.current_time()
         try:
@@ -274,7 +214,7 @@ class Connection:
                             await trio.lowlevel.cancel_shielded_checkpoint()
                         else:
                             try:
-                                data = await stream.receive_some(read_size)
+                                data = await self.stream.receive_some(read_size)
                             except (trio.BrokenResourceError, trio.ClosedResourceError):
                                 self.close(CloseReason.LOST)
                                 break
@@ -311,18 +251,6 @@ class Connection:
         finally:
             await self._teardown()
 
-    def crashed(self, exc: BaseException) -> None:
-        """Contain an unexpected exception raised while serving this connection: log it once,
-        with its traceback, and disconnect this client only (also used by the flusher)."""
-        log.error(
-            "connection %d (%s) failed; closing it, the server goes on",
-            self.id,
-            self.peer,
-            exc_info=exc,
-            extra={"contained_crash": True, "conn": self.id},
-        )
-        self.close(CloseReason.INTERNAL_ERROR, abort=True)
-
     def _open(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
         config = self.config
@@ -334,8 +262,8 @@ class Connection:
         )
         member.add_removal_callback(self._removed)
         if self._flusher is not None:
-            assert isinstance(self.stream, trio.SocketStream)
-            self._fd = self.stream.socket.fileno()
+            assert self._socket is not None
+            self._fd = self._socket.fileno()
             member.set_doorbell(self._flusher.doorbell, self)
         else:
             # No eager writes here (TLS, or a stream handed to handle_stream): a writer that
@@ -411,110 +339,6 @@ class Connection:
         finally:
             if self._on_closed is not None:
                 self._on_closed(self)
-
-    async def _send_quietly(self, data: bytes) -> bool:
-        self._sending = True
-        try:
-            await self.stream.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return False
-        self._sending = False
-        self.bytes_out += len(data)
-        return True
-
-    # ------------------------------------------------------------------------------- writer
-
-    def _encode(self, events: list[Event]) -> bytes:
-        """The events in this connection's protocol, each encoded once for everyone."""
-        return self.codec.encode(events)
-
-    def flush(self) -> None:
-        """Answer the member's doorbell: write everything queued with one non-blocking send, and
-        start a writer task only for what the kernel did not take (or if this connection cannot
-        write directly). Called by the flusher, once per scheduling round at most."""
-        member = self.member
-        if member is None or self._writer is not None:
-            return  # the writer is running and takes the outbox itself
-        fd = self._fd
-        if fd >= 0:
-            # Armed again at once: if the kernel takes it all, we are idle again; if not, the
-            # writer started below makes the next ring a no-op, and re-arms when it is done.
-            data = self._encode(member.take_all(arm=True))
-            if not data:
-                return
-            if self._outbox_drained is not None:
-                self._outbox_drained.unpark_all()
-            try:
-                sent = os.write(fd, data)
-            except BlockingIOError:
-                sent = 0
-            except OSError:
-                sent = 0  # reset or closed: the writer's send_all meets the error and ends us
-            self.bytes_out += sent
-            if sent == len(data):
-                return
-            self._pending = data[sent:]
-            self._sending = sent > 0  # part of a line may be on the wire
-        if member.connected and self._nursery is not None:
-            self._writer = trio.CancelScope()
-            self._nursery.start_soon(self._writer_task, self._writer)
-
-    def abandon(self) -> None:
-        """The flusher stopped before answering our doorbell: a writer task takes over."""
-        self._fd = -1
-        self.flush()  # with no descriptor, flush() starts a writer
-
-    async def _writer_task(self, scope: trio.CancelScope) -> None:
-        try:
-            with scope:
-                await self._write_loop()
-        except Exception as exc:  # the isolation boundary, on the writer's side
-            self.crashed(exc)
-        finally:
-            self._writer = None
-            if self._writer_done is not None:
-                self._writer_done.set()
-
-    async def _wait_for_writer(self) -> None:
-        if self._writer is not None:
-            if self._writer_done is None:
-                self._writer_done = trio.Event()
-            await self._writer_done.wait()
-
-    async def _write_loop(self) -> None:
-        """Send what is pending and queued until the outbox is empty; then, if the member is
-        still connected, arm its doorbell and return (the connection is idle again) or, without
-        a doorbell, wait for more; once the member is removed and all is sent, say goodbye."""
-        member = self.member
-        assert member is not None
-        timeout = self.config.write_timeout
-        while True:
-            data = self._pending
-            if data:
-                self._pending = b""
-            else:
-                data = self._encode(member.take_all())
-                if self._outbox_drained is not None:
-                    self._outbox_drained.unpark_all()
-                if not data:
-                    if not member.connected:
-                        break
-                    if member.arm_doorbell():
-                        return  # idle again: the doorbell will bring us back
-                    await member.wait()  # no doorbell: wait here for the next event
-                    continue
-            with trio.move_on_after(timeout) as scope:
-                if not await self._send_quietly(data):
-                    self.close(CloseReason.LOST, abort=True)
-                    return
-            if scope.cancelled_caught:
-                self.close(CloseReason.WRITE_TIMEOUT, abort=True)
-                return
-        # The member was removed and everything queued has been sent: say why, and stop.
-        with trio.move_on_after(min(timeout, self.config.shutdown_grace)):
-            goodbye = self.codec.goodbye(self.reason or CloseReason.CLOSED, self.reason_detail)
-            self._said_goodbye = await self._send_quietly(goodbye)
-        self._read_scope.cancel()
 
     # ------------------------------------------------------------------------------- reader
 

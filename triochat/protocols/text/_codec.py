@@ -79,15 +79,18 @@ class LineCodec:
         return command
 
     def encode(self, events: list[Event]) -> bytes:
+        # Once per member per write: the common case (one event, one room) comes first.
         if self._switches:
             return self._encode_switching(events)
-        if self._labelled():
+        wire_format = self.format
+        member = self._member
+        if wire_format != "text" or member is None or len(member.rooms) <= 1:  # not _labelled()
             if len(events) == 1:
-                return _encode_labelled(events[0])
-            return _encode_batch(events, LABELLED_TEXT)
+                return events[0].encode(wire_format, RENDERERS[wire_format])
+            return _encode_batch(events, wire_format)
         if len(events) == 1:
-            return events[0].encode(self.format, RENDERERS[self.format])
-        return _encode_batch(events, self.format)
+            return _encode_labelled(events[0])
+        return _encode_batch(events, LABELLED_TEXT)
 
     def _encode_switching(self, events: list[Event]) -> bytes:
         parts = []
