@@ -28,6 +28,7 @@ LABELS: Final = {
     "triochat-ws": "triochat, WebSocket",
     "triochat-sqlite": "triochat, SQLite engine",
     "triochat-redis": "triochat, Redis engine",
+    "triochat-redis-2-workers": "triochat, Redis engine, --workers 2",
     "asyncio": "asyncio",
     "uvloop": "asyncio + uvloop",
     "threads": "thread per client",

@@ -101,6 +101,16 @@ def _redis_server() -> Iterator[list[str]]:
             process.wait()
 
 
+@contextlib.contextmanager
+def _redis_server_two_workers() -> Iterator[list[str]]:
+    """The same, served by ``--workers 2`` on one fixed port (the workers share it)."""
+    with _redis_server() as engine, socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        yield [*engine, "--workers", "2", "--port", str(port)]
+
+
 SERVERS: Final[dict[str, Variant]] = {
     "triochat": Variant([*TRIOCHAT, *PLAIN]),
     "triochat-json": Variant([*TRIOCHAT, *PLAIN], dialect="json", scenarios=FRONT_END_SCENARIOS),
@@ -121,6 +131,10 @@ SERVERS: Final[dict[str, Variant]] = {
     ),
     "triochat-redis": Variant(
         [*TRIOCHAT, *PLAIN], needs="--engine", setup=_redis_server, scenarios=FRONT_END_SCENARIOS,
+    ),
+    "triochat-redis-2-workers": Variant(
+        [*TRIOCHAT, *PLAIN], needs="--workers", setup=_redis_server_two_workers,
+        scenarios=("fanout", "latency"),
     ),
     "asyncio": Variant([PYTHON, "-m", "bench.perf.servers.asyncio_chat", *PLAIN]),
     "uvloop": Variant([PYTHON, "-m", "bench.perf.servers.asyncio_chat", *PLAIN, "--uvloop"]),

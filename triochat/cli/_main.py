@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Final, NoReturn
 
+import attrs
 import trio
 
 from .. import __version__
@@ -31,6 +32,7 @@ from ._settings import (
     settings,
     to_toml,
 )
+from ._workers import WORKER_ENV, supervise_workers, worker_argv
 
 __all__ = ["build_parser", "main"]
 
@@ -125,6 +127,7 @@ def _add_admin(commands: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what --workers runs again
     run: Callable[[argparse.Namespace], int] = args.run
     return run(args)
 
@@ -164,6 +167,16 @@ def _run_serve(args: argparse.Namespace) -> int:
         config = _server_config(values)
         if not isinstance(config, ServerConfig):
             return config  # the exit code of a usage error
+        if os.environ.get(WORKER_ENV):  # one of --workers N: it shares the port
+            config = attrs.evolve(config, reuse_port=True)
+        elif values["workers"] > 1:
+            if values["engine"] is None:
+                return _usage_error("--workers needs --engine (the workers share rooms through it)")
+            if any(e.port == 0 for e in config.endpoints if not e.is_unix):
+                return _usage_error("--workers needs a fixed port (not 0)")
+            return trio.run(
+                supervise_workers, worker_argv(args.argv), values["workers"], early_signals
+            )
         options = ServeOptions(
             config=config,
             json_logs=values["log_format"] == "json",
@@ -171,6 +184,7 @@ def _run_serve(args: argparse.Namespace) -> int:
             control=values["control"],
             reloader=Reloader(args, args.config, values),
             console=_is_terminal(),
+            engine=values["engine"],
         )
         code = trio.run(serve_until_stopped, options, early_signals)
         if code == EXIT_OK:

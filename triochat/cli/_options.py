@@ -86,6 +86,12 @@ def _unix_endpoint(text: str) -> Endpoint:
     return endpoint
 
 
+def _engine(text: str) -> str:
+    from ..engines._redis import check_redis_url  # coredis is imported only when it is used
+
+    return check_redis_url(text)
+
+
 def _tcp_endpoint(text: str) -> Endpoint:
     endpoint = parse_endpoint(text)
     if endpoint.is_unix or endpoint.is_tls:
@@ -145,7 +151,7 @@ class Option:
 
     @property
     def _wants_text(self) -> bool:
-        return self.parse in (_text, _endpoint, _unix_endpoint, _tcp_endpoint)
+        return self.parse in (_text, _endpoint, _unix_endpoint, _tcp_endpoint, _engine)
 
 
 LISTENING: Final = "listening"
@@ -201,6 +207,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option(key="history-total-bytes", group=ROOMS, parse=_count_or_zero, default=DEFAULT_HISTORY_TOTAL_BYTES, metavar="BYTES", live=True, help="the memory the history of all rooms may hold together; past it the oldest history of the rooms with the most goes first"),
     Option(key="keep-history", group=ROOMS, parse=_count_or_zero, default=DEFAULT_KEEP_EVENTS, metavar="EVENTS", help="with --data-dir: messages each room keeps on disk, for /history beyond memory (0: no limit); older ones are deleted in the background"),
     Option(key="keep-days", group=ROOMS, parse=_days, default=DEFAULT_KEEP_DAYS, metavar="DAYS", help="with --data-dir: days a message is kept on disk (0: for ever)"),
+    Option(key="engine", group=ROOMS, parse=_engine, metavar="URL", help="share rooms with other server processes through Redis: redis://HOST:PORT/DB (or rediss:// for TLS); see docs/scaling.md"),
+    Option(key="workers", group=ROOMS, parse=_count, default=1, metavar=_N, help="serve from N processes on one port (SO_REUSEPORT), sharing rooms through --engine (which it needs)"),
     Option(key="log-level", group=LOGGING, default="info", choices=("debug", "info", "warning", "error"), live=True, help="how much to log on stderr (info: one line per connect and disconnect)"),
     Option(key="log-format", group=LOGGING, default="text", choices=("text", "json"), help="text: one line for people; json: one JSON object per line (time, level, logger, event, and fields such as conn, nick, address, room, reason)"),
     Option(key="log-connections", group=LOGGING, parse=_count_or_zero, default=DEFAULT_CONNECTION_LOG_LIMIT, metavar=_N, help="connect and disconnect lines logged per client address per 10 s; the others are counted in one line (0: no limit)"),

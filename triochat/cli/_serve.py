@@ -32,6 +32,7 @@ from ..server._server import ChatServer
 from ._console import run_console
 
 if TYPE_CHECKING:
+    from ..engines._redis import RedisEngine
     from ._reload import Reloader
 
 __all__ = [
@@ -69,6 +70,8 @@ class ServeOptions:
     reloader: Reloader | None = None
     #: Whether to read admin commands from the terminal (standard input is one).
     console: bool = False
+    #: ``redis://...``: rooms shared with other processes through Redis (``--engine``).
+    engine: str | None = None
 
 
 def hold_stop_signals() -> list[int]:
@@ -114,9 +117,10 @@ async def serve_until_stopped(options: ServeOptions, early_signals: list[int]) -
             log.info("%s received: not starting", signal.Signals(early_signals[0]).name)
             return EXIT_OK
         async with trio.open_nursery() as nursery:
-            server = await _start(nursery, options.config)
-            if not isinstance(server, ChatServer):
-                return server  # the exit code of an error (reported)
+            started = await _start(nursery, options.config, options.engine)
+            if isinstance(started, int):
+                return started  # the exit code of an error (reported)
+            server, engine = started
             stop = _Stop()
             reload = options.reloader.reload if options.reloader is not None else None
             if options.reloader is not None:
@@ -132,6 +136,8 @@ async def serve_until_stopped(options: ServeOptions, early_signals: list[int]) -
             await stop.requested.wait()
             notify_systemd("STOPPING=1")
             await server.shutdown(grace=stop.grace)
+            if engine is not None:
+                await engine.drain()  # the other processes hear of the departures at once
             nursery.cancel_scope.cancel()  # no second signal came: stop waiting for one
     return EXIT_OK
 
@@ -214,10 +220,24 @@ def notify_systemd(state: str) -> bool:
     return True
 
 
-async def _start(nursery: trio.Nursery, config: ServerConfig) -> ChatServer | int:
-    """Start serving in *nursery*; on an error, report it in one line and return an exit code."""
+async def _start(
+    nursery: trio.Nursery, config: ServerConfig, engine: str | None = None
+) -> tuple[ChatServer, RedisEngine | None] | int:
+    """Start serving in *nursery* (rooms through the Redis *engine*, if given); on an error,
+    report it in one line and return an exit code."""
+    hub = config.make_hub()
+    redis: RedisEngine | None = None
+    if engine is not None:
+        from ..engines._redis import RedisEngine, RedisUnavailable
+
+        try:
+            redis = await nursery.start(RedisEngine(engine).serve)
+        except RedisUnavailable as exc:
+            print(f"triochat serve: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        redis.attach(hub)
     try:
-        server: ChatServer = await nursery.start(ChatServer(config=config).serve)
+        server: ChatServer = await nursery.start(ChatServer(config=config, hub=hub).serve)
     except (TLSConfigError, ImportError) as exc:  # ImportError: no web extra for ws://
         print(f"triochat serve: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -232,4 +252,4 @@ async def _start(nursery: trio.Nursery, config: ServerConfig) -> ChatServer | in
     except (OSError, sqlite3.Error) as exc:  # the nick store (ListenFailed is above)
         print(f"triochat serve: cannot use --data-dir {config.data_dir}: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    return server
+    return server, redis

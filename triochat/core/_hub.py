@@ -13,6 +13,7 @@ from typing import Final
 
 import attrs
 
+from ._directory import Directory
 from ._errors import (
     ChatError,
     ErrorCode,
@@ -96,6 +97,9 @@ class Hub:
       room_log: opens each room's log, ``room_log(hub, room_name, deliver)``: its order,
         history and state (see :class:`~triochat.RoomLog`). The default, :class:`MemoryLog`,
         keeps them in memory within the three history bounds above.
+      directory: the members of other processes that share these rooms through an engine
+        (see :class:`~triochat.core._directory.Directory`): their nicks are taken here too,
+        and private messages reach them. ``None`` (the default): this hub is alone.
 
     Nicknames are unique ignoring case and look-alikes: while ``alice`` is connected, ``ALICE``,
     ``аlice`` (a Cyrillic ``а``) and ``AIice`` (a capital ``I``) are taken too. Room names are
@@ -113,6 +117,8 @@ class Hub:
     history_bytes: int = DEFAULT_HISTORY_BYTES
     history_total_bytes: int = DEFAULT_HISTORY_TOTAL_BYTES
     room_log: RoomLogFactory = MemoryLog
+    #: Members held by other processes sharing these rooms (an engine's), if any.
+    directory: Directory | None = None
     _rooms: dict[str, Room] = attrs.field(factory=dict, init=False)
     # Members by nick_key (how they are found) and by look_key (so that no newcomer looks like
     # them in any case): see triochat/core/_nicks.py for why one key is not enough.
@@ -169,7 +175,9 @@ class Hub:
     def _guest_nick(self) -> str:
         while True:
             nick = f"{self.guest_prefix}-{next(self._guest_numbers)}"
-            if self._holder(nick) is None:
+            if self._holder(nick) is None and (
+                self.directory is None or self.directory.holder(nick) is None
+            ):
                 return nick
 
     def _holder(self, nick: str) -> Member | None:
@@ -179,23 +187,28 @@ class Hub:
 
     def _check_free(self, nick: str, member: Member | None = None) -> None:
         holder = self._holder(nick)
-        if holder is not None and holder is not member:
-            if holder.nick.casefold() == nick.casefold():
+        taken = holder.nick if holder is not None and holder is not member else None
+        if taken is None and self.directory is not None:
+            taken = self.directory.holder(nick)
+        if taken is not None:
+            if taken.casefold() == nick.casefold():
                 raise NickInUse(f"the nick {nick} is taken", nick=nick)
             raise NickInUse(
-                f"the nick {nick} looks like {holder.nick}, which is taken",
-                nick=nick,
-                like=holder.nick,
+                f"the nick {nick} looks like {taken}, which is taken", nick=nick, like=taken
             )
 
     def _hold(self, member: Member) -> None:
         self._nicks[nick_key(member.nick)] = member
         self._looks[look_key(member.nick)] = member
+        if self.directory is not None:
+            self.directory.held(member.nick)
 
     def _release(self, member: Member) -> None:
         for table, key in ((self._nicks, nick_key), (self._looks, look_key)):
             if table.get(key(member.nick)) is member:
                 del table[key(member.nick)]
+        if self.directory is not None:
+            self.directory.released(member.nick)
 
     def member(self, nick: str) -> Member | None:
         """The member called *nick* (any case, or a look-alike of it), if connected."""
@@ -250,6 +263,12 @@ class Hub:
         Raises :exc:`NoSuchNick`. A recipient whose outbox is full is disconnected as too slow.
         """
         target = self.member(nick)
+        if target is None and sender.connected and self.directory is not None:
+            elsewhere = self.directory.send_private(sender, nick, text)
+            if elsewhere is not None:  # held by another process: echo it here
+                if not sender.deliver(elsewhere):
+                    self.disconnect(sender, SLOW_CONSUMER)
+                return elsewhere
         if target is None or not sender.connected:
             raise NoSuchNick(f"nobody is called {nick}", nick=nick)
         event = Private(

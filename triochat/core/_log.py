@@ -30,7 +30,7 @@ The contract (:class:`RoomLog`), which every log keeps:
   The room replaces it as a whole with :meth:`~RoomLog.set_state` (a change is rare: a topic, a
   moderation command), so a durable log sees every change in one place.
 
-How each engine fits (only the memory log is built):
+How each engine fits:
 
 - **Memory** (:class:`MemoryLog`): all of the above in memory, with the bounds of
   :class:`~triochat.Hub` (``history_events``, ``history_bytes``, ``history_total_bytes``).
@@ -45,10 +45,12 @@ How each engine fits (only the memory log is built):
 - **Redis Streams** (shared by several processes): the order is made remotely, so ``append``
   sends the event and returns before it has a ``seq``; the log calls ``deliver`` when the
   stream hands the event back, for this process's events and other processes' alike, in stream
-  order. The fan-out needs no change for that. What does (and why it is left to that engine):
-  ``append`` returns the stamped event today, which the room's methods return to their callers,
-  and a kick or ban takes its effect on the member table right after ``append`` instead of at
-  delivery.
+  order. The fan-out needs no change for that. Such a log's ``append`` returns the event
+  unstamped (``seq`` 0, outside the order, like a notice: the room's methods return it to their
+  callers) and the stamped one reaches members through ``deliver``; a kick takes its effect on
+  the member table when the room delivers the :class:`~triochat.Kicked` event (for every log),
+  so a kick made by another process removes this process's member too. Built in
+  ``triochat/engines/_redis*.py`` (``--engine redis://``).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ from __future__ import annotations
 import heapq
 import secrets
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import attrs
@@ -129,13 +131,21 @@ class RoomLog(Protocol):
         ...
 
     @property
+    def others(self) -> Sequence[str]:
+        """The nicks of the room's members held by other processes sharing it (a shared log's;
+        a memory log has none)."""
+        ...
+
+    @property
     def history_bytes(self) -> int:
         """The memory they hold, in bytes (every form of them counted)."""
         ...
 
     def append(self, kind: type[Event], sender: str, fields: Mapping[str, Any]) -> Event:
         """Stamp ``kind(**fields)`` with the room, the next ``seq``, the time and *sender*;
-        keep it if it is conversation; pass it to ``deliver``; return it. Never waits."""
+        keep it if it is conversation; pass it to ``deliver``; return it. Never waits. A log
+        whose order is made remotely sends it, returns it unstamped (``seq`` 0) and delivers it
+        when it comes back; it may raise :exc:`~triochat.ChatError` if it cannot send it."""
         ...
 
     def set_state(self, state: RoomState) -> None:
@@ -212,6 +222,11 @@ class MemoryLog:
         return f"<{type(self).__name__} {self.room!r} seq={self.seq}>"
 
     @property
+    def others(self) -> Sequence[str]:
+        """None: a memory log's room is in this process only."""
+        return ()
+
+    @property
     def history_events(self) -> int:
         """Events held in memory."""
         return len(self._history)
@@ -225,13 +240,19 @@ class MemoryLog:
         """Stamp, keep, tell :meth:`appended`, deliver, and return the event."""
         seq = self.seq = self.seq + 1
         event = kind(room=self.room, seq=seq, time=utc_now(), sender=sender, **fields)
-        if kind in _KEPT:
+        self._accept(event)
+        return event
+
+    def _accept(self, event: Event) -> None:
+        """Keep *event* (stamped with ``self.seq``) if it is conversation, tell
+        :meth:`appended`, deliver it. A log whose order is made elsewhere calls this with each
+        event it is handed back, in order, after setting ``seq``."""
+        if type(event) in _KEPT:
             self._history.append(event)
             self._charge(event._keep(self))
         if self._observed:
             self.appended(event)
         self._deliver(event)
-        return event
 
     def appended(self, event: Event) -> None:
         """Called with every event, in ``seq`` order, once it is stamped (and kept, if it is

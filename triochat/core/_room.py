@@ -12,9 +12,6 @@ the room's fan-out, :meth:`Room._deliver`.
 
 from __future__ import annotations
 
-import fnmatch
-import re
-import unicodedata
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
@@ -38,6 +35,8 @@ from ._events import (
     utc_now,
 )
 from ._log import RoomLog
+from ._masks import matches as _matches
+from ._masks import validate_mask as _validate_mask
 from ._member import SLOW_CONSUMER
 from ._nicks import nick_key
 from ._text import sanitize
@@ -57,7 +56,6 @@ DEFAULT_HISTORY_BYTES: Final = 128 * 1024
 MAX_TOPIC_LENGTH: Final = 300
 #: Bans one room may hold.
 MAX_BANS: Final = 100
-_MASK: Final = re.compile(r"[^\s@]{0,40}(?:@[^\s@]{1,64})?")
 
 
 def _nick_key(nick: str) -> str:
@@ -157,8 +155,14 @@ class Room:
 
     @property
     def nicks(self) -> list[str]:
-        """The members' nicks, in the order they joined."""
-        return [member.nick for member in self._members]
+        """The members' nicks, in the order they joined (then those of :attr:`others`)."""
+        return [member.nick for member in self._members] + list(self._log.others)
+
+    @property
+    def others(self) -> list[str]:
+        """The nicks of members held by other processes sharing this room (through an
+        engine); empty for a room of this process only."""
+        return list(self._log.others)
 
     def __contains__(self, member: object) -> bool:
         return member in self._members
@@ -315,12 +319,26 @@ class Room:
             room=self.name,
         )
 
+    def _other_named(self, nick: str) -> str | None:
+        """The nick of a member of another process called *nick*, unless this one has it."""
+        key = _nick_key(nick)
+        if any(_nick_key(member.nick) == key for member in self._members):
+            return None
+        return next((other for other in self._log.others if _nick_key(other) == key), None)
+
     def kick(self, actor: Member, nick: str, reason: str = "") -> Kicked:
         """Remove the member called *nick*; everyone here, the target included, sees why.
 
         Raises :exc:`NotOperator` or :exc:`NotInRoom`. Only an admin can kick an admin.
         """
         self._check_operator(actor)
+        elsewhere = self._other_named(nick)
+        if elsewhere is not None:  # its own process removes it when the kick is delivered
+            kicked = self._publish(
+                Kicked, actor.nick, target=elsewhere, reason=sanitize(reason, keep_formatting=True)
+            )
+            assert isinstance(kicked, Kicked)
+            return kicked
         target = self._member_named(nick)
         if target.is_admin and not actor.is_admin:
             raise NotOperator(
@@ -329,8 +347,7 @@ class Room:
         event = self._publish(
             Kicked, actor.nick, target=target.nick, reason=sanitize(reason, keep_formatting=True)
         )
-        self.part(target, announce=False)
-        assert isinstance(event, Kicked)
+        assert isinstance(event, Kicked)  # delivered, it removed the target (_deliver)
         return event
 
     def set_operator(self, actor: Member, nick: str, *, operator: bool) -> OperatorChanged:
@@ -347,10 +364,7 @@ class Room:
         self._check_operator(actor)
         mask = self.add_ban(mask)
         event = self._publish(BanChanged, actor.nick, mask=mask, banned=True)
-        for member in [m for m in self._members if m is not actor and _matches(mask, m)]:
-            if not member.is_admin:
-                self.kick(actor, member.nick, "banned")
-        assert isinstance(event, BanChanged)
+        assert isinstance(event, BanChanged)  # delivered, it removed whom it matches (_deliver)
         return event
 
     def add_ban(self, mask: str) -> str:
@@ -497,6 +511,27 @@ class Room:
                 self.hub.disconnect(member, SLOW_CONSUMER)  # queues its departure
             if not crowded and not self._announcing:
                 self._announce_departures()  # at once, unless this event crowded an outbox
+        if isinstance(event, Kicked):
+            # The kick takes effect here, once everyone (the target included) has been offered
+            # it: with a log whose order is made remotely this is the moment it is in the
+            # order, and a kick made by another process reaches this process's member only so.
+            self._remove_kicked(event.target)
+        elif isinstance(event, BanChanged) and event.banned:
+            # So too a ban: each process kicks its own members that it matches.
+            self._kick_banned(event)
+
+    def _kick_banned(self, event: BanChanged) -> None:
+        actor = _nick_key(event.sender)
+        for member in [m for m in self._members if _matches(event.mask, m)]:
+            if not member.is_admin and _nick_key(member.nick) != actor:
+                self._publish(Kicked, event.sender, target=member.nick, reason="banned")
+
+    def _remove_kicked(self, nick: str) -> None:
+        key = _nick_key(nick)
+        for member in self._members:
+            if _nick_key(member.nick) == key:
+                self.part(member, announce=False)
+                return
 
     def _close(self) -> None:
         """The room is going away: close its log (which lets go of the history)."""
@@ -511,31 +546,3 @@ class Room:
             history_events=self._log.history_events,
             history_bytes=self._log.history_bytes,
         )
-
-
-def _validate_mask(mask: str) -> str:
-    # Stored folded, so that /unban SPAM* lifts /ban spam* and /bans shows one spelling.
-    mask = unicodedata.normalize("NFKC", mask.strip()).casefold()
-    if not mask or mask == "@" or not _MASK.fullmatch(mask):
-        raise ChatError(
-            "a ban mask is NICK, @ADDRESS or NICK@ADDRESS, with * and ? wildcards",
-            code=ErrorCode.INVALID_MASK,
-            mask=mask,
-        )
-    return mask
-
-
-def _fits(text: str, pattern: str) -> bool:
-    # Only * and ? are wildcards: nicks may contain "[", which fnmatch would read as a set, so it
-    # is spelled "[[]". fnmatch is used for its matcher that does not backtrack exponentially.
-    return fnmatch.fnmatchcase(text, pattern.replace("[", "[[]"))
-
-
-def _matches(mask: str, member: Member) -> bool:
-    nick_pattern, _, address_pattern = mask.partition("@")
-    if nick_pattern:
-        nick = member.nick.casefold()
-        # A look-alike of a banned nick is banned too (nick_key keeps * and ? as they are).
-        if not _fits(nick, nick_pattern) and not _fits(nick_key(nick), nick_key(nick_pattern)):
-            return False
-    return not address_pattern or _fits(member.address.casefold(), address_pattern)

@@ -92,9 +92,13 @@ class Listening:
 
 
 @contextlib.asynccontextmanager
-async def open_listeners(endpoints: Sequence[Endpoint]) -> AsyncIterator[list[Listening]]:
+async def open_listeners(
+    endpoints: Sequence[Endpoint], *, reuse_port: bool = False
+) -> AsyncIterator[list[Listening]]:
     """Open a listener for every endpoint, in order; close them all (and remove Unix socket
-    files) when the block ends.
+    files) when the block ends. With *reuse_port*, TCP listeners set ``SO_REUSEPORT``, so that
+    several processes (``triochat serve --workers N``) listen on one port and the kernel spreads
+    the connections among them.
 
     A TCP endpoint whose host resolves to several addresses, or that has no host (every
     interface), gets a listener per address.
@@ -106,7 +110,7 @@ async def open_listeners(endpoints: Sequence[Endpoint]) -> AsyncIterator[list[Li
     try:
         for endpoint in endpoints:
             try:
-                listening.extend(await _open(endpoint))
+                listening.extend(await _open(endpoint, reuse_port))
             except OSError as exc:
                 raise ListenFailed(endpoint, exc) from exc
         yield listening
@@ -115,11 +119,13 @@ async def open_listeners(endpoints: Sequence[Endpoint]) -> AsyncIterator[list[Li
             item.close()
 
 
-async def _open(endpoint: Endpoint) -> list[Listening]:
+async def _open(endpoint: Endpoint, reuse_port: bool = False) -> list[Listening]:
     if endpoint.is_unix:
         return [await _open_unix(endpoint)]
     if _needs_dual_stack(endpoint.host):
         listeners = [await _open_dual_stack(endpoint.host, endpoint.port)]
+    elif reuse_port:
+        listeners = await _open_reusing_port(endpoint.host, endpoint.port)
     else:
         listeners = await trio.open_tcp_listeners(endpoint.port, host=endpoint.host or None)
     result = []
@@ -128,6 +134,29 @@ async def _open(endpoint: Endpoint) -> list[Listening]:
         bound = Endpoint(scheme=endpoint.scheme, host=address[0], port=address[1])
         result.append(Listening(bound, listener, address))
     return result
+
+
+async def _open_reusing_port(host: str, port: int) -> list[trio.SocketListener]:
+    """A listener per address of *host* (every interface if empty), with ``SO_REUSEPORT``."""
+    infos = await trio.socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )
+    sockets: list[trio.socket.SocketType] = []
+    try:
+        for family, kind, proto, _, address in infos:
+            sock = trio.socket.socket(family, kind, proto)
+            sockets.append(sock)  # closed with the others on failure
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            await sock.bind(address)
+            sock.listen(_BACKLOG)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return [trio.SocketListener(sock) for sock in sockets]
 
 
 def _needs_dual_stack(host: str) -> bool:

@@ -216,6 +216,8 @@ class ServerConfig:
     keep_days: float = attrs.field(default=DEFAULT_KEEP_DAYS, validator=_not_negative)
     auth_timeout: float = attrs.field(default=DEFAULT_AUTH_TIMEOUT, validator=_positive)
     ws_origins: tuple[str, ...] = attrs.field(default=(), converter=_origins)
+    #: TCP listeners set ``SO_REUSEPORT`` (each worker of ``triochat serve --workers N``).
+    reuse_port: bool = False
     web_request_timeout: float = attrs.field(
         default=DEFAULT_WEB_REQUEST_TIMEOUT, validator=_positive
     )

@@ -204,7 +204,9 @@ class ChatServer:
                 store.close()  # now, or when a thread still waiting on it is done
 
     async def _listen_and_serve(self, task_status: trio.TaskStatus[ChatServer]) -> None:
-        async with open_listeners(self.config.endpoints) as listening:
+        async with open_listeners(
+            self.config.endpoints, reuse_port=self.config.reuse_port
+        ) as listening:
             self.addresses = [item.address for item in listening]
             self.endpoints = [item.endpoint for item in listening]
             with self._scope:

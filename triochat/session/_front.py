@@ -22,6 +22,7 @@ from ..core._errors import (
 from ..core._events import Action, Message, Notice, TopicChanged
 from ..core._hub import validate_nick
 from ..core._member import SLOW_CONSUMER
+from ..core._nicks import nick_key
 from ..core._position import Position
 from ..core._text import sanitize
 from . import _accounts
@@ -263,9 +264,11 @@ def _in(session: Session, name: str) -> Room:
 
 def _entries(room: Room) -> list[list[Any]]:
     """Each member of *room*: nick, operator, away."""
-    return [
+    here = [
         [member.nick, room.is_operator(member), member.away is not None] for member in room.members
     ]
+    # Members of other processes sharing the room (an engine's): operator by nick, never away.
+    return here + [[nick, nick_key(nick) in room.operators, False] for nick in room.others]
 
 
 def _join(session: Session, name: str) -> None:

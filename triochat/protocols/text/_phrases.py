@@ -272,7 +272,11 @@ ERRORS: Final[dict[ErrorCode, Phrase]] = {
     ErrorCode.WRONG_PASSWORD: _wrong_password,
     ErrorCode.NO_ADMIN_TOKEN: lambda v: "this server has no admin token",
     ErrorCode.TOO_MANY_FAILURES: lambda v: "too many failed attempts",
-    ErrorCode.STORE_UNAVAILABLE: lambda v: "registration store unavailable, try again later",
+    ErrorCode.STORE_UNAVAILABLE: lambda v: (
+        "the shared room store is unreachable: try again shortly"
+        if v.get("store") == "rooms"
+        else "registration store unavailable, try again later"
+    ),
     ErrorCode.NOT_CONNECTED: lambda v: f"{v['nick']} is not connected",
 }
 
