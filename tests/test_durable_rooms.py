@@ -327,7 +327,7 @@ async def test_whoever_joins_a_durable_room_left_without_operators_runs_it(
     # be made again with its first joiner as operator: a durable one comes back the same way.
     async with opened(tmp_path) as hub:
         alice = hub.connect("alice")
-        hub.join(alice, "#x")
+        await alice.say("kept", hub.join(alice, "#x"))  # (a room with nothing kept is dropped)
         hub.part(alice, "#x")
         bob = hub.connect("bob")
         room = hub.join(bob, "#x")

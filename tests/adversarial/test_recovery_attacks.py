@@ -152,11 +152,9 @@ MALFORMED = [
     "CHATHISTORY LATEST #h * \u0661\u0662",  # Arabic-Indic digits are no IRC integer
     "CHATHISTORY LATEST #h * ten",
     "CHATHISTORY LATEST #h *",
-    "CHATHISTORY LATEST #h msgid=x-1 10",
     "CHATHISTORY AFTER #h * 10",
     "CHATHISTORY BETWEEN #h msgid=x-1 10",
     "CHATHISTORY FOO #h * 10",
-    "CHATHISTORY AROUND #h msgid=x-1 10",
 ]
 
 

@@ -34,6 +34,12 @@ factory, opening a :class:`SqliteLog` per room. How the pieces meet:
   client that recovers by ``(epoch, seq)`` is told, rather than silently missing lines.
 - **Retention.** The writer deletes, every ``retention_interval`` seconds, each room's events
   beyond the newest ``keep_events`` and older than ``keep_days``; ``forgotten`` follows.
+- **Bounds under churn** (docs/durable-rooms.md). A room that empties with no kept event and the
+  default state is dropped (its row deleted); closed rooms idle for longer than ``keep_days``
+  are dropped, and past ``max_rooms`` the least recently active closed ones (a dropped room
+  that opens again is a new room, with a new epoch). Past ``max_events`` events or
+  ``max_bytes`` bytes in the file, the writer trims the least recently active rooms' oldest
+  events first.
 """
 
 from __future__ import annotations
@@ -53,11 +59,11 @@ import attrs
 import trio
 
 from ..core._events import Event
-from ..core._log import MemoryLog, RoomState
 from ..core._nicks import fold_case
 from . import _sqlite_file as file
-from ._sqlite_file import RoomRecord, Row, event_row, row_event
-from ._sqlite_writer import Change, Writer
+from ._sqlite_file import RoomRecord, Row
+from ._sqlite_log import SqliteLog
+from ._sqlite_writer import DROP, Change, Drop, Writer
 
 if TYPE_CHECKING:
     from ..core._hub import Hub
@@ -66,6 +72,9 @@ __all__ = [
     "DEFAULT_COMMIT_INTERVAL",
     "DEFAULT_KEEP_DAYS",
     "DEFAULT_KEEP_EVENTS",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_EVENTS",
+    "DEFAULT_MAX_ROOMS",
     "RoomStore",
     "SqliteLog",
     "StoreStatistics",
@@ -81,12 +90,19 @@ DEFAULT_COMMIT_EVENTS: Final = 5000
 DEFAULT_MAX_PENDING: Final = 200_000
 #: Events each room keeps on disk (``--keep-history``).
 DEFAULT_KEEP_EVENTS: Final = 10_000
+#: Events the file keeps in all: past it, the least recently active rooms' oldest go first.
+DEFAULT_MAX_EVENTS: Final = 1_000_000
+#: Bytes the file uses at most (its pages in use): past it, as for max_events.
+DEFAULT_MAX_BYTES: Final = 1 << 30
+#: Rooms the file keeps: past it, the least recently active closed rooms are dropped.
+DEFAULT_MAX_ROOMS: Final = 100_000
 #: Days an event is kept on disk (``--keep-days``; 0: for ever).
 DEFAULT_KEEP_DAYS: Final = 30.0
 #: Seconds between two passes of retention.
 DEFAULT_RETENTION_INTERVAL: Final = 60.0
 #: Newest events of closed rooms held in memory, so that a room comes back without a read.
 DEFAULT_DORMANT_EVENTS: Final = 20_000
+_DAY: Final = 86_400.0
 #: Seconds to wait for a lock another process holds on the file.
 DEFAULT_BUSY_TIMEOUT: Final = 1.0
 #: Seconds a history page waits for the writer to settle what it needs.
@@ -141,6 +157,9 @@ class RoomStore:
         *,
         keep_events: int | None = DEFAULT_KEEP_EVENTS,
         keep_days: float = DEFAULT_KEEP_DAYS,
+        max_events: int | None = DEFAULT_MAX_EVENTS,
+        max_bytes: int | None = DEFAULT_MAX_BYTES,
+        max_rooms: int = DEFAULT_MAX_ROOMS,
         commit_interval: float = DEFAULT_COMMIT_INTERVAL,
         commit_events: int = DEFAULT_COMMIT_EVENTS,
         max_pending: int = DEFAULT_MAX_PENDING,
@@ -152,13 +171,18 @@ class RoomStore:
         self.data_dir = Path(data_dir)
         self.path = file.file_path(data_dir)
         self.max_pending = max_pending
+        self.max_rooms = max_rooms
+        self.keep_days = keep_days
+        self._clock = clock
         self.commit_events = commit_events
         self.dormant_events = dormant_events
         self.busy_timeout = busy_timeout
-        self._queue: collections.deque[tuple[str, Event | Change]] = collections.deque()
+        self._queue: collections.deque[tuple[str, Event | Change | Drop]] = collections.deque()
         self._writer = Writer(
             self._queue,
             keep_events=keep_events,
+            max_events=max_events,
+            max_bytes=max_bytes,
             keep_days=keep_days,
             commit_interval=commit_interval,
             retention_interval=retention_interval,
@@ -170,13 +194,16 @@ class RoomStore:
         self._records: dict[str, RoomRecord] = {}
         self._dormant: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._dormant_rows = 0
+        # The closed rooms, the least recently active first: what is dropped first.
+        self._closed: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._history_events = 0
         self._lock: IO[bytes] | None = None
         self._read_db: sqlite3.Connection | None = None
         self._cold_db: sqlite3.Connection | None = None
         self._reading = trio.CapacityLimiter(1)
         self._open = False
-        self._kicked = False
+        # put() appends at once while the queue is shorter (0: closed, everything else checked).
+        self._fast_below = 0
         self._dropped = 0
         self._unlogged_drops = 0
         self._last_drop_log = -_DROP_LOG_INTERVAL
@@ -196,6 +223,7 @@ class RoomStore:
         await trio.to_thread.run_sync(self._open_files, history_events)
         self._writer.start()
         self._open = True
+        self._fast_below = min(self.commit_events, self.max_pending) - 1
         log.info("rooms kept in %s (%d rooms)", self.path, len(self._records))
 
     def _open_files(self, history_events: int) -> None:
@@ -205,6 +233,7 @@ class RoomStore:
             writer_db = file.connect(self.path, busy_timeout=self.busy_timeout, writer=True)
             connections.append(writer_db)
             clean = file.was_clean(writer_db)
+            stored = file.count_events(writer_db)
             records = file.load_rooms(writer_db, tail=history_events, budget=self.dormant_events)
             if not clean:
                 self._new_epochs(writer_db, records)
@@ -223,8 +252,10 @@ class RoomStore:
         self._lock = lock
         self._read_db, self._cold_db = connections[1], connections[2]
         self._writer.db = writer_db
+        self._writer.stored = stored
         self._writer.records = {key: attrs.evolve(r, tail=None) for key, r in records.items()}
         self._records = records
+        self._closed = collections.OrderedDict.fromkeys(reversed(records))
         for key, record in records.items():
             if record.tail is not None:
                 self._dormant[key] = None
@@ -251,6 +282,7 @@ class RoomStore:
         if not self._open:
             return
         self._open = False
+        self._fast_below = 0
         with trio.CancelScope(shield=True), trio.move_on_after(_CLOSE_TIMEOUT) as waited:
             await trio.to_thread.run_sync(self._writer.stop, abandon_on_cancel=True)
         if waited.cancelled_caught:
@@ -297,6 +329,7 @@ class RoomStore:
         if key in self._dormant:
             del self._dormant[key]
             self._dormant_rows -= len(record.tail or ())
+        self._closed.pop(key, None)
         return record
 
     def _cold_tail(self, key: str, record: RoomRecord) -> tuple[list[Row], int]:
@@ -311,36 +344,68 @@ class RoomStore:
             return [], record.seq
         return rows, _tail_floor(record, rows, self._history_events)
 
-    def _checkin(self, record: RoomRecord) -> None:
-        """A room's log closed: keep its newest events for when it opens again."""
+    def _checkin(self, record: RoomRecord, *, empty: bool) -> None:
+        """A room's log closed: keep its newest events for when it opens again; or, if it is
+        *empty* (no kept event anywhere, the default state), drop it: nothing to keep."""
         key = record.key
+        record.active = self._clock()
         self._records[key] = record
-        self._dormant[key] = None
-        self._dormant_rows += len(record.tail or ())
-        while self._dormant_rows > self.dormant_events and self._dormant:
-            oldest, _ = self._dormant.popitem(last=False)
-            evicted = self._records[oldest]
-            self._dormant_rows -= len(evicted.tail or ())
-            evicted.tail = None
+        if empty:
+            self._drop_room(key)
+        else:
+            self._closed[key] = None
+            self._dormant[key] = None
+            self._dormant_rows += len(record.tail or ())
+            while self._dormant_rows > self.dormant_events and self._dormant:
+                oldest, _ = self._dormant.popitem(last=False)
+                evicted = self._records[oldest]
+                self._dormant_rows -= len(evicted.tail or ())
+                evicted.tail = None
+        self._sweep()
 
-    def forgotten(self, key: str) -> int:
-        """The newest ``seq`` of room *key* the writer deleted or could not write."""
-        return self._writer.floors.get(key, 0)
+    def _sweep(self) -> None:
+        """Drop the closed rooms idle for longer than ``keep_days``, and the least recently
+        active ones past ``max_rooms``. (It runs as rooms close: without churn, nothing grows.)"""
+        horizon = self._clock() - self.keep_days * _DAY if self.keep_days else None
+        closed = self._closed
+        while closed:
+            key = next(iter(closed))
+            idle = horizon is not None and self._records[key].active < horizon
+            if not idle and len(self._records) <= self.max_rooms:
+                return
+            self._drop_room(key)
 
-    def put(self, key: str, item: Event | Change) -> None:
+    def _drop_room(self, key: str) -> None:
+        """Forget room *key* here and on disk: if it opens again it is a new room (a new epoch,
+        its ``seq`` from 1), which is how a client recovering it learns that it changed."""
+        record = self._records.pop(key)
+        self._closed.pop(key, None)
+        if key in self._dormant:
+            del self._dormant[key]
+            self._dormant_rows -= len(record.tail or ())
+        self.put(key, DROP)
+
+    def forgotten(self, key: str, epoch: str) -> int:
+        """The newest ``seq`` of room *key* (in its *epoch*) the writer deleted or could not
+        write."""
+        floor = self._writer.floors.get(key)
+        return floor[1] if floor is not None and floor[0] == epoch else 0
+
+    def put(self, key: str, item: Event | Change | Drop) -> None:
         """Queue *item* for the writer; never waits (see the module docstring for a full queue)."""
         queue = self._queue
+        size = len(queue)
+        if size < self._fast_below:  # open, far from full, no commit due: once an event
+            queue.append((key, item))
+            return
         if not self._open:
             return
-        if len(queue) >= self.max_pending and isinstance(item, Event):
+        if size >= self.max_pending and isinstance(item, Event):
             self._drop(key, item)
             return
         queue.append((key, item))
-        if len(queue) >= self.commit_events and not self._kicked:
-            self._kicked = True
+        if (size + 1) % self.commit_events == 0:  # commit_events more since the last wake
             self._writer.wake()
-        elif self._kicked and len(queue) < self.commit_events:
-            self._kicked = False
 
     def _drop(self, key: str, event: Event) -> None:
         self._dropped += 1
@@ -395,99 +460,3 @@ def _tail_floor(record: RoomRecord, rows: list[Row], asked: int) -> int:
     if len(rows) < asked:  # the file has no more
         return record.forgotten
     return rows[0][0] - 1 if rows else record.seq
-
-
-class SqliteLog(MemoryLog):
-    """A room log kept in a :class:`RoomStore` as well as in memory.
-
-    Memory works as in :class:`~triochat.MemoryLog` (the same bounds); the store keeps more, for
-    longer, across restarts. :attr:`forgotten` is the newest ``seq`` kept *nowhere*: deleted by
-    retention, or never written because the disk fell behind; an event that memory let go of but
-    the file keeps is not forgotten, and :meth:`history` reads it back.
-    """
-
-    def __init__(
-        self, hub: Hub, room: str, deliver: Callable[[Event], None], /, *, store: RoomStore
-    ) -> None:
-        super().__init__(hub, room, deliver)
-        self._store = store
-        record = store._checkout(room)
-        self._key = record.key
-        self._record = record
-        self.epoch = record.epoch
-        self.seq = record.seq
-        self.state = record.state
-        self._disk_forgotten = record.forgotten
-        # Every kept event with a higher seq is in memory (raised as memory lets them go).
-        self._memory_floor = record.tail_floor if record.tail is not None else record.seq
-        if record.name != room:
-            record.name = room
-            store.put(self._key, Change(name=room, epoch=self.epoch, state=self.state))
-        tail = record.tail or []
-        rows = tail[-self.max_events :] if self.max_events else []
-        if len(rows) < len(tail):  # this hub keeps fewer than the store loaded
-            self._memory_floor = rows[0][0] - 1 if rows else record.seq
-        for row in rows:
-            event = row_event(room, row)
-            self._history.append(event)
-            self._charge(event._keep(self))
-        record.tail = None
-
-    # MemoryLog records each event memory lets go of as forgotten; for this log it is not (the
-    # file keeps it): that is the floor of memory, below which history() reads the file.
-    @property
-    def forgotten(self) -> int:
-        """The newest ``seq`` no longer kept anywhere (0 if none)."""
-        return max(self._disk_forgotten, self._store.forgotten(self._key))
-
-    @forgotten.setter
-    def forgotten(self, seq: int) -> None:
-        self._memory_floor = max(getattr(self, "_memory_floor", 0), seq)
-
-    def appended(self, event: Event) -> None:
-        self._store.put(self._key, event)
-
-    def set_state(self, state: RoomState) -> None:
-        super().set_state(state)
-        self._store.put(self._key, Change(name=self.room, epoch=self.epoch, state=state))
-
-    async def history(
-        self, count: int | None = None, *, before: int | None = None, after: int | None = None
-    ) -> list[Event]:
-        """From memory when it holds the whole answer (at once), else partly from the file."""
-        floor = self._memory_floor
-        if after is None and (count is None or floor <= self.forgotten):
-            return await super().history(count, before=before)
-        if after is not None and after >= floor:
-            return await super().history(count, before=before, after=after)
-        count = self.max_events if count is None else max(count, 0)
-        if after is None:
-            newer = await super().history(count, before=before)
-            if len(newer) >= count:
-                return newer
-            rows = await self._store.read(
-                self._key,
-                count - len(newer),
-                before=min(before if before is not None else floor + 1, floor + 1),
-                after=None,
-                settle=floor,
-            )
-            return [row_event(self.room, row) for row in rows or ()] + newer
-        high = floor + 1 if before is None else min(before, floor + 1)
-        rows = await self._store.read(self._key, count, before=high, after=after, settle=floor)
-        older = [row_event(self.room, row) for row in rows or ()]
-        if len(older) >= count:
-            return older
-        newer = await super().history(count - len(older), before=before, after=floor)
-        return older + newer
-
-    def close(self) -> None:
-        """The room went away: hand its newest events back to the store for next time."""
-        record = self._record
-        record.seq = self.seq
-        record.state = self.state
-        record.forgotten = self.forgotten
-        record.tail = [row for event in self._history if (row := event_row(event)) is not None]
-        record.tail_floor = self._memory_floor
-        self._store._checkin(record)
-        super().close()

@@ -28,9 +28,9 @@ import json.encoder
 import os
 import sqlite3
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Final
 
 import attrs
 
@@ -43,6 +43,7 @@ __all__ = [
     "RoomRecord",
     "Row",
     "connect",
+    "event_json",
     "event_params",
     "event_row",
     "lock_data_dir",
@@ -62,6 +63,8 @@ KINDS: Final[dict[str, type[Event]]] = {
     "topic": TopicChanged,
 }
 _NAMES: Final = {kind: name for name, kind in KINDS.items()}
+# The kinds whose one field of their own is a string, "text".
+_TEXT_KINDS: Final = frozenset({Message, Action, TopicChanged})
 # The fields every event has; the rest are the kind's own, stored as JSON.
 _COMMON: Final = frozenset({"room", "seq", "time", "sender", "history"})
 
@@ -100,6 +103,9 @@ class RoomRecord:
     tail: list[Row] | None = None
     #: Every kept event with a higher ``seq`` than this is in *tail*.
     tail_floor: int = 0
+    #: When the room was last active (seconds, the store's clock): what the caps and the
+    #: retention of idle rooms go by, the least recently active first.
+    active: float = 0.0
 
 
 def _micros(time: dt.datetime) -> int:
@@ -140,13 +146,37 @@ def event_params(key: str, event: Event) -> tuple[str, int, str, int, str, str] 
     return (key, event.seq, name, _micros(event.time), event.sender, fields)
 
 
+def event_json(key: str, event: Event) -> str | None:
+    """What the writer inserts for a kept event of room *key*, as one JSON array
+    ``[room, seq, kind, time, sender, {fields}]`` (``None`` for an event the history does not
+    keep): :func:`write_events` hands SQLite the whole batch as one JSON text.
+
+    (The writer thread holds the GIL the event loop needs while it runs Python: one string an
+    event, made with JSON's own C quoting, is the least it can do; binding six parameters a row
+    in ``executemany`` cost as much again, and took the GIL back for every row.)"""
+    kind = type(event)
+    if kind in _TEXT_KINDS:  # nearly every event: {"text": "..."}, made in one step
+        text = event.text  # type: ignore[attr-defined]
+        return (
+            f'[{_quote(key)},{event.seq},"{_NAMES[kind]}",{_micros(event.time)},'
+            f'{_quote(event.sender)},{{"text":{_quote(text)}}}]'
+        )
+    params = event_params(key, event)
+    if params is None:
+        return None
+    key, seq, name, micros, sender, fields = params
+    return f'[{_quote(key)},{seq},"{name}",{micros},{_quote(sender)},{fields}]'
+
+
 def _json(value: object) -> str:
     return _quote(value) if type(value) is str else json.dumps(value)
 
 
 # The fields each kind stores, with their JSON keys; and JSON's own quoting of a string.
 _FIELDS: dict[type[Event], tuple[tuple[str, str], ...]] = {}
-_quote: Final = json.encoder.encode_basestring_ascii
+# (UTF-8 as it is, not \uXXXX: a line of accented text takes a third of the room. The hub's
+# texts hold no lone surrogate, which SQLite could not encode: sanitize() removes them.)
+_quote: Final = json.encoder.encode_basestring
 
 
 def row_event(room: str, row: Row) -> Event:
@@ -185,6 +215,10 @@ def lock_data_dir(data_dir: Path) -> IO[bytes]:
     return handle
 
 
+#: The size the write-ahead log is cut back to after a checkpoint (bytes).
+WAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
+
+
 def connect(path: Path, *, busy_timeout: float, writer: bool = False) -> sqlite3.Connection:
     """A connection to the rooms file (created with its schema by the *writer*)."""
     db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
@@ -198,6 +232,9 @@ def connect(path: Path, *, busy_timeout: float, writer: bool = False) -> sqlite3
             if str(mode).lower() != "wal":
                 raise sqlite3.OperationalError(f"cannot use write-ahead logging (mode {mode})")
             db.execute("PRAGMA synchronous=NORMAL")
+            # The -wal file grows while a reader holds a checkpoint back; truncate it back to
+            # this size after each checkpoint instead of keeping its largest size for ever.
+            db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             with transaction(db):
                 for statement in _SCHEMA:
                     db.execute(statement)
@@ -250,15 +287,21 @@ def load_rooms(db: sqlite3.Connection, *, tail: int, budget: int) -> dict[str, R
     rooms, as many rooms as *budget* events allow."""
     records: dict[str, RoomRecord] = {}
     rows = db.execute(
-        "SELECT key, name, epoch, seq, forgotten, topic, operators, bans FROM rooms"
+        "SELECT key, name, epoch, seq, forgotten, topic, operators, bans, active FROM rooms"
         " ORDER BY active DESC"
     )
-    for key, name, epoch, seq, forgotten, topic, operators, bans in rows.fetchall():
+    for key, name, epoch, seq, forgotten, topic, operators, bans, active in rows.fetchall():
         state = RoomState(
             topic=topic, operators=frozenset(json.loads(operators)), bans=tuple(json.loads(bans))
         )
         record = RoomRecord(
-            key=key, name=name, epoch=epoch, seq=seq, forgotten=forgotten, state=state
+            key=key,
+            name=name,
+            epoch=epoch,
+            seq=seq,
+            forgotten=forgotten,
+            state=state,
+            active=active / 1_000_000,
         )
         if tail and budget > 0:
             record.tail = load_tail(db, key, tail)
@@ -308,11 +351,20 @@ def query(
 # ------------------------------------------------------------------------------ writing
 
 
-def write_events(db: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
-    db.executemany(
+def write_events(db: sqlite3.Connection, events: list[str]) -> None:
+    """Insert *events*, each made by :func:`event_json`, in one statement.
+
+    SQLite walks the batch's JSON itself (``json_each``), with the GIL released for the whole
+    statement: the event loop runs meanwhile, where a row-by-row ``executemany`` took the GIL
+    back for every row."""
+    if not events:
+        return
+    db.execute(
         "INSERT OR REPLACE INTO events (room, seq, kind, time, sender, fields)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        rows,
+        " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
+        " json_extract(value, '$[2]'), json_extract(value, '$[3]'),"
+        " json_extract(value, '$[4]'), json_extract(value, '$[5]') FROM json_each(?)",
+        ("[" + ",".join(events) + "]",),
     )
 
 
@@ -338,10 +390,43 @@ def write_room(db: sqlite3.Connection, record: RoomRecord, active: int) -> None:
     )
 
 
-def forget_through(db: sqlite3.Connection, key: str, seq: int) -> None:
-    """Delete room *key*'s events up to *seq* and record that they are gone."""
-    db.execute("DELETE FROM events WHERE room = ? AND seq <= ?", (key, seq))
+def forget_through(db: sqlite3.Connection, key: str, seq: int) -> int:
+    """Delete room *key*'s events up to *seq* and record that they are gone; how many went."""
+    deleted = db.execute("DELETE FROM events WHERE room = ? AND seq <= ?", (key, seq)).rowcount
     db.execute("UPDATE rooms SET forgotten = max(forgotten, ?) WHERE key = ?", (seq, key))
+    return deleted
+
+
+def drop_room(db: sqlite3.Connection, key: str) -> int:
+    """Delete room *key*, its state and its events; how many events went."""
+    deleted = db.execute("DELETE FROM events WHERE room = ?", (key,)).rowcount
+    db.execute("DELETE FROM rooms WHERE key = ?", (key,))
+    return deleted
+
+
+def used_bytes(db: sqlite3.Connection) -> int:
+    """Bytes of the file in use (its pages less the free ones, which SQLite reuses first)."""
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    free = db.execute("PRAGMA freelist_count").fetchone()[0]
+    size = db.execute("PRAGMA page_size").fetchone()[0]
+    return int((pages - free) * size)
+
+
+def count_events(db: sqlite3.Connection, key: str | None = None) -> int:
+    """Events the file holds (of room *key*, if given)."""
+    if key is None:
+        return int(db.execute("SELECT count(*) FROM events").fetchone()[0])
+    return int(db.execute("SELECT count(*) FROM events WHERE room = ?", (key,)).fetchone()[0])
+
+
+def nth_seq(db: sqlite3.Connection, key: str, count: int) -> int:
+    """The ``seq`` of room *key*'s *count*-th oldest event (its newest if it has fewer)."""
+    row = db.execute(
+        "SELECT seq FROM events WHERE room = ? ORDER BY seq LIMIT 1 OFFSET ?", (key, count - 1)
+    ).fetchone()
+    if row is None:
+        row = db.execute("SELECT max(seq) FROM events WHERE room = ?", (key,)).fetchone()
+    return int(row[0] or 0)
 
 
 def retention_cut(

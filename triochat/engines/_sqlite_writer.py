@@ -15,16 +15,16 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 import attrs
 
 from ..core._events import Event
 from ..core._log import RoomState
 from . import _sqlite_file as file
-from ._sqlite_file import RoomRecord, event_params
+from ._sqlite_file import RoomRecord, event_json
 
-__all__ = ["Change", "Writer"]
+__all__ = ["DROP", "Change", "Drop", "Writer"]
 
 log = logging.getLogger("triochat.rooms")
 
@@ -42,14 +42,27 @@ class Change:
     state: RoomState
 
 
+@attrs.frozen
+class Drop:
+    """The room is dropped: its row and its events are deleted (see ``RoomStore._drop``)."""
+
+
+DROP: Final = Drop()
+
+#: The caps trim down to this share of themselves, so that they do not trim at every commit.
+_TRIM_TO: Final = 0.9
+
+
 class Writer:
     """The thread that writes a :class:`RoomStore <triochat.engines._sqlite.RoomStore>`'s queue."""
 
     def __init__(
         self,
-        queue: collections.deque[tuple[str, Event | Change]],
+        queue: collections.deque[tuple[str, Event | Change | Drop]],
         *,
         keep_events: int | None,
+        max_events: int | None,
+        max_bytes: int | None,
         keep_days: float,
         commit_interval: float,
         retention_interval: float,
@@ -58,6 +71,8 @@ class Writer:
         self.queue = queue
         self.keep_events = keep_events
         self.keep_days = keep_days
+        self.max_events = max_events
+        self.max_bytes = max_bytes
         self.commit_interval = commit_interval
         self.retention_interval = retention_interval
         self.clock = clock
@@ -65,9 +80,12 @@ class Writer:
         self.db: sqlite3.Connection | None = None
         #: What the file holds of each room, as this thread knows it.
         self.records: dict[str, RoomRecord] = {}
-        #: The newest seq of each room deleted or lost, for SqliteLog.forgotten (this thread
-        #: writes, the event loop reads: one dict item at a time, which the GIL keeps whole).
-        self.floors: dict[str, int] = {}
+        #: The newest seq of each room deleted or lost, with the room's epoch, for
+        #: SqliteLog.forgotten (this thread writes, the event loop reads: one dict item at a
+        #: time, which the GIL keeps whole; the epoch tells a dropped room's from its successor's).
+        self.floors: dict[str, tuple[str, int]] = {}
+        #: Events the file holds (counted at open, then kept up to date): what max_events caps.
+        self.stored = 0
         #: The file, for log lines.
         self.path = ""
         self.written = 0
@@ -174,45 +192,28 @@ class Writer:
         """Write everything queued in one transaction; ``False`` if the disk failed."""
         queue = self.queue
         items = [queue.popleft() for _ in range(len(queue))]
-        rows: list[tuple[Any, ...]] = []
+        rows, dropped = self._rows(items)
         records = self.records
-        for key, item in items:
-            if type(item) is Change:
-                record = records.get(key)
-                if record is None:
-                    record = records[key] = RoomRecord(key=key, name=item.name, epoch=item.epoch)
-                record.name, record.epoch, record.state = item.name, item.epoch, item.state
-                self._dirty.add(key)
-            else:
-                assert isinstance(item, Event)
-                record = records[key]
-                if item.seq > record.seq:
-                    record.seq = item.seq
-                    self._dirty.add(key)
-                try:
-                    params = event_params(key, item)
-                except (TypeError, ValueError):  # fields JSON cannot hold: library code's
-                    log.exception("cannot store %.300r; it is lost for the disk", item)
-                    self.lose(key, item.seq)
-                    continue
-                if params is not None:
-                    rows.append(params)
         with self._lock:
             lost, self._lost = self._lost, {}
+            for key in dropped:
+                lost.pop(key, None)  # a dropped room's marks went with it
         try:
             now = file.micros_now(self.clock())
             with file.transaction(db):
+                deleted = sum(file.drop_room(db, key) for key in dropped)
                 file.write_events(db, rows)
                 for key, seq in lost.items():
-                    file.forget_through(db, key, seq)
+                    deleted += file.forget_through(db, key, seq)
                 for key in self._dirty:
                     file.write_room(db, records[key], now)
         except ValueError as exc:  # a string sqlite cannot encode (a lone surrogate): a bug
             # The batch would fail again: it is lost for the disk, and said so (forgotten).
             log.error("cannot write %d events: %s; they are lost for the disk", len(rows), exc)
             with self._lock:
-                for key, *_ in rows:
-                    self._lost[key] = max(self._lost.get(key, 0), records[key].seq)
+                for key in {key for key, item in items if isinstance(item, Event)}:
+                    if key in records:
+                        self._lost[key] = max(self._lost.get(key, 0), records[key].seq)
             return False
         except (sqlite3.Error, OSError) as exc:
             # Everything goes back in front of the queue for the next cycle (new events are
@@ -224,20 +225,64 @@ class Writer:
             self.failures += 1
             self._failed(exc)
             return False
+        for key in self._dirty:
+            records[key].active = now / 1_000_000
         self._dirty.clear()
         self.written += len(rows)
+        self.stored += len(rows) - deleted
+        for key in dropped:
+            self.floors.pop(key, None)
         for key, seq in lost.items():
             self._forgot(key, seq)
         self._recovered()
         self._retain(db)
+        self._cap(db)
         return True
+
+    def _rows(self, items: list[tuple[str, Event | Change | Drop]]) -> tuple[list[str], set[str]]:
+        """The rows to insert for *items*, and the rooms to drop first (their earlier rows
+        left out: a room dropped and made again in one batch keeps only its new rows)."""
+        rows: list[tuple[str, str]] = []
+        dropped: set[str] = set()
+        written: set[str] = set()  # rooms with rows in this batch
+        records = self.records
+        for key, item in items:
+            if type(item) is Change:
+                record = records.get(key)
+                if record is None:
+                    record = records[key] = RoomRecord(key=key, name=item.name, epoch=item.epoch)
+                record.name, record.epoch, record.state = item.name, item.epoch, item.state
+                self._dirty.add(key)
+            elif type(item) is Drop:
+                if records.pop(key, None) is not None:
+                    dropped.add(key)
+                    self._dirty.discard(key)
+                    if key in written:
+                        rows = [row for row in rows if row[0] != key]
+                        written.discard(key)
+            else:
+                assert isinstance(item, Event)
+                record = records[key]
+                if item.seq > record.seq:
+                    record.seq = item.seq
+                    self._dirty.add(key)
+                try:
+                    params = event_json(key, item)
+                except (TypeError, ValueError):  # fields JSON cannot hold: library code's
+                    log.exception("cannot store %.300r; it is lost for the disk", item)
+                    self.lose(key, item.seq)
+                    continue
+                if params is not None:
+                    rows.append((key, params))
+                    written.add(key)
+        return [row for _, row in rows], dropped
 
     def _forgot(self, key: str, seq: int) -> None:
         record = self.records.get(key)
-        if record is not None and seq > record.forgotten:
-            record.forgotten = seq
-        if seq > self.floors.get(key, 0):
-            self.floors[key] = seq
+        if record is None:
+            return
+        record.forgotten = max(record.forgotten, seq)
+        self.floors[key] = (record.epoch, record.forgotten)
 
     def _retain(self, db: sqlite3.Connection) -> None:
         """Delete what retention no longer keeps, every ``retention_interval`` seconds."""
@@ -252,16 +297,62 @@ class Writer:
         try:
             with file.transaction(db):
                 cuts = {}
+                deleted = 0
                 for key, record in self.records.items():
                     cut = file.retention_cut(db, key, keep=self.keep_events, older_than=older_than)
                     if cut > record.forgotten:
-                        file.forget_through(db, key, cut)
+                        deleted += file.forget_through(db, key, cut)
                         cuts[key] = cut
         except (sqlite3.Error, OSError) as exc:
             self._failed(exc)
             return
+        self.stored -= deleted
         for key, cut in cuts.items():
             self._forgot(key, cut)
+
+    def _cap(self, db: sqlite3.Connection) -> None:
+        """Past ``max_events`` events or ``max_bytes`` bytes in the file, trim the least
+        recently active rooms' oldest events first, down to 90 % of the cap."""
+        excess = 0
+        if self.max_events is not None and self.stored > self.max_events:
+            excess = self.stored - int(self.max_events * _TRIM_TO)
+        if self.max_bytes is not None and self.stored:
+            try:
+                used = file.used_bytes(db)
+            except sqlite3.Error as exc:
+                self._failed(exc)
+                return
+            if used > self.max_bytes:  # as many events as the bytes over, at their mean size
+                over = used - int(self.max_bytes * _TRIM_TO)
+                excess = max(excess, min(self.stored, -(-over * self.stored // used)))
+        if not excess:
+            return
+        cuts = {}
+        deleted = 0
+        try:
+            with file.transaction(db):
+                for record in sorted(self.records.values(), key=lambda r: r.active):
+                    if deleted >= excess:
+                        break
+                    held = file.count_events(db, record.key)
+                    if held:
+                        cut = file.nth_seq(db, record.key, min(held, excess - deleted))
+                        deleted += file.forget_through(db, record.key, cut)
+                        cuts[record.key] = cut
+        except (sqlite3.Error, OSError) as exc:
+            self._failed(exc)
+            return
+        self.stored -= deleted
+        for key, cut in cuts.items():
+            self._forgot(key, cut)
+        log.warning(
+            "%s is full (%d events at most, %s bytes): %d of the least recently active rooms'"
+            " oldest events deleted",
+            self.path,
+            self.max_events,
+            self.max_bytes,
+            deleted,
+        )
 
     def _failed(self, exc: BaseException) -> None:
         now = time.monotonic()

@@ -9,7 +9,7 @@ from typing import Final
 from ..core._hub import MAX_NICK_LENGTH, MAX_ROOM_NAME_LENGTH, Hub
 from ..core._nicks import IRC_CASEMAPPING, fold_case
 from ..core._room import MAX_BANS, MAX_TOPIC_LENGTH
-from ..protocols.irc import CaseMapping, Features, IrcSettings
+from ..protocols.irc import IRC_CAPABILITIES, CaseMapping, Features, IrcSettings
 from ..session._front import MAX_AWAY_LENGTH
 from ._config import ServerConfig
 
@@ -52,6 +52,9 @@ def irc_settings(config: ServerConfig, hub: Hub) -> IrcSettings:
         message_reference_types=("msgid", "timestamp"),
         away_length=MAX_AWAY_LENGTH,
         targets={"PRIVMSG": 1, "NOTICE": 1, "NAMES": None, "WHOIS": 1, "KICK": 1, "JOIN": None},
+        # Client-only tags (+typing...) are accepted and dropped, never relayed (IRCv3
+        # message-tags: clients then need not send them).
+        extra={"CLIENTTAGDENY": "*"},
     )
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -59,4 +62,14 @@ def irc_settings(config: ServerConfig, hub: Hub) -> IrcSettings:
         found = hub.find_room(room)
         return None if found is None else found.log.epoch
 
-    return IrcSettings(features=features, version=_version(), created=started, epoch_of=epoch_of)
+    capabilities = dict(IRC_CAPABILITIES)
+    if features.chathistory is None:
+        # No history kept, so no CHATHISTORY= maximum, which the spec requires with the cap.
+        del capabilities["draft/chathistory"]
+    return IrcSettings(
+        features=features,
+        version=_version(),
+        created=started,
+        epoch_of=epoch_of,
+        capabilities=capabilities,
+    )

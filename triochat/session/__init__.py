@@ -29,6 +29,7 @@ from ._commands import Who as Who
 from ._front_commands import Authenticate as Authenticate
 from ._front_commands import ChannelMode as ChannelMode
 from ._front_commands import ChatHistory as ChatHistory
+from ._front_commands import ChatHistoryTargets as ChatHistoryTargets
 from ._front_commands import Echo as Echo
 from ._front_commands import JoinRoom as JoinRoom
 from ._front_commands import KickUser as KickUser

@@ -8,7 +8,6 @@ error (``nick``, ``room``), so that a codec can number it (IRC: 401, 403, 442, 4
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any, Final
 
@@ -19,11 +18,10 @@ from ..core._errors import (
     NoSuchNick,
     NotInRoom,
 )
-from ..core._events import Action, Message, Notice, TopicChanged
+from ..core._events import Notice
 from ..core._hub import validate_nick
 from ..core._member import SLOW_CONSUMER
 from ..core._nicks import nick_key
-from ..core._position import Position
 from ..core._text import sanitize
 from . import _accounts
 from ._front_commands import (
@@ -31,6 +29,7 @@ from ._front_commands import (
     Authenticate,
     ChannelMode,
     ChatHistory,
+    ChatHistoryTargets,
     Echo,
     FrontCommand,
     JoinRoom,
@@ -40,7 +39,6 @@ from ._front_commands import (
     Names,
     PartAll,
     PartRoom,
-    Reference,
     Rename,
     SayTo,
     SetAway,
@@ -49,10 +47,10 @@ from ._front_commands import (
     Whois,
     WhoQuery,
 )
+from ._history_query import history_for, latest_message
 from ._reasons import CloseReason
 
 if TYPE_CHECKING:
-    from ..core._events import Event
     from ..core._member import Member
     from ..core._room import Room
     from ._session import Ending, Session
@@ -79,6 +77,7 @@ FRONT_COMMANDS: Final = (
     KickUser,
     SetAway,
     ChatHistory,
+    ChatHistoryTargets,
 )
 #: Longest away message kept, in characters.
 MAX_AWAY_LENGTH: Final = 300
@@ -112,6 +111,8 @@ def _what(command: FrontCommand) -> tuple[str, str]:
             return "KICK", room
         case ChatHistory(room=room):
             return "CHATHISTORY", room
+        case ChatHistoryTargets():
+            return "CHATHISTORY", "*"
         case Authenticate(account=account):
             return "AUTHENTICATE", account
         case _:
@@ -130,7 +131,7 @@ async def run_front_command(session: Session, command: FrontCommand) -> Ending |
     except ChatError as exc:
         if isinstance(command, SayTo) and command.quiet:
             return None  # IRC: a NOTICE is never answered, not even with an error
-        # CHATHISTORY's errors name the request's kind too (IRCv3 chathistory).
+        # IRC answers CHATHISTORY's errors with FAIL replies that name the subcommand.
         extra = {"subcommand": command.subcommand} if isinstance(command, ChatHistory) else {}
         _refuse(session, exc, command=name, target=target, **extra)
         return None
@@ -194,6 +195,8 @@ async def _run(session: Session, command: FrontCommand) -> Ending | None:
                 _announce_away(member)
         case ChatHistory():
             await _chathistory(session, command)
+        case ChatHistoryTargets():
+            await _chathistory_targets(session, command)
     return None
 
 
@@ -375,18 +378,10 @@ def _change_mode(session: Session, room: Room, sign: str, mode: str, argument: s
     moderation_log.info("%s %s %s in %s", member.nick, verb, argument, room.name)
 
 
-_HISTORIC: Final = (Message, Action, TopicChanged)
-
-
-#: Reads of the log one CHATHISTORY time reference may take to find its place (a binary search
-#: over the room's numbers: about log2 of the events kept).
-_SEARCH_READS: Final = 64
-
-
 async def _chathistory(session: Session, command: ChatHistory) -> None:
     room = _in(session, command.room)
     member: Member = session.member
-    events = await _history_between(room, command)
+    events = await history_for(room, command)
     # A reply must never by itself overflow the outbox of whoever asked (as /history).
     room_events, room_bytes = member.max_events // 2 - 2, member.max_bytes // 2
     fit = 0
@@ -404,74 +399,18 @@ async def _chathistory(session: Session, command: ChatHistory) -> None:
     tell(session, "chathistory-end", room=room.name)
 
 
-async def _history_between(room: Room, command: ChatHistory) -> list[Event]:
-    """The kept events *command* asks for, oldest first: the first *limit* after its *after*,
-    else the last *limit* (before its *before*, if any)."""
-    epoch = room.log.epoch
-
-    def usable(reference: Reference | None) -> Reference | None:
-        # A message of another run of the room's order names nothing here any more.
-        if isinstance(reference, Position) and reference.epoch != epoch:
-            return None
-        return reference
-
-    after, before = usable(command.after), usable(command.before)
-    limit = command.limit
-    events = await _span(room, after, before, limit, first=after is not None)
-    if after is not None and before is not None and not events:
-        # BETWEEN with the later reference first: the same span, the events nearest the first.
-        return (await _span(room, before, after, limit, first=False))[-limit:]
-    return events[:limit] if after is not None else events[-limit:]
-
-
-async def _span(
-    room: Room, after: Reference | None, before: Reference | None, limit: int, *, first: bool
-) -> list[Event]:
-    """The kept events strictly after *after* and before *before* (``None``: no bound), oldest
-    first: the first (*first*) or the last *limit* of them.
-
-    A time is turned into the room's numbers first (:func:`_seq_at`), so the log is read a few
-    times whatever its length (a durable log reads its disk), and the answer is exact.
-    """
-    low = await _seq_at(room, after, later=True) if after is not None else None
-    high = await _seq_at(room, before, later=False) if before is not None else None
-    below = None if high is None else high + 1
-    if first and low is not None:
-        page = await room.history(limit, after=low, before=below)
-    else:
-        page = await room.history(limit, before=below)
-    return [
-        event
-        for event in page
-        if isinstance(event, _HISTORIC)
-        and (low is None or event.seq > low)
-        and (not isinstance(after, dt.datetime) or event.time > after)
-        and (not isinstance(before, dt.datetime) or event.time < before)
-    ]
-
-
-async def _seq_at(room: Room, reference: Reference, *, later: bool) -> int:
-    """The seq that bounds the events after (*later*) or before *reference*: for a message,
-    its own; for a time, the last seq whose kept events are all at or before it (*later*) or all
-    before it, found by a binary search over the numbers (events are numbered in the order they
-    were published, so their times grow with their numbers)."""
-    if isinstance(reference, Position):
-        return reference.seq if later else reference.seq - 1
-
-    def beyond(event: Event) -> bool:
-        return event.time > reference if later else event.time >= reference
-
-    low, high = 0, room.seq
-    for _ in range(_SEARCH_READS):
-        if low >= high:
-            break
-        middle = (low + high) // 2
-        found = await room.history(1, after=middle)
-        if not found or beyond(found[0]):
-            high = middle  # every kept event after middle is beyond the reference
-        else:
-            low = found[0].seq  # the events up to this one are not
-    return high
+async def _chathistory_targets(session: Session, command: ChatHistoryTargets) -> None:
+    """The rooms the member is in with a message between the two times, by the time of their
+    latest one, from *start* towards *end*."""
+    after, before = sorted((command.start, command.end))
+    found = []
+    for room in list(session.member.rooms.values()):
+        latest = await latest_message(room, after, before)
+        if latest is not None:
+            found.append((latest.time, room.name))
+    found.sort(reverse=command.start > command.end)
+    targets = [(name, time) for time, name in found[: command.limit]]
+    tell(session, "chathistory-targets", targets=targets)
 
 
 def _announce_away(member: Member) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "Authenticate",
     "ChannelMode",
     "ChatHistory",
+    "ChatHistoryTargets",
     "Echo",
     "FrontCommand",
     "JoinRoom",
@@ -208,6 +209,25 @@ class ChatHistory:
     limit: int
     before: Reference | None = None
     after: Reference | None = None
+    #: With *after*: the last *limit* after it (IRC's ``LATEST`` with a reference), not the first.
+    latest: bool = False
+    #: Instead of *before* and *after*: about *limit* events on either side of it, the event it
+    #: names (or the first at or after its time) included.
+    around: Reference | None = None
+    #: What the front end calls this request (IRC: the subcommand), for its error replies.
+    subcommand: str = ""
+
+
+@attrs.frozen
+class ChatHistoryTargets:
+    """The rooms the member is in whose latest kept message lies strictly between *start* and
+    *end*, with that message's time: a ``chathistory-targets`` notice whose data ``targets``
+    lists ``(room, time)`` pairs from *start* towards *end* (either may be the later), at most
+    *limit* of them."""
+
+    start: dt.datetime
+    end: dt.datetime
+    limit: int
 
     @property
     def subcommand(self) -> str:
@@ -238,4 +258,5 @@ FrontCommand = (
     | KickUser
     | SetAway
     | ChatHistory
+    | ChatHistoryTargets
 )

@@ -96,7 +96,7 @@ def test_commands_map_to_session_commands() -> None:
     (history,) = decode_all(
         codec, b"CHATHISTORY BEFORE #a timestamp=2026-01-02T03:04:05.678Z 500\r\n"
     )
-    assert history == ChatHistory("#a", 100, TIME)
+    assert history == ChatHistory("#a", 100, TIME, subcommand="BEFORE")
 
 
 def test_ping_is_answered_in_order_with_everything_else() -> None:

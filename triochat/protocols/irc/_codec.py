@@ -170,6 +170,7 @@ class IrcCodec:
         self._immediate: list[bytes] = []
         self._sealed: collections.deque[bytes] = collections.deque()
         self._echo = False
+        self._asks_history = False
         self._live = renderer(0)
         self._replay = renderer(0)
         # History replayed on joining a room, held until the room's names have gone out.
@@ -260,6 +261,7 @@ class IrcCodec:
         self._live = renderer(caps & ~CAP_BATCH, epoch_of)  # batches only matter for history
         self._replay = renderer(caps, epoch_of)
         self._echo = "echo-message" in enabled
+        self._asks_history = "draft/chathistory" in enabled
         self._replier.batch = "batch" in enabled
 
     def _check_sasl(self, check: CheckSasl) -> Input:
@@ -397,8 +399,10 @@ class IrcCodec:
         if event.room == self._replaying:
             key, render = self._replay
             parts.append(event.encode(key, render))
-        elif type(event) is not TopicChanged:  # the topic of now goes out with the names
-            # Replayed on joining: held until the JOIN and the names have gone out.
+        elif type(event) is not TopicChanged and not self._asks_history:
+            # Replayed on joining: held until the JOIN and the names have gone out (the topic
+            # of now goes out with the names). A client with draft/chathistory asks for the
+            # history it wants, so the server SHOULD NOT play it back by itself (IRCv3).
             self._held.setdefault(event.room, []).append(event)
 
     def _notice(self, notice: Notice) -> list[bytes]:

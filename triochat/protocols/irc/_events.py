@@ -13,6 +13,7 @@ connected with; its address is not shown (bans on addresses are the room operato
 
 from __future__ import annotations
 
+import datetime as dt
 import zlib
 from collections.abc import Callable
 from typing import Final
@@ -42,6 +43,7 @@ __all__ = [
     "HOST",
     "EpochOf",
     "batch_reference",
+    "format_time",
     "irc_mask",
     "irc_time",
     "message_id",
@@ -72,7 +74,12 @@ def source(nick: str) -> str:
 
 def irc_time(event: Event) -> str:
     """The IRCv3 ``time`` tag's value: ISO 8601, UTC, milliseconds."""
-    time = event.time
+    return format_time(event.time)
+
+
+def format_time(time: dt.datetime) -> str:
+    """*time* as IRCv3 writes times (``server-time``, CHATHISTORY): ISO 8601, UTC, milliseconds."""
+    time = time.astimezone(dt.UTC)
     return time.strftime("%Y-%m-%dT%H:%M:%S.") + f"{time.microsecond // 1000:03d}Z"
 
 

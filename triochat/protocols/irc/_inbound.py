@@ -7,17 +7,14 @@ by itself (a bad parameter, MOTD) it queues and returns nothing for.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from ...core._position import Position
 from ...session._commands import Quit
 from ...session._front_commands import (
     ChannelMode,
-    ChatHistory,
     JoinRoom,
     KickUser,
     ListRooms,
@@ -33,6 +30,7 @@ from ...session._front_commands import (
     WhoQuery,
 )
 from ...session._input import Input
+from ._chathistory import chathistory
 from ._events import triochat_mask
 from ._message import Message, middle_param
 from ._numerics import (
@@ -46,7 +44,6 @@ from ._numerics import (
     ERR_UNKNOWNMODE,
     ERR_USERSDONTMATCH,
     RPL_ENDOFNAMES,
-    standard_reply,
 )
 
 if TYPE_CHECKING:
@@ -215,95 +212,12 @@ def _motd(codec: IrcCodec, _params: tuple[str, ...]) -> Input:
     return None
 
 
-def _chathistory(codec: IrcCodec, params: tuple[str, ...]) -> Input:
-    """``CHATHISTORY LATEST <channel> * <limit>``, ``BEFORE`` and ``AFTER <channel> <reference>
-    <limit>``, ``BETWEEN <channel> <reference> <reference> <limit>``; a reference is
-    ``timestamp=<time>`` or ``msgid=<id>`` (a message's ``msgid`` tag: its room's epoch and
-    seq)."""
-    subcommand, target = params[0].upper(), params[1]
-    references = {"LATEST": 1, "BEFORE": 1, "AFTER": 1, "BETWEEN": 2}.get(subcommand, 0)
-    given = params[2 : 2 + references]
-    limit_text = params[2 + references] if len(params) > 2 + references else ""
-    server = codec.settings.server
-    # ASCII digits only: str.isdecimal() also takes other scripts' digits, no IRC integer.
-    digits = limit_text.isascii() and limit_text.isdecimal() and len(limit_text) < 6
-    limit = int(limit_text) if digits else 0
-    most = codec.settings.features.chathistory or 100
-    bounds = [_reference(text) for text in given]
-    valid = (
-        references > 0
-        and len(given) == references
-        and (subcommand == "LATEST") == (given == ("*",))
-        and (subcommand == "LATEST" or None not in bounds)
-    )
-    if not valid or limit < 1:
-        codec.queue(
-            standard_reply(
-                "FAIL",
-                "CHATHISTORY",
-                "INVALID_PARAMS",
-                middle_param(subcommand),
-                description="only LATEST <channel> * <limit>, BEFORE and AFTER <channel> "
-                "<reference> <limit>, and BETWEEN <channel> <reference> <reference> <limit> are "
-                "supported; a reference is timestamp=<time> or msgid=<id>",
-                server=server,
-            )
-        )
-        return None
-    if not target.startswith("#"):
-        codec.queue(
-            standard_reply(
-                "FAIL",
-                "CHATHISTORY",
-                "INVALID_TARGET",
-                subcommand,
-                middle_param(target),
-                description="only channels have history",
-                server=server,
-            )
-        )
-        return None
-    limit = min(limit, most)
-    match subcommand:
-        case "BEFORE":
-            return ChatHistory(target, limit, before=bounds[0])
-        case "AFTER":
-            return ChatHistory(target, limit, after=bounds[0])
-        case "BETWEEN":
-            return ChatHistory(target, limit, before=bounds[1], after=bounds[0])
-    return ChatHistory(target, limit)
-
-
-def _reference(text: str) -> dt.datetime | Position | None:
-    """``timestamp=<time>`` or ``msgid=<epoch>-<seq>[.<piece>]`` (see :func:`message_id`), else
-    ``None``."""
-    if text.startswith("timestamp="):
-        return _timestamp(text.removeprefix("timestamp="))
-    if text.startswith("msgid="):
-        name = text.removeprefix("msgid=")
-        whole, dot, piece = name.rpartition(".")
-        if dot and piece.isascii() and piece.isdecimal() and len(piece) < 6:
-            name = whole  # a piece of a long message (see message_id): the message itself
-        epoch, _, seq = name.rpartition("-")
-        if epoch and seq.isascii() and seq.isdecimal() and len(seq) < 16:
-            return Position(epoch, int(seq))
-    return None
-
-
-def _timestamp(text: str) -> dt.datetime | None:
-    try:
-        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
 _Handler = Callable[["IrcCodec", tuple[str, ...]], Input]
 
 # Command: (fewest parameters, handler).
 _COMMANDS: Final[Mapping[str, tuple[int, _Handler]]] = {
     "AWAY": (0, _away),
-    "CHATHISTORY": (3, _chathistory),
+    "CHATHISTORY": (0, chathistory),
     "JOIN": (1, _join),
     "KICK": (2, _kick),
     "LIST": (0, lambda _codec, _params: ListRooms()),

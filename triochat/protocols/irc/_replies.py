@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from ...core._errors import ErrorCode
 from ...core._events import Notice
-from ._events import HOST, batch_reference, irc_mask
+from ._events import HOST, batch_reference, format_time, irc_mask
 from ._message import Message, middle_param
 from ._numerics import (
     ERR_BANNEDFROMCHAN,
@@ -57,12 +57,11 @@ from ._numerics import (
 
 __all__ = ["Replier"]
 
+#: The reference of a CHATHISTORY TARGETS batch: one is open at a time, and never beside a
+#: chathistory batch (whose references start with "h").
+_TARGETS_BATCH: Final = "targets"
 # Bytes a 353 line may take before its names: "<source> 353 <nick> = <room> :" is under 120.
 _NAMES_ROOM: Final = 380
-#: The errors that mean a CHATHISTORY target's history is not the client's to see.
-_NO_HISTORY: Final = frozenset(
-    {ErrorCode.NO_SUCH_ROOM, ErrorCode.INVALID_ROOM, ErrorCode.NOT_IN_ROOM, ErrorCode.NO_ROOM}
-)
 
 
 class Replier:
@@ -102,9 +101,8 @@ class Replier:
         target = middle_param(str(data.get("target") or data.get("room") or "*"))
         nick = middle_param(str(data.get("nick") or target))
         room = middle_param(str(data.get("room") or target))
-        if command == "CHATHISTORY" and code in _NO_HISTORY:
-            # IRCv3 chathistory: a target whose history the client may not see (no such
-            # channel, or one it is not in) is INVALID_TARGET, with the subcommand.
+        if command == "CHATHISTORY":
+            # IRCv3 chathistory: a channel that does not exist or that the client is not in.
             subcommand = middle_param(str(data.get("subcommand") or "*"))
             return [
                 standard_reply(
@@ -113,7 +111,7 @@ class Replier:
                     "INVALID_TARGET",
                     subcommand,
                     target,
-                    description="Messages could not be retrieved",
+                    description=str(data.get("description") or notice.text),
                     server=self.server,
                 )
             ]
@@ -281,6 +279,21 @@ class Replier:
             return []
         return [Message("BATCH", (f"-{batch_reference(data['room'])}",), source=self.server)]
 
+    def _history_targets(self, data: Mapping[str, Any]) -> list[Message]:
+        """``CHATHISTORY TARGETS <room> <time>`` for each, in a ``draft/chathistory-targets``
+        batch (which takes no parameter) for a client that takes batches."""
+        server, reference = self.server, _TARGETS_BATCH
+        tags = {"batch": reference} if self.batch else {}
+        lines = [
+            Message("CHATHISTORY", ("TARGETS", room, format_time(time)), source=server, tags=tags)
+            for room, time in data["targets"]
+        ]
+        if not self.batch:
+            return lines
+        start = Message("BATCH", (f"+{reference}", "draft/chathistory-targets"), source=server)
+        end = Message("BATCH", (f"-{reference}",), source=server)
+        return [start, *lines, end]
+
 
 _KINDS: Final[Mapping[str, Callable[[Replier, Mapping[str, Any]], list[Message]]]] = {
     "ping": Replier._ping,
@@ -299,4 +312,5 @@ _KINDS: Final[Mapping[str, Callable[[Replier, Mapping[str, Any]], list[Message]]
     "parted": Replier._parted,
     "chathistory": Replier._history_start,
     "chathistory-end": Replier._history_end,
+    "chathistory-targets": Replier._history_targets,
 }
