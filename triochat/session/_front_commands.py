@@ -229,14 +229,6 @@ class ChatHistoryTargets:
     end: dt.datetime
     limit: int
 
-    @property
-    def subcommand(self) -> str:
-        """The request's kind, as IRC names it (``LATEST``, ``BEFORE``, ``AFTER``,
-        ``BETWEEN``): its errors repeat it."""
-        if self.after is None:
-            return "LATEST" if self.before is None else "BEFORE"
-        return "AFTER" if self.before is None else "BETWEEN"
-
 
 #: Every command of this module.
 FrontCommand = (
