@@ -87,7 +87,9 @@ class Server:
     def __enter__(self) -> Server:
         self.process = subprocess.Popen(
             self.command,
-            cwd=ROOT,
+            # In the tree: `python -m` puts the working directory first on sys.path, ahead of
+            # PYTHONPATH, so from ROOT a --before server would run this tree's code, not its own.
+            cwd=ROOT if self.tree is None else self.tree,
             stdout=subprocess.DEVNULL,
             stderr=self.log,
             env=None if self.tree is None else {**os.environ, "PYTHONPATH": self.tree},

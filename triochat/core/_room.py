@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
-import trio
 
+from ._departures import Departures
 from ._errors import Banned, ChatError, ErrorCode, NotInRoom, NotOperator
 from ._events import (
     DEFAULT_ROOM,
@@ -85,7 +85,7 @@ class RoomStatistics:
 
 
 @attrs.define(eq=False, kw_only=True)
-class Room:
+class Room(Departures):
     """A chat room. Get one from :meth:`Hub.room <triochat.Hub.room>`.
 
     The room's log (the hub's ``room_log``, by default a :class:`~triochat.MemoryLog`) stamps
@@ -437,50 +437,6 @@ class Room:
         await self._pace()
         assert isinstance(event, Action)
         return event
-
-    async def _settle_departures(self) -> None:
-        # Every departure goes out before the next chat line, paced like the lines themselves.
-        while self._departures:
-            self._announce_departures()
-            await trio.lowlevel.checkpoint()
-
-    async def _pace(self) -> None:
-        # A burst must not look like a slow consumer. If any outbox is more than half full, let
-        # every runnable writer take its turn before publishing more: a writer empties its whole
-        # outbox when it runs, so after one scheduling round only members whose *socket* is not
-        # draining still have a backlog, and only they can overflow. Departures of slow
-        # consumers this line caused go out here the same way.
-        if self._departures:
-            await self._settle_departures()
-        if self._crowded:
-            self._crowded = False
-            await trio.lowlevel.checkpoint()
-        else:
-            await trio.lowlevel.checkpoint_if_cancelled()
-
-    def _announce_departures(self) -> None:
-        """Publish waiting departures of slow consumers: one, then more for as long as no
-        outbox is more than half full.
-
-        Called before every event the room publishes (and right after one that cut members off,
-        unless it crowded an outbox), so that a member cut off by any event (a join, a topic, a
-        kick) is announced before the room moves on. A crowded room gets one departure per
-        event, and the rest before its next chat line (_settle_departures). Each Left can
-        overflow others in turn; that ends, since every overflow removes a member.
-        """
-        departures = self._departures
-        was_crowded = self._crowded
-        self._announcing = True
-        try:
-            while departures:
-                self._crowded = False
-                nick, reason = departures.popleft()
-                self._publish(Left, nick, reason=reason, quit=True)
-                if self._crowded:
-                    break
-        finally:
-            self._announcing = False
-            self._crowded = was_crowded or self._crowded
 
     def _publish(
         self, kind: type[Event], sender: str, *, departures_first: bool = True, **fields: Any

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ..session._auth import Guard
     from ..session._policy import SessionPolicy
     from ._flusher import Flusher
+    from ._readiness import Readiness
 
 __all__ = ["Connection"]
 
@@ -64,6 +65,7 @@ class Connection(Output):
         "_auth_deadline",
         "_flood",
         "_on_closed",
+        "_readiness",
         "guard",
         "lines_in",
         "opened_at",
@@ -84,6 +86,7 @@ class Connection(Output):
         flusher: Flusher | None = None,
         on_closed: Callable[[Connection], None] | None = None,
         policy: SessionPolicy | None = None,
+        readiness: Readiness | None = None,
     ) -> None:
         self.hub = hub
         self.guard = guard
@@ -120,6 +123,8 @@ class Connection(Output):
         if usable:
             assert isinstance(stream, trio.SocketStream)
             self._socket, self._stream = stream.socket, None
+        # Where the reader of a plain socket parks while idle (None: through trio).
+        self._readiness = readiness if usable else None
         self._fd = -1
         self._pending = b""
         # The writer task exists only while output is backlogged; it runs in _nursery, and its
@@ -128,12 +133,9 @@ class Connection(Output):
         self._writer: trio.CancelScope | None = None
         self._writer_done: trio.Event | None = None
         self._on_closed = on_closed
-        self._flood = FloodControl(
-            rate=config.message_rate,
-            burst=config.message_burst,
-            limit=config.flood_limit,
-            window=config.flood_window,
-        )
+        # Made at the first line: its bucket starts full, as it would be by then anyway (it
+        # holds at most a burst), and an idle connection does without (0.14 KiB).
+        self._flood: FloodControl | None = None
         # The reader parks here while this client's own outbox is over its soft limit; whoever
         # takes a batch out of the outbox (the flusher or the writer) wakes it. Made when first
         # needed: most connections never need it.
@@ -148,12 +150,13 @@ class Connection(Output):
         """Use the limits of *config* from now on (a reload): the rate and flood limits, the
         write timeout and the soft outbox bounds at once; the idle timeout from the next line."""
         self.config = config
-        self._flood.reconfigure(
-            rate=config.message_rate,
-            burst=config.message_burst,
-            limit=config.flood_limit,
-            window=config.flood_window,
-        )
+        if self._flood is not None:
+            self._flood.reconfigure(
+                rate=config.message_rate,
+                burst=config.message_burst,
+                limit=config.flood_limit,
+                window=config.flood_window,
+            )
 
     @property
     def pending_input(self) -> int:
@@ -169,7 +172,7 @@ class Connection(Output):
     @property
     def refused_lines(self) -> int:
         """Lines discarded because this client sent them faster than its rate limit."""
-        return self._flood.refused
+        return 0 if self._flood is None else self._flood.refused
 
     async def run(self, nursery: trio.Nursery) -> None:
         """Serve the client; a writer task, when output is backlogged, runs in *nursery*."""
@@ -186,6 +189,7 @@ class Connection(Output):
         half_idle = config.idle_timeout / 2
         read_size = config.read_size
         fd = -1 if self._socket is None else self._socket.fileno()
+        readiness = self._readiness
         pinged = False
         last_line = trio.current_time()
         try:
@@ -209,7 +213,10 @@ class Connection(Output):
                             if data is None:
                                 # Waiting outside the except block: an idle connection would
                                 # otherwise keep the exception and its traceback alive.
-                                await trio.lowlevel.wait_readable(fd)
+                                if readiness is not None and readiness.arm(fd):
+                                    await trio.lowlevel.wait_task_rescheduled(self._stop_waiting)
+                                else:
+                                    await trio.lowlevel.wait_readable(fd)
                                 continue
                             await trio.lowlevel.cancel_shielded_checkpoint()
                         else:
@@ -301,6 +308,8 @@ class Connection(Output):
             self.hub.disconnect(member, self.said_reason)
             member.close_outbox()
             self._fd = -1
+            if self._readiness is not None and self._socket is not None:
+                self._readiness.forget(self._socket.fileno())
             with trio.CancelScope(shield=True):
                 if self._writer is not None:
                     self._writer.cancel()
@@ -342,6 +351,13 @@ class Connection(Output):
 
     # ------------------------------------------------------------------------------- reader
 
+    def _stop_waiting(self, _: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+        # The reader, parked in Readiness while idle, is cancelled (its idle timer, or close()).
+        assert self._readiness is not None
+        assert self._socket is not None
+        self._readiness.disarm(self._socket.fileno())
+        return trio.lowlevel.Abort.SUCCEEDED
+
     async def _handle_lines(self, frames: list[object]) -> bool:
         """Act on the frames of one read; ``False`` when one of them ends the connection.
 
@@ -373,7 +389,15 @@ class Connection(Output):
                 or member.queued_bytes >= config.outbox_soft_bytes
             ):
                 await self._wait_for_outbox_off_the_clock()
-            verdict = self._flood.check(trio.current_time())
+            flood = self._flood
+            if flood is None:
+                flood = self._flood = FloodControl(
+                    rate=config.message_rate,
+                    burst=config.message_burst,
+                    limit=config.flood_limit,
+                    window=config.flood_window,
+                )
+            verdict = flood.check(trio.current_time())
             if verdict is not Verdict.ACCEPT:
                 if not self._refuse(verdict):
                     return False

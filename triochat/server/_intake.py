@@ -12,7 +12,7 @@ import functools
 import logging
 import sys
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import trio
 
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 __all__ = ["handle", "load_page", "on_accept", "web_driver"]
 
 log = logging.getLogger("triochat.server")
+
+#: The name of every connection's task (what trio would call it, made once).
+_CONNECTION_TASK: Final = "triochat.drivers._connection.Connection.run"
 
 
 def on_accept(
@@ -69,7 +72,8 @@ def _admit_socket(
     if ip is not None:
         server._admission.count(ip)
     connection = server._connection(stream, peer, ip, codec)
-    nursery.start_soon(connection.run, nursery)
+    # Named by a constant: trio would otherwise format the same name anew for every task.
+    nursery.start_soon(connection.run, nursery, name=_CONNECTION_TASK)
 
 
 async def handle(

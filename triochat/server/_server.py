@@ -23,6 +23,7 @@ from ..drivers._connection import Connection
 from ..drivers._endpoints import Endpoint
 from ..drivers._flusher import Flusher
 from ..drivers._listeners import Listening, open_listeners
+from ..drivers._readiness import Readiness
 from ..drivers._tls import TLSConfigError, server_ssl_context
 from ..engines._sqlite import RoomStore
 from ..protocols._codec import Codec
@@ -145,6 +146,8 @@ class ChatServer:
     # was admitted by the accept loop directly; handle_stream releases its own).
     _connections: dict[Connection, str | None] = attrs.field(factory=dict, init=False)
     _flusher: Flusher = attrs.field(factory=Flusher, init=False)
+    # Where idle plain-socket connections wait for input (one epoll set, one task).
+    _readiness: Readiness = attrs.field(factory=Readiness, init=False)
     # _forget bound once, shared by every connection (one bound method each would add up).
     _forget_connection: Callable[[Connection], None] = attrs.field(
         init=False, default=attrs.Factory(lambda self: self._forget, takes_self=True)
@@ -212,6 +215,7 @@ class ChatServer:
             with self._scope:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._flusher.run)
+                    nursery.start_soon(self._readiness.run)
                     nursery.start_soon(self._accept_all, listening, nursery)
                     log.info("listening on %s", ", ".join(e.address for e in self.endpoints))
                     task_status.started(self)
@@ -433,6 +437,7 @@ class ChatServer:
             self.guard,
             codec=codec or LineCodec(self.config.max_line),
             flusher=self._flusher,
+            readiness=self._readiness,
             on_closed=self._forget_connection,
             policy=self.policy,
         )

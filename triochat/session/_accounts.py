@@ -118,7 +118,7 @@ async def rename(session: Session, name: str, password: str | None) -> None:
     name = validate_nick(name)
     owners = await _check_registered(session, store, name, password)
     session.hub.rename(session.member, name)
-    session.owned = {nick_key(owner) for owner in owners}
+    session.owned = frozenset(nick_key(owner) for owner in owners)
 
 
 async def _check_registered(
@@ -190,7 +190,7 @@ async def register(session: Session, password: str) -> None:
             code=ErrorCode.ALREADY_REGISTERED,
             nick=nick,
         )
-    session.owned = {nick_key(nick)}
+    session.owned = frozenset({nick_key(nick)})
     auth_log.info("%s registered by %s", nick, address)
     session.reply(ReplyKind.REGISTERED, nick=nick)
 
@@ -206,5 +206,5 @@ async def unregister(session: Session, password: str) -> None:
         )
     await check_nick_password(session, nick, registration, password)
     await store.remove(nick)
-    session.owned.discard(nick_key(nick))
+    session.owned = session.owned - {nick_key(nick)}
     session.reply(ReplyKind.REGISTERED, {"nick": nick, "registered": False}, nick=None)

@@ -214,7 +214,7 @@ class ChatHistory:
     #: Instead of *before* and *after*: about *limit* events on either side of it, the event it
     #: names (or the first at or after its time) included.
     around: Reference | None = None
-    #: What the front end calls this request (IRC: the subcommand), for its error replies.
+    #: The front end's own name for this request (the subcommand, in IRC), for its error replies.
     subcommand: str = ""
 
 
