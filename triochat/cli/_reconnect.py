@@ -4,7 +4,8 @@ A connection is *lost* when a triochat server's connection ends without its good
 the client is not leaving (see ``_lines._lost``): never after ``/quit``, the end of the input,
 Ctrl-C, or a refusal (a wrong password, a ban: the server says goodbye first). Then
 :func:`reopener`'s function waits (1, 2, 4... at most 30 seconds, with 20 % jitter, at most
-``--reconnect`` attempts), says so on stderr, connects again, and puts the new connection in
+``--reconnect`` attempts, counted on while new connections do not last :data:`STABLE_AFTER`),
+says so on stderr, connects again, and puts the new connection in
 place of the old one. Its :class:`~triochat.cli._lines.FormatSwitch` switches to JSON as on the
 first connection, then joins every room again with ``since`` (:mod:`triochat.cli._resume`), so
 the server replays exactly the lines missed, or says it cannot. Lines typed meanwhile wait, and
@@ -14,6 +15,7 @@ go on the new connection.
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import sys
 from collections.abc import Awaitable, Callable
@@ -33,6 +35,10 @@ __all__ = ["backoff", "reopener"]
 BACKOFF_FIRST: Final = 1.0
 BACKOFF_MOST: Final = 30.0
 JITTER: Final = 0.2
+#: How long a new connection must last for the next loss to start counting attempts again:
+#: a server that closes each connection at once (a crash loop) gets ``--reconnect`` attempts
+#: in all, with the backoff growing, not one a second forever.
+STABLE_AFTER: Final = BACKOFF_MOST
 
 
 def backoff(attempt: int) -> float:
@@ -54,11 +60,16 @@ def reopener(
     """The function that reconnects a line session (:attr:`LineSession.reopen`); each new
     connection is closed with *stack*."""
 
+    # The last attempt that connected, and when: a connection that did not last counts on.
+    made, since = 0, -math.inf
+
     async def reopen(session: LineSession) -> bool:
+        nonlocal made, since
         old = session.rendering
         assert old is not None  # only a rendering session is resumed
         reason = session.connection.closed_reason or "the server closed the connection"
-        for attempt in range(1, options.reconnect + 1):
+        first = 1 if trio.current_time() - since >= STABLE_AFTER else made + 1
+        for attempt in range(first, options.reconnect + 1):
             delay = backoff(attempt)
             _say(
                 f"connection lost: {reason}; reconnecting in {delay:.0f} s "
@@ -95,6 +106,7 @@ def reopener(
             if session.prompt is not None:
                 session.prompt = lambda shown=display: shown.prompt
             _say("reconnected")
+            made, since = attempt, trio.current_time()
             return True
         session.outcome.fail(f"connection lost: {reason}")
         return False

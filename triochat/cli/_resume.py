@@ -17,7 +17,16 @@ from typing import Any
 
 import attrs
 
-__all__ = ["Resume", "Resumed"]
+__all__ = ["MOST_ROOMS", "Resume", "Resumed"]
+
+#: Most rooms whose position is kept: a server's rooms at most (its default), so that a server
+#: sending garbage cannot grow the client's memory, or its next connection's joins, unbounded.
+MOST_ROOMS = 1000
+#: Longest epoch kept (a server refuses longer ones in ``since``).
+_MAX_EPOCH = 64
+#: The notices that name the epoch of a room the client is in (docs/protocol.md).
+_GREETINGS = frozenset({"welcome", "format", "switch"})
+_MARKERS = frozenset({"recovered", "not-recovered"})
 
 
 def _object(line: str) -> dict[str, Any] | None:
@@ -105,7 +114,16 @@ class Resume:
             self.nick = data["nick"]
         epoch = data.get("epoch")
         greeting = kind in ("welcome", "format")
-        if isinstance(epoch, str) and not (greeting and self._reconnected):
+        # Only the notices that say the client is in the room name its epoch; others (and a
+        # garbage server's) are not taken as rooms to join again.
+        says = kind in _GREETINGS or (kind in _MARKERS and room in self.rooms)
+        if (
+            says
+            and isinstance(epoch, str)
+            and len(epoch) <= _MAX_EPOCH
+            and not (greeting and self._reconnected)
+            and self._may_keep(room)
+        ):
             _, seq = self.rooms.get(room, (None, None))
             self.rooms[room] = (epoch, seq)
         if kind == "switch" and data.get("room") == room:
@@ -144,6 +162,13 @@ class Resume:
             return
         if obj.get("type") == "nick" and obj.get("sender") == self.nick:
             self.nick = obj.get("new") if isinstance(obj.get("new"), str) else self.nick
-        if isinstance(seq, int) and seq > 0:
+        # A room is kept from the client's own join on (or a notice naming its epoch): events
+        # of rooms it never joined are not positions to resume.
+        own_join = obj.get("type") == "join" and obj.get("sender") == self.nick
+        known = room in self.rooms or (own_join and self._may_keep(room))
+        if isinstance(seq, int) and seq > 0 and known:
             epoch, _ = self.rooms.get(room, (None, None))
             self.rooms[room] = (epoch, seq)
+
+    def _may_keep(self, room: str) -> bool:
+        return room in self.rooms or len(self.rooms) < MOST_ROOMS

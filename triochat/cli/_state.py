@@ -65,8 +65,11 @@ class Window:
     nicks: dict[str, str] = attrs.field(factory=dict)
     #: ``(seq, time, sender)`` of the last live event seen here, to catch up after a reconnect.
     last_seen: tuple[int, str, str] | None = None
-    #: The history being replayed, until it ends; ``None`` when none is.
+    #: The history being replayed, until it ends; ``None`` when none is. Its last
+    #: :data:`SCROLLBACK` events at least: older ones could not be shown anyway.
     replay: list[Mapping[str, Any]] | None = None
+    #: Events of the replay under way dropped from :attr:`replay`, to count them still.
+    dropped: int = 0
     #: The epoch of the room's numbering, as the server last said it: with :attr:`last_seen`,
     #: where a reconnection resumes from (``{"cmd":"join","since":...}``).
     epoch: str | None = None
@@ -166,7 +169,7 @@ class ChatState:
         self._quiet_switch = 0
         self._catching_up.clear()
         for window in self.windows.values():
-            window.replay = None
+            window.replay, window.dropped = None, 0
             window.nicks.clear()
 
     def switch(self, index: int) -> str | None:
@@ -261,7 +264,13 @@ class ChatState:
             if window.replay is None:
                 window.replay = []
             window.replay.append(obj)
-            if window.resuming is not None and len(window.replay) >= window.resuming[1]:
+            if len(window.replay) >= 2 * SCROLLBACK:
+                # A server replaying without end (or lying about the count) cannot grow the
+                # client's memory: only the last SCROLLBACK lines could be shown.
+                window.dropped += len(window.replay) - SCROLLBACK
+                del window.replay[:-SCROLLBACK]
+            replayed = len(window.replay) + window.dropped
+            if window.resuming is not None and replayed >= window.resuming[1]:
                 self._end_replay(window)
             return
         mine = sender == self.nick
@@ -381,14 +390,15 @@ class ChatState:
                     return
                 self.current.add(render_spans(obj, tz=self.tz))
             case "history" if room is not None:
-                self._window(room).replay = []
+                window = self._window(room)
+                window.replay, window.dropped = [], 0
             case "history-end" if room is not None:
                 self._end_replay(self._window(room))
             case "recovered" | "not-recovered" if room is not None:
                 window = self._window(room)
                 count = data.get("count")
                 window.resuming = (kind == "recovered", count if isinstance(count, int) else 0)
-                window.replay = []
+                window.replay, window.dropped = [], 0
                 if not window.resuming[1]:
                     self._end_replay(window)
             case "ping":
@@ -405,10 +415,11 @@ class ChatState:
 
     def _end_replay(self, window: Window, *, joined: bool = False) -> None:
         events, window.replay = window.replay, None
+        dropped, window.dropped = window.dropped, 0
         if events is None:
             return
         if window.resuming is not None:
-            self._end_resumption(window, events)
+            self._end_resumption(window, events, dropped)
             return
         room = _key(window.name)
         if room in self._catching_up and window.last_seen is not None:
@@ -446,13 +457,16 @@ class ChatState:
         if last is not None and isinstance(last.get("seq"), int) and window.last_seen is None:
             window.last_seen = (last["seq"], str(last.get("time")), str(last.get("sender")))
 
-    def _end_resumption(self, window: Window, events: list[Mapping[str, Any]]) -> None:
+    def _end_resumption(
+        self, window: Window, events: list[Mapping[str, Any]], dropped: int = 0
+    ) -> None:
         """Show what a resumption replayed: exactly the lines missed, or the latest history
         after a line saying that what was missed could not be recovered."""
         recovered, _ = window.resuming or (False, 0)
         window.resuming = None
         if recovered:
-            count = f"{len(events)} missed line{'' if len(events) == 1 else 's'}"
+            total = len(events) + dropped
+            count = f"{total} missed line{'' if total == 1 else 's'}"
             window.add(self._plain(f"reconnected, {count} recovered", "history"))
             for obj in events:
                 self._add_event(window, {**obj, "history": False}, obj.get("sender") == self.nick)

@@ -57,7 +57,9 @@ def chathistory(codec: IrcCodec, params: tuple[str, ...]) -> Input:
     if len(params) != first + references + 1:
         return _fail(codec, "INVALID_PARAMS", subcommand, why="wrong number of parameters")
     limit_text = params[-1]
-    limit = int(limit_text) if limit_text.isdecimal() and len(limit_text) < 6 else 0
+    # ASCII digits only: str.isdecimal() also takes other scripts' digits, no IRC integer.
+    digits = limit_text.isascii() and limit_text.isdecimal() and len(limit_text) < 6
+    limit = int(limit_text) if digits else 0
     if limit < 1:
         return _fail(codec, "INVALID_PARAMS", subcommand, why="the limit is a positive number")
     limit = min(limit, codec.settings.features.chathistory or _DEFAULT_MOST)
@@ -104,12 +106,17 @@ def _fail(codec: IrcCodec, code: str, *context: str, why: str) -> Input:
 
 
 def _reference(text: str) -> dt.datetime | Position | None:
-    """``timestamp=<time>`` or ``msgid=<epoch>-<seq>``, else ``None``."""
+    """``timestamp=<time>`` or ``msgid=<epoch>-<seq>[.<piece>]`` (see
+    :func:`~._events.message_id`), else ``None``."""
     if text.startswith("timestamp="):
         return _timestamp(text.removeprefix("timestamp="))
     if text.startswith("msgid="):
-        epoch, _, seq = text.removeprefix("msgid=").rpartition("-")
-        if epoch and seq.isdecimal() and len(seq) < 16:
+        name = text.removeprefix("msgid=")
+        whole, dot, piece = name.rpartition(".")
+        if dot and piece.isascii() and piece.isdecimal() and len(piece) < 6:
+            name = whole  # a piece of a long message (see message_id): the message itself
+        epoch, _, seq = name.rpartition("-")
+        if epoch and seq.isascii() and seq.isdecimal() and len(seq) < 16:
             return Position(epoch, int(seq))
     return None
 

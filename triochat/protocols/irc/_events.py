@@ -18,6 +18,8 @@ import zlib
 from collections.abc import Callable
 from typing import Final
 
+import attrs
+
 from ...core._events import (
     Action,
     BanChanged,
@@ -84,7 +86,8 @@ def format_time(time: dt.datetime) -> str:
 def message_id(epoch: str, seq: int) -> str:
     """The ``msgid`` of event *seq* of a room whose order's epoch is *epoch* (IRCv3
     message-ids): unique, since an epoch names one run of one room's order, and the same when
-    the event is replayed (CHATHISTORY refers to it: ``msgid=<epoch>-<seq>``)."""
+    the event is replayed (CHATHISTORY refers to it: ``msgid=<epoch>-<seq>``). A message split
+    over several IRC lines names its pieces after the first ``<epoch>-<seq>.<n>``."""
     return f"{epoch}-{seq}"
 
 
@@ -189,6 +192,14 @@ def _render(event: Event, caps: int, epoch_of: EpochOf | None = None) -> bytes:
             lines = [IrcMessage("MODE", (room, mode, irc_mask(mask)), source=who, tags=tags)]
         case _:
             raise TypeError(f"no IRC rendering for {type(event).__name__}")
+    msgid = tags.get("msgid")
+    if msgid is not None and len(lines) > 1:
+        # A msgid is unique (IRCv3 message-ids): a client that drops one it has seen must not
+        # drop the pieces of a long message after the first, so they are <msgid>.1, .2...
+        lines[1:] = [
+            attrs.evolve(line, tags={**tags, "msgid": f"{msgid}.{number}"})
+            for number, line in enumerate(lines[1:], 1)
+        ]
     return b"".join([line.encode() for line in lines])
 
 

@@ -82,8 +82,12 @@ def _since(obj: dict[str, Any]) -> Position | None:
     if not isinstance(since, dict):
         raise ValueError('"since" must be an object: {"epoch": EPOCH, "seq": SEQ}')
     epoch, seq = since.get("epoch"), since.get("seq")
-    if not isinstance(epoch, str) or not 0 < len(epoch) <= _MAX_EPOCH:
-        raise ValueError(f'"since" needs "epoch", a string of 1 to {_MAX_EPOCH} characters')
+    # Printable only: an epoch is matched, never shown, but it reaches the logs (a lone
+    # surrogate or a control character there is no text).
+    if not isinstance(epoch, str) or not 0 < len(epoch) <= _MAX_EPOCH or not epoch.isprintable():
+        raise ValueError(
+            f'"since" needs "epoch", a string of 1 to {_MAX_EPOCH} printable characters'
+        )
     if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 10**15:
         raise ValueError('"since" needs "seq", a sequence number (an integer, 0 or more)')
     return Position(epoch, seq)
