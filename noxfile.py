@@ -84,7 +84,7 @@ def fuzz(session: nox.Session) -> None:
     session.run(
         "pytest",
         "tests/adversarial/test_fuzz.py",
-        "tests/test_wire.py",
+        "tests/protocols/text/test_wire.py",
         *session.posargs,
         env={"TRIOCHAT_HYPOTHESIS_PROFILE": "fuzz"},
     )

@@ -14,10 +14,9 @@ import attrs
 import pytest
 import trio
 
+from tests.cleanup import close_at_test_end, sockets_closed_at_exit
+from tests.transport_helpers import CertFiles, make_cert_files
 from triochat import ChatServer, ServerConfig
-
-from .cleanup import close_at_test_end, sockets_closed_at_exit
-from .transport_helpers import CertFiles, make_cert_files
 
 #: Upper bound for any single wait in a real-socket test. Tests never sleep for a fixed time: they
 #: wait for a line, and this only turns a hang into a failure.

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import attrs
 
+from tests.conftest import LineClient
 from triochat.protocols.irc import Message, parse_message
-
-from .conftest import LineClient
 
 
 @attrs.define

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 import trio
 
+from tests.adversarial.helpers import open_raw
+from tests.cleanup import sockets_closed_at_exit
+from tests.conftest import LineClient, _open_fds
 from triochat import ChatServer, ServerConfig
-
-from .adversarial.helpers import open_raw
-from .cleanup import sockets_closed_at_exit
-from .conftest import LineClient, _open_fds
 
 
 def test_sockets_of_a_failed_test_are_closed_when_it_ends() -> None:

@@ -21,9 +21,8 @@ from typing import Final
 import pytest
 import trio
 
+from tests.conftest import WAIT, LineClient
 from triochat import ChatServer, ServerConfig
-
-from .conftest import WAIT, LineClient
 
 
 class Tmux:

@@ -7,10 +7,9 @@ import trio
 import trio.testing
 
 import triochat
+from tests.conftest import WAIT
 from triochat import ChatServer, ServerConfig
 from triochat.testing import connect_to, open_chat_server, open_memory_client, read_until
-
-from .conftest import WAIT
 
 
 async def test_open_chat_server_listens_on_a_free_loopback_port() -> None:

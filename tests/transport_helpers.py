@@ -9,7 +9,7 @@ import attrs
 import trio
 import trustme
 
-from .cleanup import close_at_test_end
+from tests.cleanup import close_at_test_end
 
 
 @attrs.frozen

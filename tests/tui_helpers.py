@@ -20,7 +20,7 @@ from pathlib import Path
 import attrs
 import trio
 
-from .conftest import WAIT
+from tests.conftest import WAIT
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,10 +17,9 @@ from wsproto import ConnectionType
 from wsproto.connection import Connection
 from wsproto.events import CloseConnection, Event, Ping, Pong, TextMessage
 
+from tests.conftest import WAIT
 from triochat import ChatServer
 from triochat.protocols.web import WebSocketCodec
-
-from .conftest import WAIT
 
 
 @contextlib.asynccontextmanager

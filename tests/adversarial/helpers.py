@@ -25,10 +25,9 @@ import attrs
 import trio
 import trio.testing
 
+from tests.cleanup import close_at_test_end
+from tests.conftest import WAIT, eventually
 from triochat import ChatServer, Endpoint, parse_endpoint
-
-from ..cleanup import close_at_test_end
-from ..conftest import WAIT, eventually
 
 STRESS: bool = os.environ.get("TRIOCHAT_STRESS") == "1"
 TRIOCHAT = [sys.executable, "-m", "triochat"]

@@ -24,12 +24,11 @@ from typing import Any
 import pytest
 import trio
 
+from tests.adversarial.helpers import TRIOCHAT, Healthy, Reader, open_raw, serve_process
+from tests.conftest import WAIT, LineClient, eventually
+from tests.transport_helpers import CertFiles
 from triochat import ChatServer, ServerConfig, parse_endpoint
 from triochat.session._nick_store import NickStore
-
-from ..conftest import WAIT, LineClient, eventually
-from ..transport_helpers import CertFiles
-from .helpers import TRIOCHAT, Healthy, Reader, open_raw, serve_process
 
 UNAVAILABLE = "*** error: registration store unavailable"
 

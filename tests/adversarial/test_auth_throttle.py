@@ -15,11 +15,10 @@ import pytest
 import trio
 import trio.testing
 
+from tests.session.test_security import connect, password_server
 from triochat import ChatServer, ServerConfig
 from triochat.session import _auth as auth
 from triochat.session._auth import FailureThrottle, Secret
-
-from ..test_security import connect, password_server
 
 
 async def test_wrong_passwords_do_not_lock_out_the_right_one_at_the_same_address(

@@ -11,10 +11,7 @@ import math
 
 import trio
 
-from triochat import ChatServer, ServerConfig
-
-from ..conftest import WAIT, eventually
-from .helpers import (
+from tests.adversarial.helpers import (
     Healthy,
     held,
     open_fds,
@@ -25,6 +22,8 @@ from .helpers import (
     settles_back_to,
     size,
 )
+from tests.conftest import WAIT, eventually
+from triochat import ChatServer, ServerConfig
 
 #: Growth of a server subprocess's resident memory over the churn that still counts as noise:
 #: allocator arenas and the interpreter's caches settle in steps of a few hundred KiB.

@@ -16,10 +16,9 @@ import pytest
 import trio
 import trio.testing
 
+from tests.conftest import LineClient
+from tests.memory_client import FakeClient
 from triochat import ChatServer, ServerConfig
-
-from ..conftest import LineClient
-from ..memory_client import FakeClient
 
 
 class Injected(RuntimeError):
@@ -174,7 +173,7 @@ async def _others_still_chat_without_nicks(port: int) -> None:
 
 
 async def eventually_no_connections(server: ChatServer, expected: int) -> None:
-    from ..conftest import eventually
+    from tests.conftest import eventually
 
     await eventually(lambda: server.statistics().connections == expected)
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import trio
 
+from tests.conftest import LineClient
 from triochat import SLOW_CONSUMER, ChatServer, Event, Hub, Member, ServerConfig
-
-from ..conftest import LineClient
 
 
 def drain(member: Member) -> list[Event]:

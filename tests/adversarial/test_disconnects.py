@@ -8,10 +8,17 @@ import math
 import trio
 import trio.lowlevel
 
+from tests.adversarial.helpers import (
+    Healthy,
+    Reader,
+    held,
+    open_raw,
+    reset_on_close,
+    settles_back_to,
+    size,
+)
+from tests.conftest import eventually
 from triochat import ChatServer, ServerConfig
-
-from ..conftest import eventually
-from .helpers import Healthy, Reader, held, open_raw, reset_on_close, settles_back_to, size
 
 
 async def test_resets_in_the_middle_of_a_broadcast(nursery: trio.Nursery) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import trio
 
-from ..conftest import eventually
-from .helpers import Healthy, Reader, open_fds, open_raw, serve_process
+from tests.adversarial.helpers import Healthy, Reader, open_fds, open_raw, serve_process
+from tests.conftest import eventually
 
 #: The server's ``ulimit -n``: about a dozen descriptors for the interpreter, trio, the listener
 #: and the readers' epoll set, the rest for clients. The clients served before it runs out must

@@ -1,12 +1,11 @@
 """Property tests (hypothesis) over the sans-IO code, as an attacker would feed it.
 
-``tests/test_wire.py`` checks each wire function on its own (the splitter on structured lines,
-decoding, sanitizing, text commands, examples of rendering). These properties cover what it does
-not: the whole per-line pipeline of the server over arbitrary bytes cut anywhere, JSON commands,
-rendering of arbitrary events in both formats, the no-forgery guarantee end to end, and the flood
-control policy. ``nox -s fuzz`` runs them with a large example budget
-(``TRIOCHAT_HYPOTHESIS_PROFILE=fuzz``, see ``conftest.py``).
-"""
+``tests/protocols/text/test_wire.py`` checks each wire function on its own (the splitter on
+structured lines, decoding, sanitizing, text commands, examples of rendering). These properties
+cover what it does not: the whole per-line pipeline of the server over arbitrary bytes cut anywhere,
+JSON commands, rendering of arbitrary events in both formats, the no-forgery guarantee end to end,
+and the flood control policy. ``nox -s fuzz`` runs them with a large example budget
+(``TRIOCHAT_HYPOTHESIS_PROFILE=fuzz``, see ``conftest.py``)."""
 
 from __future__ import annotations
 

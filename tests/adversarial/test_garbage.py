@@ -10,9 +10,8 @@ import attrs
 import pytest
 import trio
 
+from tests.adversarial.helpers import Healthy, Reader, held, open_raw, settles_back_to, size
 from triochat import ChatServer, ServerConfig
-
-from .helpers import Healthy, Reader, held, open_raw, settles_back_to, size
 
 MILLION: int = size(100_000, 1_000_000)
 

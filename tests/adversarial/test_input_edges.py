@@ -16,15 +16,14 @@ import pytest
 import trio
 import trio.testing
 
+from tests.adversarial.helpers import open_raw, serve_process
+from tests.conftest import WAIT, LineClient
+from tests.memory_client import FakeClient
 from triochat import ChatError, ChatServer, Hub, ServerConfig
 from triochat.core._events import Notice
 from triochat.protocols.text._parse import parse_command
 from triochat.session._auth import Secret
 from triochat.session._commands import Me, Msg, Say, Unknown
-
-from ..conftest import WAIT, LineClient
-from ..memory_client import FakeClient
-from .helpers import open_raw, serve_process
 
 # ------------------------------------------------------------------------ huge numbers
 

@@ -14,12 +14,11 @@ import pytest
 import trio
 import trio.testing
 
+from tests.conftest import LineClient, eventually
+from tests.memory_client import FakeClient
 from triochat import ChatServer, ServerConfig
 from triochat.drivers._addresses import address_key
 from triochat.session._flood import FloodControl, TokenBucket, Verdict
-
-from ..conftest import LineClient, eventually
-from ..memory_client import FakeClient
 
 # ------------------------------------------------------------------------- sans-IO policy
 

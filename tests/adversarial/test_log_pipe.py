@@ -14,8 +14,8 @@ import signal
 
 import trio
 
-from ..conftest import WAIT, LineClient
-from .helpers import Reader, open_raw, serve_process, size
+from tests.adversarial.helpers import Reader, open_raw, serve_process, size
+from tests.conftest import WAIT, LineClient
 
 CYCLES = size(1500, 6000)
 ECHO_EVERY = 100

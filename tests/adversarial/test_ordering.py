@@ -8,9 +8,8 @@ import random
 import trio
 import trio.lowlevel
 
+from tests.adversarial.helpers import CHAT, Reader, open_raw, size
 from triochat import ChatServer, Event, Hub, Member, Message, ServerConfig
-
-from .helpers import CHAT, Reader, open_raw, size
 
 SENDERS = size(10, 40)
 LINES = size(200, 1000)  # per sender

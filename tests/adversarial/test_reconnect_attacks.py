@@ -13,13 +13,12 @@ from typing import Any
 import attrs
 import trio
 
+from tests.client.test_client import cli_environment, real_cli
+from tests.conftest import WAIT
 from triochat import ChatServer, Event, Joined, Message, Notice, ServerConfig
 from triochat.cli._resume import MOST_ROOMS, Resume
 from triochat.cli._state import SCROLLBACK, ChatState
 from triochat.protocols.jsonl import render_json
-
-from ..conftest import WAIT
-from ..test_client import cli_environment, real_cli
 
 NOON = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 _CONFIRMED = re.compile(rb'"kind": ?"format"')

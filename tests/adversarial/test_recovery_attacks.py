@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 
+from tests.irc_client import IrcClient
+from tests.protocols.text.test_json_format import JsonClient
+from tests.server.test_irc import irc, text
 from triochat import ChatServer, ServerConfig
 from triochat.protocols.irc import Message as IrcMessage
-
-from ..irc_client import IrcClient
-from ..test_irc import irc, text
-from ..test_json_format import JsonClient
 
 CAPS = ("message-tags", "batch", "draft/chathistory", "echo-message")
 

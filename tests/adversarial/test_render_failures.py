@@ -14,11 +14,10 @@ import attrs
 import pytest
 import trio
 
+from tests.adversarial.helpers import Healthy
+from tests.conftest import LineClient
 from triochat import ChatServer, Event, Message, ServerConfig
 from triochat.protocols.text._codec import RENDERERS
-
-from ..conftest import LineClient
-from .helpers import Healthy
 
 
 @attrs.frozen(kw_only=True)

@@ -13,7 +13,7 @@ import signal
 
 import trio
 
-from .helpers import CHAT, Reader, open_raw, serve_process, size
+from tests.adversarial.helpers import CHAT, Reader, open_raw, serve_process, size
 
 CLIENTS = size(200, 500)
 GRACE = 3.0

@@ -12,11 +12,10 @@ import math
 import trio
 import trio.testing
 
+from tests.adversarial.helpers import Healthy, held, open_raw, settles_back_to, size
+from tests.conftest import eventually
+from tests.memory_client import FakeClient
 from triochat import SLOW_CONSUMER, ChatServer, ServerConfig
-
-from ..conftest import eventually
-from ..memory_client import FakeClient
-from .helpers import Healthy, held, open_raw, settles_back_to, size
 
 
 async def test_hundred_never_reading_clients_during_a_flood(nursery: trio.Nursery) -> None:

@@ -1,6 +1,6 @@
 """The web page's recovery path, fed markers a server should not send (or a newer server's, with
 fields it does not know): no tab for a room it is not in, no "undefined" shown, no script error,
-and the page goes on chatting. In a real headless browser, as tests/test_web_page.py."""
+and the page goes on chatting. In a real headless browser, as tests/server/test_web_page.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
-from ..test_web_page import (
+from tests.server.test_web_page import (
     NcUser,
     browser,
     choose_nick,

@@ -11,6 +11,8 @@ import pytest
 import trio
 import trio.testing
 
+from tests.conftest import eventually
+from tests.engines.conftest import RedisServer
 from triochat import (
     ChatError,
     ErrorCode,
@@ -26,9 +28,6 @@ from triochat import (
 )
 from triochat.engines._redis import RedisEngine
 from triochat.protocols.text._phrases import ERRORS
-
-from ..conftest import eventually
-from .conftest import RedisServer
 
 WAIT = 10.0
 

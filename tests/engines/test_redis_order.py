@@ -10,10 +10,9 @@ import random
 import pytest
 import trio
 
+from tests.engines.conftest import RedisServer
 from triochat import Event, Hub, Joined, Member, Message
 from triochat.engines._redis import RedisEngine
-
-from .conftest import RedisServer
 
 ROOMS = ("#a", "#b")
 STEPS = 80

@@ -12,9 +12,9 @@ import subprocess
 
 import trio
 
-from ..adversarial.helpers import TRIOCHAT, Reader, open_raw, serve_process
-from ..conftest import eventually
-from .conftest import RedisServer
+from tests.adversarial.helpers import TRIOCHAT, Reader, open_raw, serve_process
+from tests.conftest import eventually
+from tests.engines.conftest import RedisServer
 
 WORKERS = 3
 CLIENTS = 6

@@ -9,7 +9,8 @@ with its own text (a library user's ``Member.notify("...")``) keeps it as it is.
 Each phrase takes the notice's values (its ``data`` and its ``params`` together) and returns
 the sentence. A phrase that is missing, or that cannot word the values it is given, falls back
 to the error's own description (or to the kind's name), never to an exception;
-``tests/test_phrases.py`` checks that every code and every kind of reply has a phrase.
+``tests/protocols/text/test_phrases.py`` checks that every code and every kind of reply has a
+phrase.
 """
 
 from __future__ import annotations

@@ -1,0 +1,83 @@
+"""Idle plain-socket readers park in the server's Readiness (one epoll set), not in trio's
+wait_readable: they are woken by input, cancelled by their scopes, and fall back to trio's wait
+when Readiness stops."""
+
+from __future__ import annotations
+
+import socket
+
+import trio
+import trio.testing
+
+from tests.conftest import LineClient, eventually
+from triochat import ChatServer, ServerConfig
+from triochat.drivers._readiness import Readiness
+
+
+async def test_idle_readers_park_in_readiness_and_wake_on_input(nursery: trio.Nursery) -> None:
+    server: ChatServer = await nursery.start(ChatServer(config=ServerConfig(port=0)).serve)
+    port = server.addresses[0][1]
+    alice = await (await LineClient.open(port)).registered("alice")
+    bob = await (await LineClient.open(port)).registered("bob")
+    await trio.testing.wait_all_tasks_blocked()
+    fds = {c._socket.fileno() for c in server._connections if c._socket is not None}
+    assert len(fds) == 2
+    assert set(server._readiness._waiting) == fds
+    await alice.send("hello\n")
+    await bob.until("<alice> hello")
+    await alice.aclose()
+    await eventually(lambda: server.statistics().connections == 1)
+    await trio.testing.wait_all_tasks_blocked()
+    assert len(server._readiness._waiting) == 1  # bob's, parked again; alice's forgotten
+    await bob.aclose()
+
+
+async def _park(readiness: Readiness, fd: int, woken: list[str]) -> None:
+    def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+        readiness.disarm(fd)
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    assert readiness.arm(fd)
+    try:
+        await trio.lowlevel.wait_task_rescheduled(abort)
+        woken.append("woken")
+    except trio.Cancelled:
+        woken.append("cancelled")
+        raise
+
+
+async def test_a_parked_task_is_woken_cancelled_or_released_when_readiness_stops() -> None:
+    left, right = socket.socketpair()
+    with left, right:
+        readiness = Readiness()
+        woken: list[str] = []
+        async with trio.open_nursery() as outer:
+            runner = trio.CancelScope()
+
+            async def run() -> None:
+                with runner:
+                    await readiness.run()
+
+            outer.start_soon(run)
+            await trio.testing.wait_all_tasks_blocked()
+            # Readable: woken.
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_park, readiness, left.fileno(), woken)
+                await trio.testing.wait_all_tasks_blocked()
+                assert woken == []
+                right.send(b"x")
+            assert woken == ["woken"]
+            left.recv(1)
+            # Cancelled while parked: nobody waits on the descriptor any more.
+            with trio.move_on_after(0.01):
+                await _park(readiness, left.fileno(), woken)
+            assert woken[-1] == "cancelled"
+            assert not readiness._waiting
+            # Readiness stops: a parked task is woken (to wait through trio from then on).
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_park, readiness, left.fileno(), woken)
+                await trio.testing.wait_all_tasks_blocked()
+                runner.cancel()
+            assert woken[-1] == "woken"
+            assert not readiness.running
+            assert not readiness.arm(left.fileno())
