@@ -32,6 +32,10 @@ _SCAN_EVENTS: Final = 10_000
 
 _MILLISECOND: Final = dt.timedelta(milliseconds=1)
 
+#: Reads of the log one time reference may take to find its place in the order (a binary
+#: search: about log2 of the events kept).
+_SEARCH_READS: Final = 64
+
 
 async def history_for(room: Room, command: ChatHistory) -> list[Event]:
     """The kept events *command* asks for, oldest first: the first *limit* after its *after*
@@ -85,9 +89,14 @@ async def _span(
     """The kept events strictly after *after* and before *before* (``None``: no bound), oldest
     first: at least the first (*first*) or the last *limit* of them if there are that many.
 
-    It pages through the room's log (memory first; a durable log reads its disk), looking at
-    ``_SCAN_EVENTS`` events at most.
+    A time is turned into the room's numbers first (:func:`_position_at`), so that the answer
+    is exact however long the history; then it pages through the room's log (memory first; a
+    durable log reads its disk), looking at ``_SCAN_EVENTS`` events at most.
     """
+    if isinstance(after, dt.datetime):
+        after = await _position_at(room, after, later=True)
+    if isinstance(before, dt.datetime):
+        before = await _position_at(room, before, later=False)
 
     def inside(event: Event) -> bool:
         return (
@@ -121,6 +130,33 @@ async def _span(
             break
         below = page[0].seq
     return found
+
+
+async def _position_at(room: Room, time: dt.datetime, *, later: bool) -> Position:
+    """Where *time* falls in the room's order, to the millisecond: the events after the position
+    are those after *time* (*later*), or those before it are those before *time*.
+
+    A binary search over the numbers, one one-event read of the log a step (about log2 of the
+    events kept; a durable log reads its disk): events are numbered in the order they were
+    published, so their times grow with their numbers.
+    """
+    limit = _to_millisecond(time)
+
+    def beyond(event: Event) -> bool:
+        stamp = _to_millisecond(event.time)
+        return stamp > limit if later else stamp >= limit
+
+    low, high = 0, room.seq  # every kept event after high is beyond the time; none to low
+    for _ in range(_SEARCH_READS):
+        if low >= high:
+            break
+        middle = (low + high) // 2
+        found = await room.history(1, after=middle)
+        if not found or beyond(found[0]):
+            high = middle
+        else:
+            low = found[0].seq
+    return Position(room.log.epoch, high if later else high + 1)
 
 
 def _key(event: Event, reference: Reference) -> tuple[Any, Any]:

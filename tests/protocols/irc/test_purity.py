@@ -59,8 +59,8 @@ def test_the_check_finds_what_it_must() -> None:
 import trio
 from triochat import Hub
 import re, attrs
-from tests.protocols import _other_protocol
-from tests import _hub
-from tests.protocols.irc._message import Message
+from .. import _other_protocol
+from ... import _hub
+from ._message import Message
 """
     assert _problems(source, depth=0) == ["trio", "triochat", "..", "..."]
