@@ -271,7 +271,8 @@ async def test_a_storm_of_rejoins_is_held_to_flood_control_and_others_chat_on(po
             event = await client.event()
             if event.get("kind") in ("recovered", "not-recovered"):
                 markers += 1
-                assert event["data"]["count"] <= 40
+                # The 40 lines, and "still here" for a rejoin read after alice said it.
+                assert event["data"]["count"] <= 41
             if event.get("kind") == "error":
                 assert event["text"].startswith("error: slow down"), event
                 break
