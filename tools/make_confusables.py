@@ -1,8 +1,8 @@
-"""Generate ``triochat/core/_confusables.py``: the Unicode TR39 confusable skeleton table for nicks.
+"""Generate ``triochat/core/confusables.txt``: the Unicode TR39 confusable skeleton table for nicks.
 
 Run at development time, never by the server::
 
-    python tools/make_confusables.py          # rewrite triochat/core/_confusables.py
+    python tools/make_confusables.py          # rewrite triochat/core/confusables.txt
     python tools/make_confusables.py --check  # exit 1 if the committed table is out of date
 
 The data comes from the ``confusable-homoglyphs`` package (a development dependency): it ships
@@ -33,7 +33,7 @@ import sys
 import unicodedata
 from pathlib import Path
 
-OUTPUT = Path(__file__).resolve().parent.parent / "triochat" / "core" / "_confusables.py"
+OUTPUT = Path(__file__).resolve().parent.parent / "triochat" / "core" / "confusables.txt"
 _PACKAGE = "confusable_homoglyphs"
 # The JSON wraps right-to-left characters in LEFT-TO-RIGHT MARKs (how confusables.txt shows them
 # in its comments); they are not part of the data.
@@ -124,20 +124,14 @@ def render(table: dict[int, str]) -> str:
         f"{source:04X} {' '.join(f'{ord(char):04X}' for char in target)}"
         for source, target in table.items()
     )
-    return f'''"""Unicode TR39 confusable prototypes, for nick skeletons. GENERATED: do not edit.
-
-Made by ``tools/make_confusables.py`` from confusable-homoglyphs {version} (Unicode's
-confusables.txt); ``tests/adversarial/test_nicks.py`` checks it is up to date. Each row is a
-source code point and the code points of its prototype, in hex. See ``triochat/core/_nicks.py``.
-"""
-
-from typing import Final
-
-SOURCE: Final = "confusable-homoglyphs {version}"
-ROWS: Final = """\\
-{rows}
-"""
-'''
+    return (
+        "# Unicode TR39 confusable prototypes, for nick skeletons. GENERATED: do not edit.\n"
+        f"# Made by tools/make_confusables.py from confusable-homoglyphs {version} (Unicode's\n"
+        "# confusables.txt); tests/adversarial/test_nicks.py checks it is up to date.\n"
+        "# Each row is a source code point and the code points of its prototype, in hex;\n"
+        "# triochat/core/_nicks.py reads it.\n"
+        f"{rows}\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
