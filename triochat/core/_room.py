@@ -39,6 +39,7 @@ from ._masks import matches as _matches
 from ._masks import validate_mask as _validate_mask
 from ._member import SLOW_CONSUMER
 from ._nicks import nick_key
+from ._statistics import RoomStatistics
 from ._text import sanitize
 
 if TYPE_CHECKING:
@@ -62,26 +63,6 @@ def _nick_key(nick: str) -> str:
     # The one place a room turns a nick into the key its operators are kept under and members
     # are found by: the hub's own comparison of nicks (look-alikes and case folded away).
     return nick_key(nick)
-
-
-@attrs.frozen(kw_only=True)
-class RoomStatistics:
-    """A snapshot of a room.
-
-    Attributes:
-      name: the room's name.
-      members: members in the room.
-      published: events published so far (the room's last sequence number).
-      history_events: events kept in the room's history.
-      history_bytes: the memory they hold, in bytes: the events, their text, their renderings
-        and their history copies.
-    """
-
-    name: str
-    members: int
-    published: int
-    history_events: int
-    history_bytes: int
 
 
 @attrs.define(eq=False, kw_only=True)

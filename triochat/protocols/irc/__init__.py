@@ -39,7 +39,6 @@ from ._message import split_userhost as split_userhost
 from ._message import unescape_tag_value as unescape_tag_value
 from ._numerics import NUMERICS as NUMERICS
 from ._numerics import Numeric as Numeric
-from ._numerics import standard_reply as standard_reply
 from ._registration import DEFAULT_CAPABILITIES as DEFAULT_CAPABILITIES
 from ._registration import CapabilitiesChanged as CapabilitiesChanged
 from ._registration import CheckSasl as CheckSasl
@@ -49,3 +48,4 @@ from ._registration import Output as Output
 from ._registration import Quit as Quit
 from ._registration import Registered as Registered
 from ._registration import Registration as Registration
+from ._standard_replies import standard_reply as standard_reply

@@ -27,7 +27,7 @@ from ...core._position import Position
 from ...session._front_commands import ChatHistory, ChatHistoryTargets
 from ...session._input import Input
 from ._message import Message, middle_param
-from ._numerics import standard_reply
+from ._standard_replies import standard_reply
 
 if TYPE_CHECKING:
     from ._codec import IrcCodec

@@ -15,7 +15,7 @@ capability negotiation, and ``FAIL``/``WARN``/``NOTE`` follow IRCv3 standard rep
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final, Literal
+from typing import Final
 
 import attrs
 
@@ -106,7 +106,6 @@ __all__ = [
     "RPL_YOUREOPER",
     "RPL_YOURHOST",
     "Numeric",
-    "standard_reply",
 ]
 
 
@@ -485,20 +484,3 @@ RPL_SASLMECHS: Final = _numeric(
 NUMERICS: Final[Mapping[str, Numeric]] = {
     value.code: value for value in list(globals().values()) if isinstance(value, Numeric)
 }
-
-
-def standard_reply(
-    kind: Literal["FAIL", "WARN", "NOTE"],
-    command: str,
-    code: str,
-    *context: str,
-    description: str,
-    server: str,
-) -> Message:
-    """An IRCv3 standard reply: ``FAIL <command> <code> [<context>...] :<description>``.
-
-    *command* is the command it is about, or ``*`` for none; *code* a machine-readable
-    ``UPPER_CASE`` word such as ``INVALID_UTF8`` (IRCv3 UTF8ONLY) or ``INVALID_PARAMS``
-    (chathistory). Clients show *description* to people.
-    """
-    return Message(kind, (command, code, *context, description), source=server)

@@ -52,8 +52,8 @@ from ._numerics import (
     RPL_WHOISUSER,
     RPL_WHOREPLY,
     Numeric,
-    standard_reply,
 )
+from ._standard_replies import standard_reply
 
 __all__ = ["Replier"]
 
