@@ -607,6 +607,35 @@ def cli_environment() -> dict[str, str]:
     return env
 
 
+@attrs.frozen
+class PipedCli:
+    """A ``triochat connect`` process with its three pipes (see :func:`start_piped_cli`)."""
+
+    process: trio.Process
+    stdin: trio.abc.SendStream
+    stdout: trio.abc.ReceiveStream
+    stderr: trio.abc.ReceiveStream
+
+
+async def start_piped_cli(nursery: trio.Nursery, args: list[str]) -> PipedCli:
+    """Start *args* in *nursery* with stdin, stdout and stderr as pipes the test drives."""
+    process: trio.Process = await nursery.start(
+        partial(
+            trio.run_process,
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            check=False,
+            env=cli_environment(),
+        )
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
+    return PipedCli(process, process.stdin, process.stdout, process.stderr)
+
+
 async def run_cli(args: list[str], stdin: bytes) -> subprocess.CompletedProcess[bytes]:
     return await trio.run_process(
         args,

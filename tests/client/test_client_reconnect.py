@@ -8,13 +8,11 @@ The connection is cut by a proxy the test controls, between the client and a rea
 from __future__ import annotations
 
 import re
-import subprocess
-from functools import partial
 
 import attrs
 import trio
 
-from tests.client.test_client import cli_environment, real_cli
+from tests.client.test_client import real_cli, start_piped_cli
 from tests.conftest import WAIT, LineClient
 from triochat import ChatServer, ServerConfig
 from triochat.cli._reconnect import BACKOFF_MOST, backoff
@@ -81,40 +79,27 @@ async def test_a_cut_connection_is_resumed_with_exactly_the_lines_missed(
     out, err = bytearray(), bytearray()
     with trio.fail_after(4 * WAIT):
         async with trio.open_nursery() as inner:
-            process: trio.Process = await inner.start(
-                partial(
-                    trio.run_process,
-                    real_cli(proxy.port, "--nick", "ann"),
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    check=False,
-                    env=cli_environment(),
-                )
-            )
-            assert process.stdin is not None
-            assert process.stdout is not None
-            assert process.stderr is not None
-            await _read_until(process.stdout, r"\*\*\* you are ", out)
-            await process.stdin.send_all(b"before the cut\n")
+            cli = await start_piped_cli(inner, real_cli(proxy.port, "--nick", "ann"))
+            await _read_until(cli.stdout, r"\*\*\* you are ", out)
+            await cli.stdin.send_all(b"before the cut\n")
             await bob.until("<ann> before the cut")
-            await _read_until(process.stdout, r"<ann> before the cut", out)  # seen: not missed
+            await _read_until(cli.stdout, r"<ann> before the cut", out)  # seen: not missed
             proxy.cut()
             await bob.until("ann left #lobby")
             await bob.send("missed one")
             await bob.send("missed two")
-            await _read_until(process.stderr, r"reconnecting in \d+ s \(1 of 10\)", err)
-            await _read_until(process.stdout, r"<bob> missed two", out)
-            await process.stdin.send_all(b"after the cut\n")
+            await _read_until(cli.stderr, r"reconnecting in \d+ s \(1 of 10\)", err)
+            await _read_until(cli.stdout, r"<bob> missed two", out)
+            await cli.stdin.send_all(b"after the cut\n")
             await bob.until("<ann> after the cut")
-            await process.stdin.aclose()
-            await process.wait()
-            err += await process.stderr.receive_some(65536)
-            await process.stdout.aclose()
-            await process.stderr.aclose()
+            await cli.stdin.aclose()
+            await cli.process.wait()
+            err += await cli.stderr.receive_some(65536)
+            await cli.stdout.aclose()
+            await cli.stderr.aclose()
     await bob.aclose()
     shown = out.decode()
-    assert process.returncode == 0, err
+    assert cli.process.returncode == 0, err
     resumed = shown[shown.index("*** reconnected") :].splitlines()
     assert resumed[0] == "*** reconnected, 2 missed lines recovered in #lobby"
     assert [re.sub(r"^\S+ ", "", line) for line in resumed[1:3]] == [
@@ -136,32 +121,19 @@ async def test_a_restarted_server_is_not_recovered_and_a_pipe_says_so_on_stderr(
     out, err = bytearray(), bytearray()
     with trio.fail_after(4 * WAIT):
         async with trio.open_nursery() as inner:
-            process: trio.Process = await inner.start(
-                partial(
-                    trio.run_process,
-                    real_cli(proxy.port, "--nick", "ann"),
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    check=False,
-                    env=cli_environment(),
-                )
-            )
-            assert process.stdin is not None
-            assert process.stdout is not None
-            assert process.stderr is not None
-            await _read_until(process.stdout, r"\*\*\* you are ", out)
-            await process.stdin.send_all(b"hello\n")
-            await _read_until(process.stdout, r"<ann> hello", out)
+            cli = await start_piped_cli(inner, real_cli(proxy.port, "--nick", "ann"))
+            await _read_until(cli.stdout, r"\*\*\* you are ", out)
+            await cli.stdin.send_all(b"hello\n")
+            await _read_until(cli.stdout, r"<ann> hello", out)
             proxy.target = second.addresses[0][1]  # "the server restarted", empty
             proxy.cut()
-            await _read_until(process.stderr, r"some lines may be missing", err)
-            await _read_until(process.stdout, r"could not recover missed lines in #lobby", out)
-            await process.stdin.aclose()
-            await process.wait()
-            await process.stdout.aclose()
-            await process.stderr.aclose()
-    assert process.returncode == 0
+            await _read_until(cli.stderr, r"some lines may be missing", err)
+            await _read_until(cli.stdout, r"could not recover missed lines in #lobby", out)
+            await cli.stdin.aclose()
+            await cli.process.wait()
+            await cli.stdout.aclose()
+            await cli.stderr.aclose()
+    assert cli.process.returncode == 0
     assert re.search(
         r"triochat: could not recover the lines said in #lobby while reconnecting "
         r"\(restarted\): some lines may be missing",
