@@ -6,7 +6,7 @@ import pytest
 import trio
 import trio.testing
 
-from triochat import Hub, Message, Notice, NotInRoom
+from triochat import SLOW_CONSUMER, Hub, Message, Notice, NotInRoom
 
 
 async def test_wait_returns_at_once_when_there_is_something_to_see() -> None:
@@ -117,3 +117,81 @@ async def test_saying_outside_a_room_says_why() -> None:
         await alice.say("hello?")
     with pytest.raises(NotInRoom, match=r"^you are not in #elsewhere$"):
         await alice.act("waves", hub.room("#elsewhere"))
+
+
+# The armed doorbell is the fan-out's fast path (Member._offer): an armed member takes the
+# event with no bounds checked but the byte bound. These say what it must still guarantee.
+
+
+def test_an_armed_member_gets_its_line_in_order_with_others_queued() -> None:
+    hub = Hub()
+    room = hub.room()
+    idle, busy = hub.connect("idle"), hub.connect("busy")
+    rings: list[object] = []
+    for member in (idle, busy):
+        room.join(member)
+    idle.set_doorbell(rings.append, "idle")
+    busy.set_doorbell(rings.append, "busy")
+    idle.take_all(arm=True)  # idle: armed, nothing queued
+    busy.take_all()  # busy: its answerer is still writing, so not armed
+    busy.notify("backlog")
+    for text in ("one", "two", "three"):
+        room._publish(Message, "bob", text=text)
+    assert rings == ["idle"]  # once, for the first line; the others wait behind it
+    got = {m.nick: [getattr(e, "text", "") for e in m.take_all(arm=True)] for m in (idle, busy)}
+    assert got == {"idle": ["one", "two", "three"], "busy": ["backlog", "one", "two", "three"]}
+    seqs = [e.seq for e in room.recent()]
+    assert seqs == sorted(seqs)
+    room._publish(Message, "bob", text="four")
+    assert rings == ["idle", "idle", "busy"]  # both armed again by take_all(arm=True)
+
+
+def test_an_armed_member_is_still_cut_off_by_its_byte_bound() -> None:
+    hub = Hub()
+    room = hub.room()
+    small = hub.connect("small", max_bytes=100)
+    room.join(small)
+    rings: list[object] = []
+    small.set_doorbell(rings.append, small)
+    small.take_all(arm=True)
+    room._publish(Message, "bob", text="x" * 200)  # larger than the whole outbox
+    assert not small.connected
+    assert small.removed_reason == SLOW_CONSUMER
+    assert rings == []
+
+
+def test_a_full_outbox_still_disconnects_behind_the_fast_path() -> None:
+    hub = Hub()
+    room = hub.room()
+    full = hub.connect("full", max_events=3)
+    room.join(full)
+    rings: list[object] = []
+    full.set_doorbell(rings.append, full)
+    full.take_all(arm=True)
+    for text in ("one", "two", "three"):
+        room._publish(Message, "bob", text=text)
+    assert full.connected
+    assert full.queued_events == 3
+    assert rings == [full]
+    room._publish(Message, "bob", text="four")  # nobody took anything: the bound holds
+    assert full.removed_reason == SLOW_CONSUMER
+
+
+def test_an_outbox_that_takes_no_more_is_never_armed() -> None:
+    hub = Hub()
+    removed, closed = hub.connect("removed"), hub.connect("closed")
+    rings: list[object] = []
+    for member in (removed, closed):
+        member.set_doorbell(rings.append, member)  # armed
+    hub.disconnect(removed, "bye")
+    closed.close_outbox()
+    event = Message(room="#lobby", seq=1, text="late")
+    assert not removed.deliver(event)
+    assert not closed.deliver(event)
+    for member in (removed, closed):  # nor armed again by its answerer
+        assert member.arm_doorbell()
+        member.take_all(arm=True)
+        assert not member.deliver(event)
+    assert rings == []
+    assert removed.take_all() == []
+    assert closed.queued_events == 0

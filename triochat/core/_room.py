@@ -435,12 +435,13 @@ class Room(Departures):
         crowded = 0
         for member in self._members:
             state = member._offer(event, size)
-            if state > 0:
-                crowded = 1
-            elif state < 0:
-                if overflowed is None:
-                    overflowed = []
-                overflowed.append(member)
+            if state:  # the common case, 0, is one test
+                if state > 0:
+                    crowded = 1
+                else:
+                    if overflowed is None:
+                        overflowed = []
+                    overflowed.append(member)
         if crowded:
             self._crowded = True
         if overflowed:
