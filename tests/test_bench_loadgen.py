@@ -9,8 +9,10 @@ import mmap
 import os
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 # Imported by name: mypy checks bench/perf as the package "perf" (bench/ holds scripts, not a
@@ -92,3 +94,24 @@ def test_the_c_worker_counts_and_times_markers_cut_by_reads(tmp_path: Path) -> N
     # about the clock's value. The last one's is real and short.
     assert min(samples[:3]) > 10**6
     assert 0 <= samples[3] < 10 * 10**9
+
+
+def test_the_window_counts_each_load_generator_process_once() -> None:
+    # A worker (a child of this process) that burns CPU during the window: its CPU must count
+    # once, in its own column, not a second time in the main process's.
+    burn = "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass\n"
+    child = subprocess.Popen([sys.executable, "-c", burn + "time.sleep(30)"])
+    try:
+        load = SimpleNamespace(server_pid=os.getpid(), workers=[SimpleNamespace(pid=child.pid)])
+        window = _loadgen.Window(load)
+        deadline = time.monotonic() + 10
+        while _loadgen.cpu_seconds(child.pid) < 0.4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        result = window.result()
+    finally:
+        child.kill()
+        child.wait()
+    main, worker = result["loadgen_cpu_each"]
+    assert worker * result["seconds"] >= 0.3
+    assert main * result["seconds"] < 0.2
+    assert result["loadgen_cpu"] == main + worker

@@ -47,9 +47,9 @@ CLK_TCK: Final = os.sysconf("SC_CLK_TCK")
 PAGE: Final = os.sysconf("SC_PAGE_SIZE")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU seconds of process *pid* and its live children (the workers of
-    ``--workers N`` under their supervising parent), from /proc/PID/stat."""
+def cpu_seconds(pid: int, *, children: bool = True) -> float:
+    """User plus system CPU seconds of process *pid* and (with *children*) its live children
+    (the workers of ``--workers N`` under their supervising parent), from /proc/PID/stat."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as file:
             fields = file.read().rpartition(b")")[2].split()
@@ -57,6 +57,8 @@ def cpu_seconds(pid: int) -> float:
         return 0.0  # a child that ended between the listing and the read
     # After the command name: state is field 0, utime field 11, stime field 12.
     own = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    if not children:
+        return own
     return own + sum(cpu_seconds(child) for child in _children(pid))
 
 
@@ -316,7 +318,7 @@ class Load:
 
     def cpu(self) -> float:
         """CPU seconds of this process and its workers."""
-        return cpu_seconds(os.getpid()) + sum(cpu_seconds(w.pid) for w in self.workers)
+        return cpu_seconds(os.getpid())  # the workers are this process's children
 
     # ------------------------------------------------------------------ the loop
 
@@ -492,8 +494,10 @@ class Window:
         self.own = self._each()
 
     def _each(self) -> dict[int, float]:
+        # Each process's own CPU: the workers are the main process's children, and counting
+        # them in it too would count them twice.
         pids = [os.getpid(), *(worker.pid for worker in self.load.workers)]
-        return {pid: cpu_seconds(pid) for pid in pids}
+        return {pid: cpu_seconds(pid, children=False) for pid in pids}
 
     def result(self) -> dict[str, float]:
         wall = time.monotonic() - self.start
@@ -504,6 +508,8 @@ class Window:
             "loadgen_cpu": sum(used),
             "loadgen_busiest_cpu": max(used),
             "loadgen_processes": len(used),
+            # The main process (senders, setup clients) first, then each receiver worker.
+            "loadgen_cpu_each": used,
         }
 
 
