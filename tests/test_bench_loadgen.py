@@ -10,10 +10,12 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 # Imported by name: mypy checks bench/perf as the package "perf" (bench/ holds scripts, not a
 # package), and would meet these files twice under two names.
@@ -21,6 +23,8 @@ _loadgen: Any = importlib.import_module("bench.perf.loadgen")
 chat_line = importlib.import_module("bench.perf.dialects").chat_line
 MEASURING, STOP, Client = _loadgen.MEASURING, _loadgen.STOP, _loadgen.Client
 build_rx, received = _loadgen.build_rx, _loadgen.received
+#: Where the tests build rx.c (as the bench does: once per version of the source).
+BUILD = _loadgen.BUILD
 
 # A marker cut in the middle of its stamp, and one cut right after its "@": both must be
 # counted once, when their end arrives. Between them, framing of several front ends.
@@ -47,53 +51,164 @@ def test_the_python_worker_counts_markers_cut_by_reads() -> None:
         assert 0 <= latencies[3] < 10 * 10**9
 
 
-def test_the_c_worker_counts_and_times_markers_cut_by_reads(tmp_path: Path) -> None:
-    rx, how = build_rx(tmp_path)
-    assert rx is not None, how
-    memfd = os.memfd_create("counts")
-    os.ftruncate(memfd, 16)
-    shared = memoryview(mmap.mmap(memfd, 16)).cast("q")
-    shared[0] = MEASURING
-    ours, theirs = socket.socketpair()
-    read_end, write_end = os.pipe()
-    theirs.setblocking(False)
-    worker = subprocess.Popen(
-        [rx, str(memfd), str(write_end), "0", f"{theirs.fileno()}:1"],
-        pass_fds=(memfd, write_end, theirs.fileno()),
-    )
-    os.close(write_end)
-    theirs.close()
+def _tcp_pair() -> tuple[socket.socket, socket.socket]:
+    """A connected pair over TCP on 127.0.0.1 (kernel receive stamps are a TCP/IP feature)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        ours = socket.create_connection(listener.getsockname())
+        theirs, _ = listener.accept()
+    ours.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return ours, theirs
+
+
+class _Worker:
+    """One receiver worker, C (a process) or Python (``_work`` in a thread), reading *theirs*
+    with *pause* seconds between passes and *arrival* timing; counts in ``shared[1]``."""
+
+    def __init__(self, kind: str, theirs: socket.socket, pause: float, arrival: str) -> None:
+        self.memfd = os.memfd_create("counts")
+        os.ftruncate(self.memfd, 16)
+        self.area = mmap.mmap(self.memfd, 16)
+        self.shared = memoryview(self.area).cast("q")
+        self.shared[0] = MEASURING
+        self.read_end, write_end = os.pipe()
+        theirs.setblocking(False)
+        if arrival == "kernel":
+            # As Load.connect does: stamped from the first byte, before the worker starts.
+            theirs.setsockopt(socket.SOL_SOCKET, _loadgen.SO_TIMESTAMPNS, 1)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.thread: threading.Thread | None = None
+        if kind == "c":
+            rx, how = build_rx(BUILD)
+            assert rx is not None, how
+            command = [rx, str(self.memfd), str(write_end), str(round(pause * 1e6)), arrival]
+            self.process = subprocess.Popen(
+                [*command, f"{theirs.fileno()}:1"],
+                pass_fds=(self.memfd, write_end, theirs.fileno()),
+            )
+            os.close(write_end)
+            theirs.close()
+        else:
+            client = Client(theirs, None)
+            job = (
+                [client], [1], self.shared, write_end, pause, arrival == "kernel"
+            )  # fmt: skip
+            self.thread = threading.Thread(target=_run_python_worker, args=(job, theirs))
+            self.thread.start()
+
+    def wait_for(self, count: int) -> None:
+        deadline = time.monotonic() + 10
+        while self.shared[1] < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert self.shared[1] == count
+
+    def stop(self) -> tuple[int, int, list[int]]:
+        """Closed clients, reads without a kernel stamp, and the samples."""
+        self.shared[0] = STOP
+        data = b""
+        while chunk := os.read(self.read_end, 1 << 16):
+            data += chunk
+        if self.process is not None:
+            assert self.process.wait(10) == 0
+        if self.thread is not None:
+            self.thread.join(10)
+        result = array.array("q", data)
+        return result[0], result[1], list(result[2:])
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        if self.thread is not None and self.thread.is_alive():
+            self.shared[0] = STOP
+            self.thread.join(10)
+        os.close(self.read_end)
+        self.shared.release()
+        self.area.close()
+        os.close(self.memfd)
+
+
+def _run_python_worker(job: tuple[Any, ...], sock: socket.socket) -> None:
+    try:
+        _loadgen._work(*job)
+    finally:
+        sock.close()
+
+
+@pytest.fixture(params=["c", "python"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_a_worker_counts_and_times_markers_cut_by_reads(kind: str) -> None:
+    ours, theirs = _tcp_pair()
+    worker = _Worker(kind, theirs, 0.0, "kernel")
     try:
         for chunk in CHUNKS:
             ours.sendall(chunk)
             time.sleep(0.05)  # separate reads: the markers really are cut
-        line = chat_line(7)
-        ours.sendall(line)
-        deadline = time.monotonic() + 10
-        while shared[1] < 4 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert shared[1] == 4
-        shared[0] = STOP
-        data = b""
-        while chunk := os.read(read_end, 1 << 16):
-            data += chunk
-        assert worker.wait(10) == 0
+        ours.sendall(chat_line(7))
+        worker.wait_for(4)
+        closed, unstamped, samples = worker.stop()
     finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
-        os.close(read_end)
-        os.close(memfd)
+        worker.close()
         ours.close()
-    result = array.array("q")
-    result.frombytes(data)
-    closed, samples = result[0], list(result[1:])
     assert closed == 0
+    assert unstamped == 0  # every read over TCP had the kernel's receive time
     assert len(samples) == 4
     # The first three carry made-up stamps (100, 200, 300 ns since boot): their "latency" is
     # about the clock's value. The last one's is real and short.
     assert min(samples[:3]) > 10**6
     assert 0 <= samples[3] < 10 * 10**9
+
+
+@pytest.mark.parametrize("arrival", ["kernel", "read"])
+def test_a_line_arrives_when_the_kernel_got_it_not_when_the_worker_read_it(
+    kind: str, arrival: str
+) -> None:
+    # A first byte wakes the worker, which then sleeps its pause (0.4 s) before the next pass:
+    # the line sent meanwhile waits in the socket. Timed by the kernel's receive stamp, its
+    # latency is the loopback's (well under 0.2 s); timed by the read, it includes the pause.
+    ours, theirs = _tcp_pair()
+    worker = _Worker(kind, theirs, 0.4, arrival)
+    try:
+        ours.sendall(b"hello\n")
+        time.sleep(0.1)  # the worker has read it and sleeps
+        ours.sendall(chat_line(1))
+        worker.wait_for(1)
+        _, unstamped, samples = worker.stop()
+    finally:
+        worker.close()
+        ours.close()
+    assert unstamped == 0
+    (latency,) = samples
+    if arrival == "kernel":
+        assert 0 <= latency < 0.2e9
+    else:
+        assert latency >= 0.2e9
+
+
+def test_the_kernel_stamp_of_a_read_is_that_of_its_last_segment() -> None:
+    # What the workers rely on, and its bound: lines from two segments read at once both get
+    # the later segment's time (never the time of the read).
+    ours, theirs = _tcp_pair()
+    with ours, theirs:
+        theirs.setsockopt(socket.SOL_SOCKET, _loadgen.SO_TIMESTAMPNS, 1)
+        first = time.monotonic_ns()
+        ours.sendall(b"one\n")
+        time.sleep(0.2)
+        second = time.monotonic_ns()
+        ours.sendall(b"two\n")
+        time.sleep(0.2)
+        offset = time.clock_gettime_ns(time.CLOCK_REALTIME) - time.monotonic_ns()
+        data, ancillary, _, _ = theirs.recvmsg(1024, _loadgen.STAMP_SPACE)
+        read = time.monotonic_ns()
+    assert data == b"one\ntwo\n"
+    arrival = _loadgen.kernel_arrival(ancillary, offset)
+    assert arrival is not None
+    assert second <= arrival < second + 0.1e9
+    assert arrival - first >= 0.2e9
+    assert read - arrival >= 0.15e9
+    assert _loadgen.kernel_arrival([], offset) is None
 
 
 def test_the_window_counts_each_load_generator_process_once() -> None:

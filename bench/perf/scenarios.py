@@ -17,6 +17,7 @@ from typing import Any
 from .dialects import DIALECTS, chat_line
 from .loadgen import (
     MEASURING,
+    READ_PAUSE,
     RECV_SIZE,
     WARMING,
     Client,
@@ -67,7 +68,14 @@ def fanout(load: Load, args: argparse.Namespace) -> dict[str, Any]:
                     sent[key] += room
                     total_sent += room
                 load.flush(sender)
-            load.poll(0.0005)
+            # Echoes pile up for a moment and are read in one pass: not one wake-up per segment
+            # of a server that sends each line in its own. Each sender keeps --window lines in
+            # flight, far more than the server delivers in this time, so the server never waits.
+            if args.read_pause:
+                time.sleep(args.read_pause)
+                load.poll(0)
+            else:
+                load.poll(0.0005)
 
     pump(time.monotonic() + args.warmup)
     before = sum(load.counts()) + sum(sender.chat for sender in senders)
@@ -100,7 +108,7 @@ def paced(load: Load, args: argparse.Namespace) -> dict[str, Any]:
         args.receivers, [f"r{i}" for i in range(args.receivers)], receivers=True
     )
     load.settle()
-    load.spread(receivers, args.workers)
+    load.spread(receivers, args.workers, pause=args.read_pause)
     if sloth is not None:
         # At 1 000 lines/s the never-reading client would take minutes to fill the kernel's
         # socket buffers (megabytes on loopback) and then a 1 MiB backlog. So during the warm-up
@@ -204,7 +212,7 @@ def idle(load: Load, args: argparse.Namespace) -> dict[str, Any]:
     connect_seconds = time.monotonic() - started
     # Let the join announcements drain, then measure the server at rest.
     load.settle(args.settle)
-    load.spread(others, args.workers)
+    load.spread(others, args.workers, pause=args.read_pause)
     rss_after = rss_bytes(load.server_pid)
     per_connection = (rss_after - rss_before) / args.connections
     # Each probe line carries its send time, and the workers take the time each client's read
@@ -260,12 +268,23 @@ def main() -> None:
     parser.add_argument(
         "--python-workers", action="store_true", help="receiver workers in Python, not C"
     )
+    parser.add_argument(
+        "--read-pause",
+        type=float,
+        default=READ_PAUSE,
+        help="seconds a receiver worker sleeps between passes (lines pile up and are read at once)",
+    )
+    parser.add_argument(
+        "--arrival",
+        choices=("kernel", "read"),
+        default="kernel",
+        help="a line arrives when the kernel received it (SO_TIMESTAMPNS), or when it was read",
+    )
     scenarios = parser.add_subparsers(dest="scenario", required=True)
     a = scenarios.add_parser("fanout")
     a.add_argument("--receivers", type=int, default=100)
     a.add_argument("--senders", type=int, default=10)
     a.add_argument("--window", type=int, default=64)
-    a.add_argument("--read-pause", type=float, default=0.001)
     b = scenarios.add_parser("paced")
     b.add_argument("--receivers", type=int, default=100)
     b.add_argument("--senders", type=int, default=10)
@@ -281,7 +300,7 @@ def main() -> None:
     if not args.python_workers:
         rx, worker = build_rx()
     dialect = DIALECTS[args.dialect](args.rx_port or args.port)
-    load = Load(args.port, args.server_pid, dialect, rx)
+    load = Load(args.port, args.server_pid, dialect, rx, arrival=args.arrival)
     run = {"fanout": fanout, "paced": paced, "idle": idle}[args.scenario]
     try:
         result = run(load, args)
@@ -291,6 +310,9 @@ def main() -> None:
             client.sock.close()
     result["loadgen_pid"] = os.getpid()
     result["loadgen_worker"] = worker
+    result["read_pause_ms"] = args.read_pause * 1e3
+    result["arrival"] = args.arrival
+    result["unstamped_reads"] = load.unstamped
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 
