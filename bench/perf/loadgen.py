@@ -29,7 +29,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from .dialects import MARK, STAMP, Dialect
 
@@ -561,7 +561,7 @@ class Window:
         pids = [os.getpid(), *(worker.pid for worker in self.load.workers)]
         return {pid: cpu_seconds(pid, children=False) for pid in pids}
 
-    def result(self) -> dict[str, float]:
+    def result(self) -> dict[str, Any]:
         wall = time.monotonic() - self.start
         used = [(after - self.own.get(pid, 0.0)) / wall for pid, after in self._each().items()]
         return {
