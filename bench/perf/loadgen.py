@@ -146,9 +146,11 @@ class Load:
         self.dialect = dialect or Dialect(port)
         #: The C receiver worker (``rx.c``, built by :func:`build_rx`), or ``None``: Python's.
         self.rx = rx
-        #: A line's arrival in the workers: the kernel's receive time ("kernel") or the time the
-        #: worker read it ("read", the old way, to compare).
+        #: A line's arrival in the workers: the kernel's receive time ("kernel"), the time the
+        #: worker read it ("read", the old way), or "both" (kernel, and :attr:`read_latencies`).
         self.arrival = arrival
+        #: With arrival "both": the same lines' latencies timed by the read.
+        self.read_latencies: list[int] = []
         #: Reads the workers timed themselves because the kernel gave no stamp.
         self.unstamped = 0
         self.epoll = select.epoll()
@@ -178,7 +180,7 @@ class Load:
                 if rcvbuf:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if receivers and self.arrival == "kernel":
+                if receivers and self.arrival != "read":
                     # From the first byte: the kernel only stamps what arrives after this.
                     sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
                 sock.connect(("127.0.0.1", dialect.port))
@@ -256,8 +258,7 @@ class Load:
                         if client.sock.fileno() not in mine:
                             client.sock.close()
                     self.epoll.close()
-                    kernel = self.arrival == "kernel"
-                    _work(share, [1 + i for i in slot], shared, write_end, pause, kernel)
+                    _work(share, [1 + i for i in slot], shared, write_end, pause, self.arrival)
                     code = 0
                 finally:
                     os._exit(code)
@@ -333,6 +334,9 @@ class Load:
                 self.unstamped += head[1]
                 mine = array.array("q")
                 mine.frombytes(bytes(data[16:]))
+                if self.arrival == "both":  # kernel, read, kernel, read...
+                    self.read_latencies += mine[1::2]
+                    mine = mine[0::2]
                 self.worker_samples.append((worker.clients, mine.tolist()))
                 samples.extend(mine)
         self.workers = []
@@ -473,15 +477,17 @@ def _work(
     shared: memoryview,
     result: int,
     pause: float,
-    kernel: bool = True,
+    arrival: str = "kernel",
 ) -> None:
     """A worker: read and count until told to stop; then send back the latency samples.
 
     The twin of ``rx.c`` (see there), for machines without a C compiler. It reads into one
     preallocated buffer and counts with ``rfind``/``findall`` over a range of it: no allocation
     per read. After each pass it sleeps *pause*, so that reads find several lines waiting; with
-    *kernel* a line's arrival is the kernel's receive time, so the pause is not latency.
+    *arrival* "kernel" a line's arrival is the kernel's receive time, so the pause is not
+    latency; "read" times it by the read; "both" records the two, one after the other.
     """
+    kernel, both = arrival != "read", arrival == "both"
     epoll = select.epoll()
     by_fd = {}
     for client, slot in zip(clients, slots, strict=True):
@@ -521,10 +527,11 @@ def _work(
                 client.closed = True
                 epoll.unregister(fd)
                 continue
-            arrival = kernel_arrival(ancillary, offset) if kernel else None
-            if arrival is None:
+            read_time = monotonic_ns()
+            stamped = kernel_arrival(ancillary, offset) if kernel else None
+            if stamped is None:
                 unstamped += kernel and measuring
-                arrival = monotonic_ns()
+                stamped = read_time
             end = start + n
             cut = _complete(buffer, end)
             client.tail = bytes(buffer[cut:end]) if cut < end else b""
@@ -532,7 +539,10 @@ def _work(
             client.chat += len(stamps)
             shared[slot] = client.chat
             if measuring:
-                samples.extend([arrival - int(stamp) for stamp in stamps])
+                for stamp in stamps:
+                    samples.append(stamped - int(stamp))
+                    if both:
+                        samples.append(read_time - int(stamp))
         if pause:
             time.sleep(pause)
     # As rx.c: the number of this worker's clients the server closed, of reads without a kernel

@@ -17,7 +17,8 @@
  * time, so each is over-stated by at most the time between two reads of its socket (the pause
  * plus one pass). A read without a stamp (data that came before the option was set) falls back
  * to the time of the read, and is counted while measuring.
- * ARRIVAL "read": the time of the read, as before (to compare the two).
+ * ARRIVAL "read": the time of the read, as before. ARRIVAL "both": kernel, and each sample is
+ * followed by the same line's latency timed by the read (to compare the two on the same lines).
  *
  * At STOP it writes to RESULT_FD the number of its clients the server closed, the number of reads
  * that had no kernel stamp, then every sample (native int64s), and exits.
@@ -67,6 +68,8 @@ static int64_t kernel_stamp(struct msghdr *msg) {
 static int64_t *samples;
 static size_t n_samples, cap_samples;
 static int64_t unstamped;
+static int both;  /* ARRIVAL "both": a second sample per line, timed by the read */
+static int64_t read_time;
 
 static void record(int64_t value) {
     if (n_samples == cap_samples) {
@@ -92,7 +95,10 @@ static size_t scan(struct client *c, const char *buf, size_t len, int measuring,
         if (q >= len) return (len - p < TAIL_MAX) ? p : len;   /* cut by the read */
         if (buf[q] == '~' && q > p + 2) {
             c->chat++;
-            if (measuring) record(now - stamp);
+            if (measuring) {
+                record(now - stamp);
+                if (both) record(read_time - stamp);
+            }
         }
         i = q;
     }
@@ -100,12 +106,13 @@ static size_t scan(struct client *c, const char *buf, size_t len, int measuring,
 
 int main(int argc, char **argv) {
     if (argc < 6) {
-        fprintf(stderr, "usage: rx SHM_FD RESULT_FD PAUSE_US kernel|read FD:SLOT...\n");
+        fprintf(stderr, "usage: rx SHM_FD RESULT_FD PAUSE_US kernel|read|both FD:SLOT...\n");
         return 2;
     }
     int shm_fd = atoi(argv[1]), result_fd = atoi(argv[2]);
     long pause_us = atol(argv[3]);
-    int kernel = strcmp(argv[4], "kernel") == 0;
+    both = strcmp(argv[4], "both") == 0;
+    int kernel = both || strcmp(argv[4], "kernel") == 0;
     if (!kernel && strcmp(argv[4], "read") != 0) return 2;
     int n = argc - 5;
     struct client *clients = calloc((size_t)n, sizeof *clients);
@@ -155,12 +162,13 @@ int main(int argc, char **argv) {
                 epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
                 continue;
             }
+            read_time = clock_ns(CLOCK_MONOTONIC);
             int64_t arrival = kernel ? kernel_stamp(&msg) : -1;
             if (arrival >= 0) {
                 arrival -= offset;
             } else {
                 unstamped += kernel && measuring;
-                arrival = clock_ns(CLOCK_MONOTONIC);
+                arrival = read_time;
             }
             size_t len = (size_t)start + (size_t)got;
             size_t cut = scan(c, buf, len, measuring, arrival);

@@ -171,6 +171,7 @@ def paced(load: Load, args: argparse.Namespace) -> dict[str, Any]:
     return {
         **result,
         "latency": percentiles(latencies),
+        **({"latency_read": percentiles(load.read_latencies)} if load.read_latencies else {}),
         "cdf_ms": cdf(latencies),
         "sent": sent - before_sent,
         "delivered_fraction": delivered / expected if expected else 0.0,
@@ -276,9 +277,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--arrival",
-        choices=("kernel", "read"),
+        choices=("kernel", "read", "both"),
         default="kernel",
-        help="a line arrives when the kernel received it (SO_TIMESTAMPNS), or when it was read",
+        help="a line arrives when the kernel received it (SO_TIMESTAMPNS), or when it was read; "
+        "both: kernel, and the read's latencies as latency_read (not for idle)",
     )
     scenarios = parser.add_subparsers(dest="scenario", required=True)
     a = scenarios.add_parser("fanout")
