@@ -20,6 +20,7 @@ import pytest
 # Imported by name: mypy checks bench/perf as the package "perf" (bench/ holds scripts, not a
 # package), and would meet these files twice under two names.
 _loadgen: Any = importlib.import_module("bench.perf.loadgen")
+_measure: Any = importlib.import_module("bench.perf.measure")
 chat_line = importlib.import_module("bench.perf.dialects").chat_line
 MEASURING, STOP, Client = _loadgen.MEASURING, _loadgen.STOP, _loadgen.Client
 build_rx, received = _loadgen.build_rx, _loadgen.received
@@ -218,9 +219,9 @@ def test_the_window_counts_each_load_generator_process_once() -> None:
     child = subprocess.Popen([sys.executable, "-c", burn + "time.sleep(30)"])
     try:
         load = SimpleNamespace(server_pid=os.getpid(), workers=[SimpleNamespace(pid=child.pid)])
-        window = _loadgen.Window(load)
+        window = _measure.Window(load)
         deadline = time.monotonic() + 10
-        while _loadgen.cpu_seconds(child.pid) < 0.4 and time.monotonic() < deadline:
+        while _measure.cpu_seconds(child.pid) < 0.4 and time.monotonic() < deadline:
             time.sleep(0.05)
         result = window.result()
     finally:

@@ -22,13 +22,9 @@ from .loadgen import (
     WARMING,
     Client,
     Load,
-    Window,
     build_rx,
-    cdf,
-    percentiles,
-    rss_bytes,
-    threads,
 )
+from .measure import Window, cdf, percentiles, rss_bytes, threads
 
 #: Seconds between two reads of the paced senders' sockets (they hold far more than that).
 SENDER_DRAIN: Final = 0.01
