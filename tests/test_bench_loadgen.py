@@ -52,6 +52,32 @@ def test_the_python_worker_counts_markers_cut_by_reads() -> None:
         assert 0 <= latencies[3] < 10 * 10**9
 
 
+def test_senders_count_markers_cut_by_reads_without_timing_them() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        sender = Client(a, None)
+        for chunk in [*CHUNKS, chat_line(7)]:
+            received(sender, chunk, None)
+        assert sender.chat == 4
+        assert sender.registered
+
+
+def test_a_line_is_timed_from_the_kernel_stamp_given_with_it() -> None:
+    # One chunk with two lines sent at 1.000 s and 1.002 s (monotonic), and a kernel stamp of
+    # 1 000 001.003 s realtime while realtime - monotonic = 1 000 000 s: both arrived at 1.003 s.
+    client = Client(None, None)
+    latencies: array.array[int] = array.array("q")
+    stamp = array.array("q", [1_000_001, 3_000_000]).tobytes()
+    offset = 1_000_000 * 10**9
+    arrival = _loadgen.kernel_arrival(
+        [(socket.SOL_SOCKET, 99, b"other"), (socket.SOL_SOCKET, _loadgen.SO_TIMESTAMPNS, stamp)],
+        offset,
+    )
+    assert arrival == 1_003_000_000
+    received(client, b"@T1000000000~0!x\n@T1002000000~1!x\n", latencies, arrival)
+    assert list(latencies) == [3_000_000, 1_000_000]
+
+
 def _tcp_pair() -> tuple[socket.socket, socket.socket]:
     """A connected pair over TCP on 127.0.0.1 (kernel receive stamps are a TCP/IP feature)."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
