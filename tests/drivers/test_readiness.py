@@ -11,7 +11,7 @@ import trio.testing
 
 from tests.conftest import LineClient, eventually
 from triochat import ChatServer, ServerConfig
-from triochat.drivers._readiness import Readiness
+from triochat.drivers._readiness import Readiness, abort
 
 
 async def test_idle_readers_park_in_readiness_and_wake_on_input(nursery: trio.Nursery) -> None:
@@ -81,3 +81,41 @@ async def test_a_parked_task_is_woken_cancelled_or_released_when_readiness_stops
             assert woken[-1] == "woken"
             assert not readiness.running
             assert not readiness.arm(left.fileno())
+
+
+async def test_the_shared_abort_leaves_a_stale_entry_that_wakes_nobody() -> None:
+    # A reader cancelled while parked with the shared abort (which knows no descriptor) leaves
+    # its entry behind: input arriving while that task waits for something else must not wake
+    # it, and the task can arm the same descriptor again.
+    left, right = socket.socketpair()
+    with left, right:
+        readiness = Readiness()
+        events: list[str] = []
+        async with trio.open_nursery() as outer:
+            outer.start_soon(readiness.run)
+            await trio.testing.wait_all_tasks_blocked()
+            elsewhere = trio.Event()
+
+            async def reader() -> None:
+                assert readiness.arm(left.fileno())
+                with trio.move_on_after(0.01):
+                    await trio.lowlevel.wait_task_rescheduled(abort)
+                events.append("cancelled")
+                assert left.fileno() in readiness._waiting  # stale, not removed
+                await elsewhere.wait()
+                events.append("elsewhere")
+                assert readiness.arm(left.fileno())  # armed again over its stale entry
+                await trio.lowlevel.wait_task_rescheduled(abort)
+                events.append("readable")
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(reader)
+                await trio.sleep(0.05)
+                assert events == ["cancelled"]
+                right.send(b"x")  # ready, but its task waits for something else
+                await trio.sleep(0.05)
+                await trio.testing.wait_all_tasks_blocked()
+                assert events == ["cancelled"]
+                elsewhere.set()
+            assert events == ["cancelled", "elsewhere", "readable"]
+            outer.cancel_scope.cancel()

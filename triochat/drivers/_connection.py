@@ -25,6 +25,7 @@ from ..session._reasons import CloseReason, seconds
 from ..session._session import Session
 from ._addresses import peer_address
 from ._output import Output
+from ._readiness import abort
 
 if TYPE_CHECKING:
     from ..core._hub import Hub
@@ -184,27 +185,25 @@ class Connection(Output):
         # byte at a time (slowloris), or sends one endless line, is as idle as one that sends
         # nothing. A socket is read directly (os.read after wait_readable), without the three
         # coroutine frames of SocketStream.receive_some that every idle connection would keep.
-        config = self.config
-        codec = self.codec
-        half_idle = config.idle_timeout / 2
-        read_size = config.read_size
-        fd = -1 if self._socket is None else self._socket.fileno()
-        readiness = self._readiness
+        # Every local here is kept twice while the connection idles (in the coroutine and in
+        # the frame object trio asks for): what is read once per line comes from self instead.
         pinged = False
-        last_line = trio.current_time()
+        last_line = self.opened_at
         try:
             self._open(nursery)
+            fd = self._fd  # the int the readiness set is keyed by: one object, not three
             while True:
                 scope = self._read_scope
                 scope.deadline = min(
-                    last_line + half_idle * (2 if pinged else 1), self._auth_deadline
+                    last_line + self.config.idle_timeout / 2 * (2 if pinged else 1),
+                    self._auth_deadline,
                 )
                 with scope:
                     while True:
                         data: bytes | bytearray | None
                         if fd >= 0:
                             try:
-                                data = os.read(fd, read_size)
+                                data = os.read(fd, self.config.read_size)
                             except BlockingIOError:
                                 data = None
                             except OSError:  # reset
@@ -213,26 +212,28 @@ class Connection(Output):
                             if data is None:
                                 # Waiting outside the except block: an idle connection would
                                 # otherwise keep the exception and its traceback alive.
-                                if readiness is not None and readiness.arm(fd):
-                                    await trio.lowlevel.wait_task_rescheduled(self._stop_waiting)
+                                if self._readiness is not None and self._readiness.arm(fd):
+                                    await trio.lowlevel.wait_task_rescheduled(abort)
                                 else:
                                     await trio.lowlevel.wait_readable(fd)
                                 continue
                             await trio.lowlevel.cancel_shielded_checkpoint()
                         else:
                             try:
-                                data = await self.stream.receive_some(read_size)
+                                data = await self.stream.receive_some(self.config.read_size)
                             except (trio.BrokenResourceError, trio.ClosedResourceError):
                                 self.close(CloseReason.LOST)
                                 break
                         if not data:
                             self.close(CloseReason.CLIENT_CLOSED)
                             break
-                        items = codec.receive(data)
+                        items = self.codec.receive(data)
                         if items:
                             last_line = trio.current_time()
                             pinged = False
-                            scope.deadline = min(last_line + half_idle, self._auth_deadline)
+                            scope.deadline = min(
+                                last_line + self.config.idle_timeout / 2, self._auth_deadline
+                            )
                         if items and not await self._handle_lines(items):
                             break  # a line ended the connection
                 if self.reason is not None or not scope.cancelled_caught:
@@ -246,7 +247,7 @@ class Connection(Output):
                     break
                 pinged = True
                 if self.session is not None:
-                    self.session.ping(half_idle)
+                    self.session.ping(self.config.idle_timeout / 2)
             # The reader is done: send what is queued and the goodbye (unless aborted).
             self.close(CloseReason.CLOSED)
             if self._writer is not None:
@@ -350,13 +351,6 @@ class Connection(Output):
                 self._on_closed(self)
 
     # ------------------------------------------------------------------------------- reader
-
-    def _stop_waiting(self, _: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
-        # The reader, parked in Readiness while idle, is cancelled (its idle timer, or close()).
-        assert self._readiness is not None
-        assert self._socket is not None
-        self._readiness.disarm(self._socket.fileno())
-        return trio.lowlevel.Abort.SUCCEEDED
 
     async def _handle_lines(self, frames: list[object]) -> bool:
         """Act on the frames of one read; ``False`` when one of them ends the connection.
