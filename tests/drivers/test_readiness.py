@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 
+import pytest
 import trio
 import trio.testing
 
@@ -20,7 +21,7 @@ async def test_idle_readers_park_in_readiness_and_wake_on_input(nursery: trio.Nu
     alice = await (await LineClient.open(port)).registered("alice")
     bob = await (await LineClient.open(port)).registered("bob")
     await trio.testing.wait_all_tasks_blocked()
-    fds = {c._socket.fileno() for c in server._connections if c._socket is not None}
+    fds = {c._descriptor for c in server._connections if c._descriptor >= 0}
     assert len(fds) == 2
     assert set(server._readiness._waiting) == fds
     await alice.send("hello\n")
@@ -119,3 +120,28 @@ async def test_the_shared_abort_leaves_a_stale_entry_that_wakes_nobody() -> None
                 elsewhere.set()
             assert events == ["cancelled", "elsewhere", "readable"]
             outer.cancel_scope.cancel()
+
+
+async def test_an_idle_socket_keeps_only_its_descriptor_and_still_times_out(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    # Parked in Readiness, a connection holds neither a stream nor socket objects; its idle
+    # timer still cancels the parked reader, and the goodbye goes out through the stream made
+    # from the descriptor at the end (which closes it: the client then reads end of file).
+    config = ServerConfig(port=0, idle_timeout=8)  # each wait shorter than LineClient's
+    server: ChatServer = await nursery.start(ChatServer(config=config).serve)
+    client = await LineClient.open(server.addresses[0][1])
+    await client.until("joined #lobby")
+    await trio.testing.wait_all_tasks_blocked()
+    (connection,) = server._connections
+    assert connection._stream is None
+    assert connection._socket is None
+    assert connection._descriptor in server._readiness._waiting
+    start = trio.current_time()
+    assert "send any line" in (await client.until("ping"))[-1]
+    assert (await client.until("goodbye"))[-1] == "*** goodbye (idle timeout)"
+    assert trio.current_time() - start == pytest.approx(8, abs=0.1)
+    assert await client.rest() == []
+    await eventually(lambda: server.statistics().connections == 0)
+    assert not server._readiness._waiting
+    await client.aclose()

@@ -101,6 +101,7 @@ class Connection(Output):
         # See Output.stream: a plain socket that the flusher serves keeps only its socket.
         self._stream: trio.abc.Stream | None = stream
         self._socket: trio.socket.SocketType | None = None
+        self._descriptor = -1
         self.peer = peer
         #: Why the connection ended (the first reason given wins), and what it said.
         self.reason: CloseReason | None = None
@@ -271,7 +272,10 @@ class Connection(Output):
         member.add_removal_callback(self._removed)
         if self._flusher is not None:
             assert self._socket is not None
-            self._fd = self._socket.fileno()
+            # From now on only the descriptor is kept (see Output.stream): the socket objects
+            # are made again, and then closed, when a writer or the goodbye needs a stream.
+            self._fd = self._descriptor = self._socket.detach()
+            self._socket = None
             member.set_doorbell(self._flusher.doorbell, self)
         else:
             # No eager writes here (TLS, or a stream handed to handle_stream): a writer that
@@ -309,8 +313,8 @@ class Connection(Output):
             self.hub.disconnect(member, self.said_reason)
             member.close_outbox()
             self._fd = -1
-            if self._readiness is not None and self._socket is not None:
-                self._readiness.forget(self._socket.fileno())
+            if self._readiness is not None and self._descriptor >= 0:
+                self._readiness.forget(self._descriptor)
             with trio.CancelScope(shield=True):
                 if self._writer is not None:
                     self._writer.cancel()

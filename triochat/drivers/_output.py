@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from typing import TYPE_CHECKING
 
 import trio
@@ -39,6 +40,7 @@ class Output:
 
     __slots__ = (
         "_aborted",
+        "_descriptor",
         "_fd",
         "_flusher",
         "_nursery",
@@ -65,9 +67,11 @@ class Output:
     hub: Hub
     config: ServerConfig
     # The client's stream; for a plain socket served by the flusher, only its socket is kept
-    # (_socket) and the SocketStream is made again when first needed (see stream).
+    # (_socket) until the connection opens, then only its descriptor (_descriptor, -1: none),
+    # and the SocketStream is made again when first needed (see stream).
     _stream: trio.abc.Stream | None
     _socket: trio.socket.SocketType | None
+    _descriptor: int
     codec: Codec
     member: Member | None
     id: int
@@ -100,11 +104,15 @@ class Output:
     def stream(self) -> trio.abc.Stream:
         """The client's stream. An idle plain-socket connection is read and written through its
         descriptor and holds no ``trio.SocketStream`` (with its conflict detector and attribute
-        dict, about 0.4 KiB); one is made for the writer task or the goodbye when needed."""
+        dict, about 0.4 KiB) nor socket objects (trio's and the standard library's, 0.18 KiB);
+        they are made for the writer task or the goodbye when needed."""
         stream = self._stream
         if stream is None:
-            assert self._socket is not None
-            stream = self._stream = trio.SocketStream(self._socket)
+            sock = self._socket
+            if sock is None:
+                assert self._descriptor >= 0
+                sock = trio.socket.from_stdlib_socket(socket.socket(fileno=self._descriptor))
+            stream = self._stream = trio.SocketStream(sock)
         return stream
 
     def close(
