@@ -62,6 +62,21 @@ class MemberStatistics:
     delivered: int
 
 
+# Halves already made: members with the same bounds (every member of a server) share one int
+# object for each instead of holding two of their own (32 bytes each, ints over 256 are not
+# cached by CPython). Bounded by the distinct bounds in use.
+_halves: dict[int, int] = {}
+
+
+def _half(bound: int) -> int:
+    half = _halves.get(bound)
+    if half is None:
+        half = bound // 2
+        if len(_halves) < 64:
+            _halves[bound] = half
+    return half
+
+
 @attrs.define(eq=False, kw_only=True)
 class Member(trio.abc.ReceiveChannel[Event]):
     """One participant: a nickname, the rooms it is in, and a bounded outbox.
@@ -133,8 +148,8 @@ class Member(trio.abc.ReceiveChannel[Event]):
     def __attrs_post_init__(self) -> None:
         if self.max_events < 1 or self.max_bytes < 1:
             raise ValueError("outbox bounds must be at least 1")
-        self._half_events = self.max_events // 2
-        self._half_bytes = self.max_bytes // 2
+        self._half_events = _half(self.max_events)
+        self._half_bytes = _half(self.max_bytes)
 
     def __repr__(self) -> str:
         return f"<Member {self.nick!r}>"
