@@ -111,6 +111,7 @@ class Connection(Output):
         #: The protocol: bytes in, commands out; events out, bytes in. The only thing here
         #: that knows what the client speaks.
         self.codec = codec
+        # The read scope: made anew each time the reader starts working on input (see run).
         self._read_scope = trio.CancelScope()
         # Until the client gives the server password (if there is one): then it is cut off.
         self._auth_deadline = math.inf
@@ -179,12 +180,15 @@ class Connection(Output):
     async def run(self, nursery: trio.Nursery) -> None:
         """Serve the client; a writer task, when output is backlogged, runs in *nursery*."""
         # The reader is inline here, not a coroutine of its own: an idle connection keeps this
-        # frame and trio's wait for readability, and nothing else. The idle timer is the
-        # deadline of the read scope, moved on by every complete line (no new scope per read);
-        # when it passes, the client is pinged (in a fresh scope) and then cut off. The clock
-        # runs from the last complete line, not the last byte: a client that trickles a line one
-        # byte at a time (slowloris), or sends one endless line, is as idle as one that sends
-        # nothing. A socket is read directly (os.read after wait_readable), without the three
+        # frame and its park in Readiness, and nothing else. The idle timer is a deadline, moved
+        # on by every complete line; when it passes, the client is pinged and then cut off. The
+        # clock runs from the last complete line, not the last byte: a client that trickles a
+        # line one byte at a time (slowloris), or sends one endless line, is as idle as one that
+        # sends nothing. The reader works on what it read inside the read scope, whose deadline
+        # is the timer and which close() cancels; a plain socket with nothing to read parks in
+        # Readiness outside it (an entered scope is 0.65 KiB), with the deadline given to
+        # Readiness, which wakes it then (as does close(), by Output._stop_reader). Other
+        # streams wait inside the scope. A socket is read directly (os.read), without the
         # coroutine frames of SocketStream.receive_some that every idle connection would keep.
         # Every local here is kept twice while the connection idles (in the coroutine and in
         # the frame object trio asks for): what is read once per line comes from self instead.
@@ -193,15 +197,12 @@ class Connection(Output):
         try:
             self._open(nursery)
             fd = self._fd  # the int the readiness set is keyed by: one object, not three
-            while True:
-                scope = self._read_scope
-                scope.deadline = min(
-                    last_line + self.config.idle_timeout / 2 * (2 if pinged else 1),
-                    self._auth_deadline,
-                )
+            deadline = min(last_line + self.config.idle_timeout / 2, self._auth_deadline)
+            data: bytes | bytearray | None
+            while not self._ended():
+                scope = self._read_scope = trio.CancelScope(deadline=deadline)
                 with scope:
                     while True:
-                        data: bytes | bytearray | None
                         if fd >= 0:
                             try:
                                 data = os.read(fd, self.config.read_size)
@@ -213,10 +214,13 @@ class Connection(Output):
                             if data is None:
                                 # Waiting outside the except block: an idle connection would
                                 # otherwise keep the exception and its traceback alive.
-                                if self._readiness is not None and self._readiness.arm(fd):
-                                    await trio.lowlevel.wait_task_rescheduled(abort)
-                                else:
-                                    await trio.lowlevel.wait_readable(fd)
+                                if (
+                                    self._readiness is not None
+                                    and trio.current_time() < scope.deadline
+                                    and self._readiness.arm(fd, scope.deadline)
+                                ):
+                                    break  # armed: park below, outside the scope
+                                await trio.lowlevel.wait_readable(fd)
                                 continue
                             await trio.lowlevel.cancel_shielded_checkpoint()
                         else:
@@ -237,16 +241,26 @@ class Connection(Output):
                             )
                         if items and not await self._handle_lines(items):
                             break  # a line ended the connection
-                if self.reason is not None or not scope.cancelled_caught:
-                    break  # closed, or the client is done
+                # Moved on by lines, the outbox wait (off the clock) or authentication.
+                deadline = scope.deadline
+                if self._ended():
+                    break  # closed
+                if not scope.cancelled_caught:
+                    if data is not None:
+                        break  # the client is done
+                    # Parked until input, the deadline, or close() wakes us (see _readiness).
+                    await trio.lowlevel.wait_task_rescheduled(abort)
+                    if self._ended() or trio.current_time() < deadline:
+                        continue
+                # The deadline passed: the password's, or the idle timer's.
                 if trio.current_time() >= self._auth_deadline:
                     self.close(CloseReason.AUTH_TIMEOUT)
                     break
-                self._read_scope = trio.CancelScope()
                 if pinged:
                     self.close(CloseReason.IDLE_TIMEOUT)
                     break
                 pinged = True
+                deadline = min(last_line + self.config.idle_timeout, self._auth_deadline)
                 if self.session is not None:
                     self.session.ping(self.config.idle_timeout / 2)
             # The reader is done: send what is queued and the goodbye (unless aborted).
@@ -355,6 +369,15 @@ class Connection(Output):
                 self._on_closed(self)
 
     # ------------------------------------------------------------------------------- reader
+
+    def _ended(self) -> bool:
+        # A call, not the attribute: close() sets it behind the reader's back (for mypy too).
+        return self.reason is not None
+
+    def _stop_reader(self) -> None:
+        super()._stop_reader()
+        if self._readiness is not None and self._descriptor >= 0:
+            self._readiness.wake(self._descriptor)  # parked outside the scope (see run)
 
     async def _handle_lines(self, frames: list[object]) -> bool:
         """Act on the frames of one read; ``False`` when one of them ends the connection.

@@ -115,6 +115,11 @@ class Output:
             stream = self._stream = trio.SocketStream(sock)
         return stream
 
+    def _stop_reader(self) -> None:
+        """Make the reader stop: cancel its scope (a reader parked outside it is woken by the
+        subclass that parks it)."""
+        self._read_scope.cancel()
+
     def close(
         self,
         reason: CloseReason,
@@ -131,7 +136,7 @@ class Output:
         """
         if self.reason is None:
             self.reason, self.reason_detail = reason, detail
-        self._read_scope.cancel()
+        self._stop_reader()
         if self.member is not None:
             self.hub.disconnect(self.member, self.said_reason, announce=announce)
         if abort:
@@ -270,4 +275,4 @@ class Output:
         with trio.move_on_after(min(timeout, self.config.shutdown_grace)):
             goodbye = self.codec.goodbye(self.reason or CloseReason.CLOSED, self.reason_detail)
             self._said_goodbye = await self._send_quietly(goodbye)
-        self._read_scope.cancel()
+        self._stop_reader()
