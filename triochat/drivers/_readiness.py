@@ -64,7 +64,9 @@ class _Parked:
 
     def __init__(self, fd: int, task: trio.lowlevel.Task, deadline: float) -> None:
         self.fd = fd
-        self.task = task
+        # None once the descriptor is forgotten: an entry still in the heap until it is due
+        # must not keep a finished connection's task alive.
+        self.task: trio.lowlevel.Task | None = task
         self.deadline = deadline
         self.due: float | None = None
 
@@ -104,7 +106,7 @@ class Readiness:
         if epoll is None:
             return False
         entry = self._waiting.get(fd)
-        if entry is not None and entry.task.custom_sleep_data is self:
+        if entry is not None and entry.task is not None and entry.task.custom_sleep_data is self:
             return False  # another task is parked on it
         try:
             try:
@@ -131,8 +133,10 @@ class Readiness:
 
     def wake(self, fd: int) -> None:
         """Wake the task parked on *fd*, if one is (its connection is ending)."""
-        entry = self._waiting.get(fd)
-        if entry is not None and entry.task.custom_sleep_data is self:
+        self._wake(self._waiting.get(fd))
+
+    def _wake(self, entry: _Parked | None) -> None:
+        if entry is not None and entry.task is not None and entry.task.custom_sleep_data is self:
             trio.lowlevel.reschedule(entry.task)
 
     def disarm(self, fd: int) -> None:
@@ -141,7 +145,9 @@ class Readiness:
 
     def forget(self, fd: int) -> None:
         """*fd* is about to be closed: no more events for it."""
-        self._waiting.pop(fd, None)
+        entry = self._waiting.pop(fd, None)
+        if entry is not None:
+            entry.task = None
         epoll = self._epoll
         if epoll is not None:
             with contextlib.suppress(OSError):  # never armed, or already gone
@@ -161,9 +167,7 @@ class Readiness:
                 with timer:
                     await trio.lowlevel.wait_readable(epoll.fileno())
                 for fd, _ in epoll.poll(0):
-                    entry = waiting.get(fd)
-                    if entry is not None and entry.task.custom_sleep_data is self:
-                        trio.lowlevel.reschedule(entry.task)
+                    self._wake(waiting.get(fd))
                 self._expire(trio.current_time())
         finally:
             self._epoll = self._timer = None
@@ -171,8 +175,7 @@ class Readiness:
             # Nobody will wake these now: they try to read, and then wait through trio.
             parked, self._waiting, self._heap = waiting, {}, []
             for entry in parked.values():
-                if entry.task.custom_sleep_data is self:
-                    trio.lowlevel.reschedule(entry.task)
+                self._wake(entry)
 
     def _expire(self, now: float) -> None:
         """Wake the parked tasks whose deadline has come."""
@@ -186,5 +189,5 @@ class Readiness:
                 if entry.deadline < math.inf:
                     entry.due = entry.deadline
                     heapq.heappush(heap, entry)
-            elif entry.task.custom_sleep_data is self:
-                trio.lowlevel.reschedule(entry.task)
+            else:
+                self._wake(entry)
