@@ -258,7 +258,9 @@ class Connection(Output):
                 if not scope.cancelled_caught:
                     if data is not None:
                         break  # the client is done
-                    # Parked until input, the deadline, or close() wakes us (see _readiness).
+                    # Parked until input, the deadline, or close() wakes us (see _readiness),
+                    # holding no scope (this frame's would be kept alive by its name).
+                    scope = _NOT_READING
                     await trio.lowlevel.wait_task_rescheduled(abort)
                     if self._ended() or trio.current_time() < deadline:
                         continue
