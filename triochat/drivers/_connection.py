@@ -74,7 +74,6 @@ class Connection(Output):
         "guard",
         "lines_in",
         "opened_at",
-        "paused",
         "policy",
         "session",
     )
@@ -147,7 +146,6 @@ class Connection(Output):
         # takes a batch out of the outbox (the flusher or the writer) wakes it. Made when first
         # needed: most connections never need it.
         self._outbox_drained: trio.lowlevel.ParkingLot | None = None
-        #: How many times the reader stopped reading because of the outbox's soft limit.
         self.paused = 0
         #: Frames (lines) read from the client, and bytes written to it, for the metrics.
         self.lines_in = 0
@@ -171,31 +169,18 @@ class Connection(Output):
         return self.codec.pending
 
     @property
-    def reading_paused(self) -> bool:
-        """Whether the reader is waiting for this client's outbox to drain below its soft limit."""
-        lot = self._outbox_drained
-        return lot is not None and lot.statistics().tasks_waiting > 0
-
-    @property
     def refused_lines(self) -> int:
         """Lines discarded because this client sent them faster than its rate limit."""
         return 0 if self._flood is None else self._flood.refused
 
     async def run(self, nursery: trio.Nursery) -> None:
         """Serve the client; a writer task, when output is backlogged, runs in *nursery*."""
-        # The reader is inline here, not a coroutine of its own: an idle connection keeps this
-        # frame and its park in Readiness, and nothing else. The idle timer is a deadline, moved
-        # on by every complete line; when it passes, the client is pinged and then cut off. The
-        # clock runs from the last complete line, not the last byte: a client that trickles a
-        # line one byte at a time (slowloris), or sends one endless line, is as idle as one that
-        # sends nothing. The reader works on what it read inside the read scope, whose deadline
-        # is the timer and which close() cancels; a plain socket with nothing to read parks in
-        # Readiness outside it (an entered scope is 0.65 KiB), with the deadline given to
-        # Readiness, which wakes it then (as does close(), by Output._stop_reader). Other
-        # streams wait inside the scope. A socket is read directly (os.read), without the
-        # coroutine frames of SocketStream.receive_some that every idle connection would keep.
-        # Every local here is kept twice while the connection idles (in the coroutine and in
-        # the frame object trio asks for): what is read once per line comes from self instead.
+        # The reader is inline here: an idle connection keeps this frame and its park in
+        # Readiness, nothing else; every local is kept twice then (coroutine and frame object),
+        # so what is read once per line comes from self. The idle timer is a deadline, moved on
+        # by every complete line (not byte: slowloris is idle too); the reader works on input in
+        # the read scope, and parks outside it, its deadline kept by Readiness (see
+        # docs/architecture.md, "Memory per idle connection"). Other streams wait in the scope.
         pinged = False
         last_line = self.opened_at
         try:
@@ -211,16 +196,8 @@ class Connection(Output):
                 with scope:
                     while True:
                         if fd >= 0:
-                            try:
-                                data = os.read(fd, self.config.read_size)
-                            except BlockingIOError:
-                                data = None
-                            except OSError:  # reset
-                                self.close(CloseReason.LOST)
-                                break
+                            data = self._read_socket(fd)
                             if data is None:
-                                # Waiting outside the except block: an idle connection would
-                                # otherwise keep the exception and its traceback alive.
                                 if (
                                     self._readiness is not None
                                     and trio.current_time() < deadline
@@ -264,17 +241,10 @@ class Connection(Output):
                     await trio.lowlevel.wait_task_rescheduled(abort)
                     if self._ended() or trio.current_time() < deadline:
                         continue
-                # The deadline passed: the password's, or the idle timer's.
-                if trio.current_time() >= self._auth_deadline:
-                    self.close(CloseReason.AUTH_TIMEOUT)
-                    break
-                if pinged:
-                    self.close(CloseReason.IDLE_TIMEOUT)
+                if self._time_is_up(pinged):
                     break
                 pinged = True
                 deadline = min(last_line + self.config.idle_timeout, self._auth_deadline)
-                if self.session is not None:
-                    self.session.ping(self.config.idle_timeout / 2)
             # The reader is done: send what is queued and the goodbye (unless aborted).
             self.close(CloseReason.CLOSED)
             if self._writer is not None:
@@ -285,6 +255,31 @@ class Connection(Output):
             self.crashed(exc)
         finally:
             await self._teardown()
+
+    def _read_socket(self, fd: int) -> bytes | None:
+        """What the socket has now: ``None`` if nothing yet, ``b""`` at its end or after a reset
+        (which closes the connection as lost; the first reason given wins). A function of its
+        own so that no exception (and its traceback) is alive while the reader waits."""
+        try:
+            return os.read(fd, self.config.read_size)
+        except BlockingIOError:
+            return None
+        except OSError:  # reset
+            self.close(CloseReason.LOST)
+            return b""
+
+    def _time_is_up(self, pinged: bool) -> bool:
+        """The reader's deadline passed: ``True`` when that ends the connection (the password's,
+        or the idle timer's once the client was *pinged*); else the client is pinged."""
+        if trio.current_time() >= self._auth_deadline:
+            self.close(CloseReason.AUTH_TIMEOUT)
+            return True
+        if pinged:
+            self.close(CloseReason.IDLE_TIMEOUT)
+            return True
+        if self.session is not None:
+            self.session.ping(self.config.idle_timeout / 2)
+        return False
 
     def _open(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
@@ -458,25 +453,6 @@ class Connection(Output):
         finally:
             parked = trio.current_time() - parked_at
             scope.deadline = min(idle_deadline + parked, self._auth_deadline)
-
-    async def _wait_for_outbox(self) -> None:
-        """Stop reading while this client's own outbox is over its soft limit.
-
-        A client that floods while not reading its echoes would otherwise fill its outbox
-        and be cut off; this way TCP pushes back on it instead, and it goes on as soon as it
-        reads. Other clients' outboxes play no part: nobody waits for somebody else.
-        """
-        member = self.member
-        assert member is not None
-        config = self.config
-        while member.connected and (
-            member.queued_events >= config.outbox_soft_events
-            or member.queued_bytes >= config.outbox_soft_bytes
-        ):
-            self.paused += 1
-            if self._outbox_drained is None:
-                self._outbox_drained = trio.lowlevel.ParkingLot()
-            await self._outbox_drained.park()
 
     def _refuse(self, verdict: Verdict) -> bool:
         """Discard a frame over the rate limit; ``False`` when the client is disconnected."""

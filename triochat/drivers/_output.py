@@ -59,6 +59,7 @@ class Output:
         "hub",
         "id",
         "member",
+        "paused",
         "peer",
         "reason",
         "reason_detail",
@@ -99,6 +100,33 @@ class Output:
     _writer_done: trio.Event | None
     # Where the reader parks while its own outbox is over the soft limit (made when needed).
     _outbox_drained: trio.lowlevel.ParkingLot | None
+    #: How many times the reader stopped reading because of the outbox's soft limit.
+    paused: int
+
+    @property
+    def reading_paused(self) -> bool:
+        """Whether the reader is waiting for this client's outbox to drain below its soft limit."""
+        lot = self._outbox_drained
+        return lot is not None and lot.statistics().tasks_waiting > 0
+
+    async def _wait_for_outbox(self) -> None:
+        """Stop reading while this client's own outbox is over its soft limit.
+
+        A client that floods while not reading its echoes would otherwise fill its outbox
+        and be cut off; this way TCP pushes back on it instead, and it goes on as soon as it
+        reads. Other clients' outboxes play no part: nobody waits for somebody else.
+        """
+        member = self.member
+        assert member is not None
+        config = self.config
+        while member.connected and (
+            member.queued_events >= config.outbox_soft_events
+            or member.queued_bytes >= config.outbox_soft_bytes
+        ):
+            self.paused += 1
+            if self._outbox_drained is None:
+                self._outbox_drained = trio.lowlevel.ParkingLot()
+            await self._outbox_drained.park()
 
     @property
     def stream(self) -> trio.abc.Stream:
