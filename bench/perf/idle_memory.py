@@ -1,11 +1,13 @@
 """What one idle connection holds in the server, by line and by type (tracemalloc).
 
-    python -m bench.perf.idle_memory [--connections 500] [--top 25]
+    python -m bench.perf.idle_memory [--connections 500] [--top 25] [--frames 1]
 
 The server runs in this process under tracemalloc; the clients are a child process of plain
 sockets (so that none of their objects is counted). They connect, set no nick, and stay idle;
 the snapshot taken before they connect is compared with the one after they settled, and every
-figure is divided by the number of connections. By type: the live objects the garbage collector
+figure is divided by the number of connections. With ``--frames N``, each line of the top
+list is followed by the N calls that led to it (where an allocation made in C, or in a callee,
+comes from). By type: the live objects the garbage collector
 tracks, counted before and after (objects it does not track, such as bytes, show only by line).
 """
 
@@ -34,11 +36,15 @@ sys.stdin.read()
 """
 
 
+def _where(frame: tracemalloc.Frame) -> str:
+    return f"{frame.filename.rsplit('site-packages/', 1)[-1]}:{frame.lineno}"
+
+
 def _types() -> collections.Counter[str]:
     return collections.Counter(type(o).__qualname__ for o in gc.get_objects())
 
 
-async def measure(connections: int, top: int) -> None:
+async def measure(connections: int, top: int, frames: int = 1) -> None:
     config = ServerConfig(port=0, max_clients_per_ip=connections + 10, announce_limit=10)
     async with trio.open_nursery() as nursery:
         server: ChatServer = await nursery.start(ChatServer(config=config).serve)
@@ -61,16 +67,19 @@ async def measure(connections: int, top: int) -> None:
         gc.collect()
         after = tracemalloc.take_snapshot()
         types_after = _types()
-        diff = after.compare_to(before, "lineno")
+        diff = after.compare_to(before, "lineno" if frames <= 1 else "traceback")
         total = sum(stat.size_diff for stat in diff)
         print(f"{connections} idle connections: {total / connections:,.0f} bytes each (traced)")
         print("\nby line (bytes per connection, blocks per connection):")
         for stat in diff[:top]:
-            frame = stat.traceback[0]
+            # tracemalloc orders a traceback from the oldest call to the allocation itself.
+            frame, *callers = reversed(stat.traceback)
             print(
                 f"  {stat.size_diff / connections:8.0f} {stat.count_diff / connections:6.2f}  "
-                f"{frame.filename.rsplit('site-packages/', 1)[-1]}:{frame.lineno}"
+                f"{_where(frame)}"
             )
+            for caller in callers:
+                print(f"  {'':15}    called from {_where(caller)}")
         print("\nby type (objects the garbage collector tracks, per connection):")
         grown = (types_after - types_before).most_common(top)
         for name, count in grown:
@@ -84,9 +93,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--connections", type=int, default=500)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--frames", type=int, default=1, help="calls to show for each line")
     args = parser.parse_args()
-    tracemalloc.start(1)
-    trio.run(measure, args.connections, args.top)
+    tracemalloc.start(max(1, args.frames))
+    trio.run(measure, args.connections, args.top, args.frames)
 
 
 if __name__ == "__main__":

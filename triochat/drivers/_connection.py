@@ -25,6 +25,7 @@ from ..session._reasons import CloseReason, seconds
 from ..session._session import Session
 from ._addresses import peer_address
 from ._output import Output
+from ._readiness import abort
 
 if TYPE_CHECKING:
     from ..core._hub import Hub
@@ -44,6 +45,10 @@ log = logging.getLogger("triochat.server")
 _LAST_WORD_TIMEOUT: Final = 0.5
 # Connection ids, for logs: unique within the process.
 _ids = itertools.count(1)
+# The read scope of a reader that is not in one (not started yet, or parked in Readiness): there
+# is nothing to cancel then, close() wakes a parked reader instead (see _stop_reader). Shared by
+# every such connection (0.11 KiB each otherwise) and never entered, so cancelling it is harmless.
+_NOT_READING: Final = trio.CancelScope()
 
 
 class Connection(Output):
@@ -69,7 +74,6 @@ class Connection(Output):
         "guard",
         "lines_in",
         "opened_at",
-        "paused",
         "policy",
         "session",
     )
@@ -100,6 +104,7 @@ class Connection(Output):
         # See Output.stream: a plain socket that the flusher serves keeps only its socket.
         self._stream: trio.abc.Stream | None = stream
         self._socket: trio.socket.SocketType | None = None
+        self._descriptor = -1
         self.peer = peer
         #: Why the connection ended (the first reason given wins), and what it said.
         self.reason: CloseReason | None = None
@@ -109,7 +114,8 @@ class Connection(Output):
         #: The protocol: bytes in, commands out; events out, bytes in. The only thing here
         #: that knows what the client speaks.
         self.codec = codec
-        self._read_scope = trio.CancelScope()
+        # The read scope: made anew each time the reader starts working on input (see run).
+        self._read_scope = _NOT_READING
         # Until the client gives the server password (if there is one): then it is cut off.
         self._auth_deadline = math.inf
         self._said_goodbye = False
@@ -140,7 +146,6 @@ class Connection(Output):
         # takes a batch out of the outbox (the flusher or the writer) wakes it. Made when first
         # needed: most connections never need it.
         self._outbox_drained: trio.lowlevel.ParkingLot | None = None
-        #: How many times the reader stopped reading because of the outbox's soft limit.
         self.paused = 0
         #: Frames (lines) read from the client, and bytes written to it, for the metrics.
         self.lines_in = 0
@@ -164,89 +169,82 @@ class Connection(Output):
         return self.codec.pending
 
     @property
-    def reading_paused(self) -> bool:
-        """Whether the reader is waiting for this client's outbox to drain below its soft limit."""
-        lot = self._outbox_drained
-        return lot is not None and lot.statistics().tasks_waiting > 0
-
-    @property
     def refused_lines(self) -> int:
         """Lines discarded because this client sent them faster than its rate limit."""
         return 0 if self._flood is None else self._flood.refused
 
     async def run(self, nursery: trio.Nursery) -> None:
         """Serve the client; a writer task, when output is backlogged, runs in *nursery*."""
-        # The reader is inline here, not a coroutine of its own: an idle connection keeps this
-        # frame and trio's wait for readability, and nothing else. The idle timer is the
-        # deadline of the read scope, moved on by every complete line (no new scope per read);
-        # when it passes, the client is pinged (in a fresh scope) and then cut off. The clock
-        # runs from the last complete line, not the last byte: a client that trickles a line one
-        # byte at a time (slowloris), or sends one endless line, is as idle as one that sends
-        # nothing. A socket is read directly (os.read after wait_readable), without the three
-        # coroutine frames of SocketStream.receive_some that every idle connection would keep.
-        config = self.config
-        codec = self.codec
-        half_idle = config.idle_timeout / 2
-        read_size = config.read_size
-        fd = -1 if self._socket is None else self._socket.fileno()
-        readiness = self._readiness
+        # The reader is inline here: an idle connection keeps this frame and its park in
+        # Readiness, nothing else; every local is kept twice then (coroutine and frame object),
+        # so what is read once per line comes from self. The idle timer is a deadline, moved on
+        # by every complete line (not byte: slowloris is idle too); the reader works on input in
+        # the read scope, and parks outside it, its deadline kept by Readiness (see
+        # docs/architecture.md, "Memory per idle connection"). Other streams wait in the scope.
         pinged = False
-        last_line = trio.current_time()
+        last_line = self.opened_at
         try:
             self._open(nursery)
-            while True:
-                scope = self._read_scope
-                scope.deadline = min(
-                    last_line + half_idle * (2 if pinged else 1), self._auth_deadline
-                )
+            fd = self._fd  # the int the readiness set is keyed by: one object, not three
+            deadline = min(last_line + self.config.idle_timeout / 2, self._auth_deadline)
+            data: bytes | bytearray | None
+            while not self._ended():
+                # Its deadline is set before the first await only: trio keeps the deadline of an
+                # exited scope (and the scope) in its heap until it next prunes it, so a reader
+                # that parks at once, as an idle one does, gives its scope none.
+                scope = self._read_scope = trio.CancelScope()
                 with scope:
                     while True:
-                        data: bytes | bytearray | None
                         if fd >= 0:
-                            try:
-                                data = os.read(fd, read_size)
-                            except BlockingIOError:
-                                data = None
-                            except OSError:  # reset
-                                self.close(CloseReason.LOST)
-                                break
+                            data = self._read_socket(fd)
                             if data is None:
-                                # Waiting outside the except block: an idle connection would
-                                # otherwise keep the exception and its traceback alive.
-                                if readiness is not None and readiness.arm(fd):
-                                    await trio.lowlevel.wait_task_rescheduled(self._stop_waiting)
-                                else:
-                                    await trio.lowlevel.wait_readable(fd)
+                                if (
+                                    self._readiness is not None
+                                    and trio.current_time() < deadline
+                                    and self._readiness.arm(fd, deadline)
+                                ):
+                                    break  # armed: park below, outside the scope
+                                scope.deadline = deadline
+                                await trio.lowlevel.wait_readable(fd)
                                 continue
                             await trio.lowlevel.cancel_shielded_checkpoint()
                         else:
+                            scope.deadline = deadline
                             try:
-                                data = await self.stream.receive_some(read_size)
+                                data = await self.stream.receive_some(self.config.read_size)
                             except (trio.BrokenResourceError, trio.ClosedResourceError):
                                 self.close(CloseReason.LOST)
                                 break
                         if not data:
                             self.close(CloseReason.CLIENT_CLOSED)
                             break
-                        items = codec.receive(data)
+                        items = self.codec.receive(data)
                         if items:
                             last_line = trio.current_time()
                             pinged = False
-                            scope.deadline = min(last_line + half_idle, self._auth_deadline)
-                        if items and not await self._handle_lines(items):
-                            break  # a line ended the connection
-                if self.reason is not None or not scope.cancelled_caught:
-                    break  # closed, or the client is done
-                if trio.current_time() >= self._auth_deadline:
-                    self.close(CloseReason.AUTH_TIMEOUT)
-                    break
-                self._read_scope = trio.CancelScope()
-                if pinged:
-                    self.close(CloseReason.IDLE_TIMEOUT)
+                            deadline = scope.deadline = min(
+                                last_line + self.config.idle_timeout / 2, self._auth_deadline
+                            )
+                            if not await self._handle_lines(items):
+                                break  # a line ended the connection
+                            # Moved on by the outbox wait (off the clock) or authentication.
+                            deadline = scope.deadline
+                self._read_scope = _NOT_READING
+                if self._ended():
+                    break  # closed
+                if not scope.cancelled_caught:
+                    if data is not None:
+                        break  # the client is done
+                    # Parked until input, the deadline, or close() wakes us (see _readiness),
+                    # holding no scope (this frame's would be kept alive by its name).
+                    scope = _NOT_READING
+                    await trio.lowlevel.wait_task_rescheduled(abort)
+                    if self._ended() or trio.current_time() < deadline:
+                        continue
+                if self._time_is_up(pinged):
                     break
                 pinged = True
-                if self.session is not None:
-                    self.session.ping(half_idle)
+                deadline = min(last_line + self.config.idle_timeout, self._auth_deadline)
             # The reader is done: send what is queued and the goodbye (unless aborted).
             self.close(CloseReason.CLOSED)
             if self._writer is not None:
@@ -257,6 +255,31 @@ class Connection(Output):
             self.crashed(exc)
         finally:
             await self._teardown()
+
+    def _read_socket(self, fd: int) -> bytes | None:
+        """What the socket has now: ``None`` if nothing yet, ``b""`` at its end or after a reset
+        (which closes the connection as lost; the first reason given wins). A function of its
+        own so that no exception (and its traceback) is alive while the reader waits."""
+        try:
+            return os.read(fd, self.config.read_size)
+        except BlockingIOError:
+            return None
+        except OSError:  # reset
+            self.close(CloseReason.LOST)
+            return b""
+
+    def _time_is_up(self, pinged: bool) -> bool:
+        """The reader's deadline passed: ``True`` when that ends the connection (the password's,
+        or the idle timer's once the client was *pinged*); else the client is pinged."""
+        if trio.current_time() >= self._auth_deadline:
+            self.close(CloseReason.AUTH_TIMEOUT)
+            return True
+        if pinged:
+            self.close(CloseReason.IDLE_TIMEOUT)
+            return True
+        if self.session is not None:
+            self.session.ping(self.config.idle_timeout / 2)
+        return False
 
     def _open(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
@@ -270,7 +293,10 @@ class Connection(Output):
         member.add_removal_callback(self._removed)
         if self._flusher is not None:
             assert self._socket is not None
-            self._fd = self._socket.fileno()
+            # From now on only the descriptor is kept (see Output.stream): the socket objects
+            # are made again, and then closed, when a writer or the goodbye needs a stream.
+            self._fd = self._descriptor = self._socket.detach()
+            self._socket = None
             member.set_doorbell(self._flusher.doorbell, self)
         else:
             # No eager writes here (TLS, or a stream handed to handle_stream): a writer that
@@ -308,8 +334,8 @@ class Connection(Output):
             self.hub.disconnect(member, self.said_reason)
             member.close_outbox()
             self._fd = -1
-            if self._readiness is not None and self._socket is not None:
-                self._readiness.forget(self._socket.fileno())
+            if self._readiness is not None and self._descriptor >= 0:
+                self._readiness.forget(self._descriptor)
             with trio.CancelScope(shield=True):
                 if self._writer is not None:
                     self._writer.cancel()
@@ -351,12 +377,14 @@ class Connection(Output):
 
     # ------------------------------------------------------------------------------- reader
 
-    def _stop_waiting(self, _: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
-        # The reader, parked in Readiness while idle, is cancelled (its idle timer, or close()).
-        assert self._readiness is not None
-        assert self._socket is not None
-        self._readiness.disarm(self._socket.fileno())
-        return trio.lowlevel.Abort.SUCCEEDED
+    def _ended(self) -> bool:
+        # A call, not the attribute: close() sets it behind the reader's back (for mypy too).
+        return self.reason is not None
+
+    def _stop_reader(self) -> None:
+        super()._stop_reader()
+        if self._readiness is not None and self._descriptor >= 0:
+            self._readiness.wake(self._descriptor)  # parked outside the scope (see run)
 
     async def _handle_lines(self, frames: list[object]) -> bool:
         """Act on the frames of one read; ``False`` when one of them ends the connection.
@@ -425,25 +453,6 @@ class Connection(Output):
         finally:
             parked = trio.current_time() - parked_at
             scope.deadline = min(idle_deadline + parked, self._auth_deadline)
-
-    async def _wait_for_outbox(self) -> None:
-        """Stop reading while this client's own outbox is over its soft limit.
-
-        A client that floods while not reading its echoes would otherwise fill its outbox
-        and be cut off; this way TCP pushes back on it instead, and it goes on as soon as it
-        reads. Other clients' outboxes play no part: nobody waits for somebody else.
-        """
-        member = self.member
-        assert member is not None
-        config = self.config
-        while member.connected and (
-            member.queued_events >= config.outbox_soft_events
-            or member.queued_bytes >= config.outbox_soft_bytes
-        ):
-            self.paused += 1
-            if self._outbox_drained is None:
-                self._outbox_drained = trio.lowlevel.ParkingLot()
-            await self._outbox_drained.park()
 
     def _refuse(self, verdict: Verdict) -> bool:
         """Discard a frame over the rate limit; ``False`` when the client is disconnected."""

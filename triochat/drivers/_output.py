@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from typing import TYPE_CHECKING
 
 import trio
@@ -39,6 +40,7 @@ class Output:
 
     __slots__ = (
         "_aborted",
+        "_descriptor",
         "_fd",
         "_flusher",
         "_nursery",
@@ -57,6 +59,7 @@ class Output:
         "hub",
         "id",
         "member",
+        "paused",
         "peer",
         "reason",
         "reason_detail",
@@ -65,9 +68,11 @@ class Output:
     hub: Hub
     config: ServerConfig
     # The client's stream; for a plain socket served by the flusher, only its socket is kept
-    # (_socket) and the SocketStream is made again when first needed (see stream).
+    # (_socket) until the connection opens, then only its descriptor (_descriptor, -1: none),
+    # and the SocketStream is made again when first needed (see stream).
     _stream: trio.abc.Stream | None
     _socket: trio.socket.SocketType | None
+    _descriptor: int
     codec: Codec
     member: Member | None
     id: int
@@ -95,17 +100,53 @@ class Output:
     _writer_done: trio.Event | None
     # Where the reader parks while its own outbox is over the soft limit (made when needed).
     _outbox_drained: trio.lowlevel.ParkingLot | None
+    #: How many times the reader stopped reading because of the outbox's soft limit.
+    paused: int
+
+    @property
+    def reading_paused(self) -> bool:
+        """Whether the reader is waiting for this client's outbox to drain below its soft limit."""
+        lot = self._outbox_drained
+        return lot is not None and lot.statistics().tasks_waiting > 0
+
+    async def _wait_for_outbox(self) -> None:
+        """Stop reading while this client's own outbox is over its soft limit.
+
+        A client that floods while not reading its echoes would otherwise fill its outbox
+        and be cut off; this way TCP pushes back on it instead, and it goes on as soon as it
+        reads. Other clients' outboxes play no part: nobody waits for somebody else.
+        """
+        member = self.member
+        assert member is not None
+        config = self.config
+        while member.connected and (
+            member.queued_events >= config.outbox_soft_events
+            or member.queued_bytes >= config.outbox_soft_bytes
+        ):
+            self.paused += 1
+            if self._outbox_drained is None:
+                self._outbox_drained = trio.lowlevel.ParkingLot()
+            await self._outbox_drained.park()
 
     @property
     def stream(self) -> trio.abc.Stream:
         """The client's stream. An idle plain-socket connection is read and written through its
         descriptor and holds no ``trio.SocketStream`` (with its conflict detector and attribute
-        dict, about 0.4 KiB); one is made for the writer task or the goodbye when needed."""
+        dict, about 0.4 KiB) nor socket objects (trio's and the standard library's, 0.18 KiB);
+        they are made for the writer task or the goodbye when needed."""
         stream = self._stream
         if stream is None:
-            assert self._socket is not None
-            stream = self._stream = trio.SocketStream(self._socket)
+            sock = self._socket
+            if sock is None:
+                assert self._descriptor >= 0
+                sock = trio.socket.from_stdlib_socket(socket.socket(fileno=self._descriptor))
+            stream = self._stream = trio.SocketStream(sock)
         return stream
+
+    def _stop_reader(self) -> None:
+        """Make the reader stop: cancel its scope (a reader parked outside it is woken by the
+        subclass that parks it)."""
+        self._read_scope.cancel()
 
     def close(
         self,
@@ -123,7 +164,7 @@ class Output:
         """
         if self.reason is None:
             self.reason, self.reason_detail = reason, detail
-        self._read_scope.cancel()
+        self._stop_reader()
         if self.member is not None:
             self.hub.disconnect(self.member, self.said_reason, announce=announce)
         if abort:
@@ -262,4 +303,4 @@ class Output:
         with trio.move_on_after(min(timeout, self.config.shutdown_grace)):
             goodbye = self.codec.goodbye(self.reason or CloseReason.CLOSED, self.reason_detail)
             self._said_goodbye = await self._send_quietly(goodbye)
-        self._read_scope.cancel()
+        self._stop_reader()

@@ -135,13 +135,10 @@ async def _join(session: Session, command: Join) -> None:
         room = session.hub.join(member, command.room)
     else:
         # Already in: joined on connecting, before it could ask; it missed what preceded.
-        arrived = session.arrivals.get(existing.name) if existing is not None else None
+        arrived = session.arrived(existing.name) if existing is not None else None
         room, _ = await join_since(session.hub, member, command.room, since, arrived=arrived)
-    arrivals = session.arrivals
-    if not already or room.name not in arrivals:
-        arrivals[room.name] = room.seq
-    for left in [left for left in arrivals if left not in member.rooms]:
-        del arrivals[left]  # bounded by the rooms it is in
+    arrived_at = session.arrived(room.name)
+    session.note_arrival(room.name, room.seq if not already or arrived_at is None else arrived_at)
     session.reply(ReplyKind.SWITCH, room=room.name, epoch=room.log.epoch)
 
 

@@ -60,9 +60,11 @@ class Session:
         #: this client gave (or which it registered): renaming among their look-alikes is free.
         #: (Replaced, never changed in place: until then every session shares one empty set.)
         self.owned: frozenset[str] = _NO_NICKS
-        #: The room's seq when this client joined each room (by name), so that a reconnecting
-        #: client joined to a room before it could ask can still catch up on what preceded.
-        self.arrivals: dict[str, int] = {}
+        #: The room's seq when this client joined each room, as (name, seq) pairs, so that a
+        #: reconnecting client joined to a room before it could ask can still catch up on what
+        #: preceded. Pairs, not a dict: one room's worth is 104 bytes instead of 184 (a dict and
+        #: its table), for every connection. See :meth:`arrived` and :meth:`note_arrival`.
+        self.arrivals: tuple[tuple[str, int], ...] = ()
 
     def reply(self, kind: ReplyKind, params: dict[str, Any] | None = None, **data: Any) -> None:
         """Answer with a reply of *kind*: *data* for programs (the JSON format's ``data``),
@@ -102,7 +104,21 @@ class Session:
         except ChatError as exc:  # banned from the default room: still connected, in no room
             self._failed(exc)
         else:
-            self.arrivals[room.name] = room.seq  # where it came in (see _handlers._join)
+            self.note_arrival(room.name, room.seq)  # where it came in (see _handlers._join)
+
+    def arrived(self, room: str) -> int | None:
+        """The seq of *room* when this client joined it (``None``: not noted)."""
+        for name, seq in self.arrivals:
+            if name == room:
+                return seq
+        return None
+
+    def note_arrival(self, room: str, seq: int) -> None:
+        """Note that this client joined *room* at *seq*, and forget the rooms it has left (so
+        that the pairs are bounded by the rooms it is in)."""
+        rooms = self.member.rooms
+        kept = tuple(pair for pair in self.arrivals if pair[0] != room and pair[0] in rooms)
+        self.arrivals = (*kept, (room, seq))
 
     def welcome(self, room: Room | None) -> None:
         """Welcome the client, into *room* (``None``: it starts in no room)."""

@@ -9,7 +9,8 @@ import pytest
 
 from triochat import BanChanged, Event, Kicked, OperatorChanged
 from triochat.core._text import sanitize
-from triochat.protocols._lines import LineSplitter
+from triochat.protocols._lines import LineSplitter, LineTooLong
+from triochat.protocols.text._codec import LineCodec
 from triochat.protocols.text._render import render_text
 from triochat.session._flood import FloodControl, TokenBucket, Verdict
 
@@ -80,3 +81,19 @@ def test_a_clock_that_goes_back_mints_no_tokens() -> None:
 def test_a_limit_of_zero_disconnects_at_the_first_refusal() -> None:
     flood = FloodControl(rate=1, burst=1, limit=0, window=10)
     assert [flood.check(0.0), flood.check(0.0)] == [Verdict.ACCEPT, Verdict.DISCONNECT]
+
+
+def test_the_line_codec_makes_its_splitter_at_the_first_bytes() -> None:
+    # An idle connection's codec holds no splitter; the first bytes make one, with the limit.
+    codec = LineCodec(8)
+    assert codec._splitter is None
+    assert codec.pending == 0
+    assert codec.receive(b"hel") == []
+    assert codec.pending == 3  # held by the splitter just made
+    frames = codec.receive(b"lo\nmuch too long\nok\n")
+    assert frames[0] == b"hello"
+    assert isinstance(frames[1], LineTooLong)
+    assert frames[1].limit == 8
+    assert frames[2] == b"ok"
+    with pytest.raises(ValueError, match="at least 1"):
+        LineCodec(0)

@@ -35,10 +35,15 @@ class LineCodec:
     exactly at the notice that confirms it (what was queued before keeps the old format)."""
 
     name: ClassVar[str] = "text"
-    __slots__ = ("_json_input", "_member", "_splitter", "_switches", "format")
+    __slots__ = ("_json_input", "_max_line", "_member", "_splitter", "_switches", "format")
 
     def __init__(self, max_line: int) -> None:
-        self._splitter = LineSplitter(max_line)
+        if max_line < 1:
+            raise ValueError("max_line must be at least 1")
+        # The splitter is made at the first bytes received: a connection that stays idle
+        # (most of ten thousand) does without one.
+        self._max_line = max_line
+        self._splitter: LineSplitter | None = None
         #: The output format now: ``"text"`` until the client asks for ``"json"``.
         self.format = "text"
         # JSON command objects are read from the line after the client asked for JSON.
@@ -59,10 +64,14 @@ class LineCodec:
 
     @property
     def pending(self) -> int:
-        return self._splitter.pending
+        splitter = self._splitter
+        return 0 if splitter is None else splitter.pending
 
     def receive(self, data: bytes | bytearray) -> list[object]:
-        return self._splitter.feed(data)  # type: ignore[return-value]  # frames are opaque
+        splitter = self._splitter
+        if splitter is None:
+            splitter = self._splitter = LineSplitter(self._max_line)
+        return splitter.feed(data)  # type: ignore[return-value]  # frames are opaque
 
     def decode(self, frame: object) -> Input:
         if isinstance(frame, LineTooLong):
