@@ -202,7 +202,9 @@ class Connection(Output):
             self._open(nursery)
             fd = self._fd  # the int the readiness set is keyed by: one object, not three
             deadline = min(last_line + self.config.idle_timeout / 2, self._auth_deadline)
-            data: bytes | bytearray | None
+            # None: read the socket next; bytes: what the last read gave, kept until the lines
+            # in it are handled (a short read then parks at once: see below).
+            data: bytes | bytearray | None = None
             while not self._ended():
                 # Its deadline is set before the first await only: trio keeps the deadline of an
                 # exited scope (and the scope) in its heap until it next prunes it, so a reader
@@ -211,13 +213,19 @@ class Connection(Output):
                 with scope:
                     while True:
                         if fd >= 0:
-                            try:
-                                data = os.read(fd, self.config.read_size)
-                            except BlockingIOError:
+                            if data is not None:
+                                # The last read was short: it took all there was, so park
+                                # without a read that would only say so (EAGAIN). The one-shot
+                                # arm sees data that came meanwhile, and wakes us at once.
                                 data = None
-                            except OSError:  # reset
-                                self.close(CloseReason.LOST)
-                                break
+                            else:
+                                try:
+                                    data = os.read(fd, self.config.read_size)
+                                except BlockingIOError:
+                                    data = None
+                                except OSError:  # reset
+                                    self.close(CloseReason.LOST)
+                                    break
                             if data is None:
                                 # Waiting outside the except block: an idle connection would
                                 # otherwise keep the exception and its traceback alive.
@@ -230,7 +238,6 @@ class Connection(Output):
                                 scope.deadline = deadline
                                 await trio.lowlevel.wait_readable(fd)
                                 continue
-                            await trio.lowlevel.cancel_shielded_checkpoint()
                         else:
                             scope.deadline = deadline
                             try:
@@ -252,6 +259,11 @@ class Connection(Output):
                                 break  # a line ended the connection
                             # Moved on by the outbox wait (off the clock) or authentication.
                             deadline = scope.deadline
+                        if fd >= 0 and len(data) >= self.config.read_size:
+                            # A full read: there may be more. Let the others run first (trio's
+                            # schedule point, once a read), then read again.
+                            data = None
+                            await trio.lowlevel.cancel_shielded_checkpoint()
                 self._read_scope = _NOT_READING
                 if self._ended():
                     break  # closed
