@@ -51,6 +51,12 @@ _ids = itertools.count(1)
 _NOT_READING: Final = trio.CancelScope()
 
 
+#: Lines that come less than this many seconds apart keep a client busy, and...
+_BUSY_GAP: Final = 0.1
+#: ...this many of them in a row make it wait for input through trio, not Readiness.
+_BUSY_CAP: Final = 4
+
+
 class Connection(Output):
     """Serve one client over *stream* until it quits, times out, fails, or the server stops.
 
@@ -68,6 +74,7 @@ class Connection(Output):
 
     __slots__ = (
         "_auth_deadline",
+        "_busy",
         "_flood",
         "_on_closed",
         "_readiness",
@@ -119,6 +126,8 @@ class Connection(Output):
         self._read_scope = _NOT_READING
         # Until the client gives the server password (if there is one): then it is cut off.
         self._auth_deadline = math.inf
+        # How many lines in a row came within _BUSY_GAP of the one before (up to _BUSY_CAP).
+        self._busy = 0
         self._said_goodbye = False
         self._aborted = False  # output is stuck or gone: send nothing more but the last word
         self._sending = False  # True while a send_all is in progress
@@ -229,8 +238,13 @@ class Connection(Output):
                             if data is None:
                                 # Waiting outside the except block: an idle connection would
                                 # otherwise keep the exception and its traceback alive.
+                                # A busy client (a line every few ms) waits through trio:
+                                # woken straight from trio's epoll, with no pass of Readiness
+                                # in between. An idle one parks in Readiness, which keeps
+                                # less per connection (see _readiness).
                                 if (
                                     self._readiness is not None
+                                    and self._busy < _BUSY_CAP
                                     and trio.current_time() < deadline
                                     and self._readiness.arm(fd, deadline)
                                 ):
@@ -250,6 +264,12 @@ class Connection(Output):
                             break
                         items = self.codec.receive(data)
                         if items:
+                            busy = self._busy
+                            self._busy = (
+                                busy + (busy < _BUSY_CAP)
+                                if trio.current_time() - last_line < _BUSY_GAP
+                                else 0
+                            )
                             last_line = trio.current_time()
                             pinged = False
                             deadline = scope.deadline = min(
