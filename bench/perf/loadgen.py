@@ -7,7 +7,9 @@ one by one), receivers live in forked worker processes, and senders put many lin
 reader can see which side was the limit.
 
 Every chat line a sender writes carries its send time (``time.monotonic_ns``, the same clock in
-every process on the machine); receivers compute the latency of each line from it.
+every process on the machine); receivers compute the latency of each line from it and the time
+the kernel received it (``SO_TIMESTAMPNS``), so that they can read in batches (a pause of
+``READ_PAUSE`` between passes) without the pause counting as latency.
 
 The scenarios that drive it are in ``bench/perf/scenarios.py``.
 """
@@ -30,9 +32,17 @@ from pathlib import Path
 from typing import Final
 
 from .dialects import MARK, STAMP, Dialect
+from .measure import cpu_seconds
 
 #: Bytes asked of a socket per read.
 RECV_SIZE: Final = 1 << 20
+#: Seconds a receiver worker sleeps after each pass over its ready sockets: lines pile up, so it
+#: reads several at once and is not woken per line (nor is the server, sending to it).
+READ_PAUSE: Final = 0.001
+#: ``setsockopt`` option for the kernel's receive time of the data (Linux; not in ``socket``).
+SO_TIMESTAMPNS: Final = 35
+#: Room for its control message (a ``struct timespec``) in ``recvmsg``.
+STAMP_SPACE: Final = socket.CMSG_SPACE(16)
 #: Connections opened before waiting for the server to register them (the listen backlog).
 CONNECT_BATCH: Final = 500
 #: Seconds to wait for all clients to register; then the scenario fails.
@@ -43,45 +53,6 @@ MEASURING: Final = 1
 STOP: Final = 2
 #: Where the C receiver worker is built (git ignores build/).
 BUILD: Final = Path(__file__).resolve().parent.parent.parent / "build" / "bench"
-CLK_TCK: Final = os.sysconf("SC_CLK_TCK")
-PAGE: Final = os.sysconf("SC_PAGE_SIZE")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU seconds of process *pid* and its live children (the workers of
-    ``--workers N`` under their supervising parent), from /proc/PID/stat."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as file:
-            fields = file.read().rpartition(b")")[2].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0  # a child that ended between the listing and the read
-    # After the command name: state is field 0, utime field 11, stime field 12.
-    own = (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return own + sum(cpu_seconds(child) for child in _children(pid))
-
-
-def _children(pid: int) -> list[int]:
-    children: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            children += [int(child) for child in task.read_text().split()]
-        except OSError:
-            continue
-    return children
-
-
-def rss_bytes(pid: int) -> int:
-    """Resident set size of process *pid*, from /proc/PID/statm."""
-    with open(f"/proc/{pid}/statm", "rb") as file:
-        return int(file.read().split()[1]) * PAGE
-
-
-def threads(pid: int) -> int:
-    with open(f"/proc/{pid}/status", "rb") as file:
-        for line in file:
-            if line.startswith(b"Threads:"):
-                return int(line.split()[1])
-    return 0
 
 
 class Client:
@@ -96,7 +67,6 @@ class Client:
         "registered_mark",
         "sock",
         "tail",
-        "total",
     )
 
     def __init__(
@@ -109,7 +79,6 @@ class Client:
         self.registered = False
         self.closed = False
         self.chat = 0  # chat lines received
-        self.total = 0  # all lines received
         self.outgoing = b""  # bytes the kernel has not taken yet
 
 
@@ -123,7 +92,13 @@ class Load:
     """
 
     def __init__(
-        self, port: int, server_pid: int, dialect: Dialect | None = None, rx: str | None = None
+        self,
+        port: int,
+        server_pid: int,
+        dialect: Dialect | None = None,
+        rx: str | None = None,
+        *,
+        arrival: str = "kernel",
     ) -> None:
         self.port = port
         self.server_pid = server_pid
@@ -131,6 +106,13 @@ class Load:
         self.dialect = dialect or Dialect(port)
         #: The C receiver worker (``rx.c``, built by :func:`build_rx`), or ``None``: Python's.
         self.rx = rx
+        #: A line's arrival in the workers: the kernel's receive time ("kernel"), the time the
+        #: worker read it ("read", the old way), or "both" (kernel, and :attr:`read_latencies`).
+        self.arrival = arrival
+        #: With arrival "both": the same lines' latencies timed by the read.
+        self.read_latencies: list[int] = []
+        #: Reads the workers timed themselves because the kernel gave no stamp.
+        self.unstamped = 0
         self.epoll = select.epoll()
         self.clients: list[Client] = []
         self.by_fd: dict[int, Client] = {}
@@ -158,6 +140,9 @@ class Load:
                 if rcvbuf:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if receivers and self.arrival != "read":
+                    # From the first byte: the kernel only stamps what arrives after this.
+                    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
                 sock.connect(("127.0.0.1", dialect.port))
                 sock.setblocking(False)
                 nick = nicks[index]
@@ -233,7 +218,7 @@ class Load:
                         if client.sock.fileno() not in mine:
                             client.sock.close()
                     self.epoll.close()
-                    _work(share, [1 + i for i in slot], shared, write_end, pause)
+                    _work(share, [1 + i for i in slot], shared, write_end, pause, self.arrival)
                     code = 0
                 finally:
                     os._exit(code)
@@ -265,7 +250,14 @@ class Load:
             fds = [client.sock.fileno() for client in share]
             pairs = [f"{fd}:{1 + index}" for fd, index in zip(fds, slot, strict=True)]
             process = subprocess.Popen(
-                [self.rx, str(memfd), str(write_end), str(int(pause * 1e6)), *pairs],
+                [
+                    self.rx,
+                    str(memfd),
+                    str(write_end),
+                    str(round(pause * 1e6)),
+                    self.arrival,
+                    *pairs,
+                ],
                 pass_fds=(memfd, write_end, *fds),
             )
             os.close(write_end)
@@ -288,7 +280,7 @@ class Load:
         """Stop the workers and return the latencies (ns) they recorded while measuring."""
         self.phase(STOP)
         samples = array.array("q")
-        self.receivers_closed = 0
+        self.receivers_closed = self.unstamped = 0
         self.worker_samples = []
         for worker in self.workers:
             data = bytearray()
@@ -296,10 +288,15 @@ class Load:
                 data += chunk
             os.close(worker.pipe)
             worker.wait()
-            if len(data) >= 8:
-                self.receivers_closed += int.from_bytes(data[:8], "little", signed=True)
+            if len(data) >= 16:
+                head = array.array("q", bytes(data[:16]))
+                self.receivers_closed += head[0]
+                self.unstamped += head[1]
                 mine = array.array("q")
-                mine.frombytes(bytes(data[8:]))
+                mine.frombytes(bytes(data[16:]))
+                if self.arrival == "both":  # kernel, read, kernel, read...
+                    self.read_latencies += mine[1::2]
+                    mine = mine[0::2]
                 self.worker_samples.append((worker.clients, mine.tolist()))
                 samples.extend(mine)
         self.workers = []
@@ -316,7 +313,7 @@ class Load:
 
     def cpu(self) -> float:
         """CPU seconds of this process and its workers."""
-        return cpu_seconds(os.getpid()) + sum(cpu_seconds(w.pid) for w in self.workers)
+        return cpu_seconds(os.getpid())  # the workers are this process's children
 
     # ------------------------------------------------------------------ the loop
 
@@ -400,38 +397,62 @@ def _complete(data: bytes | bytearray, end: int) -> int:
     return at if data.find(b"~", at, end) < 0 else end
 
 
-def received(client: Client, data: bytes, latencies: array.array[int] | None) -> None:
-    """Count the chat markers in what arrived (and whether the client has registered); record
-    the latency of each."""
-    now = time.monotonic_ns()
+def received(
+    client: Client, data: bytes, latencies: array.array[int] | None, arrival: int | None = None
+) -> None:
+    """Count the chat markers in what arrived (and whether the client has registered); with
+    *latencies*, record the latency of each: from its stamp to *arrival* (ns, default now).
+
+    Without *latencies* (the main process's clients: senders only need counts) the markers are
+    counted with ``bytes.count``, not parsed."""
     chunk = client.tail + data if client.tail else data
     cut = _complete(chunk, len(chunk))
     client.tail = chunk[cut:]
     chunk = chunk[:cut]
-    client.total += chunk.count(b"\n")
     if not client.registered and client.registered_mark in chunk:
         client.registered = True
-    if MARK in chunk:
+    if latencies is None:
+        client.chat += chunk.count(MARK)
+    elif MARK in chunk:
         stamps = STAMP.findall(chunk)
         client.chat += len(stamps)
-        if latencies is not None:
-            latencies.extend([now - int(stamp) for stamp in stamps])
+        now = time.monotonic_ns() if arrival is None else arrival
+        latencies.extend([now - int(stamp) for stamp in stamps])
+
+
+def kernel_arrival(ancillary: list[tuple[int, int, bytes]], offset: int) -> int | None:
+    """The kernel's receive time (``SO_TIMESTAMPNS``, ``CLOCK_REALTIME``) in a ``recvmsg``'s
+    control data, moved to ``CLOCK_MONOTONIC`` by *offset* (realtime - monotonic, ns); ``None``
+    if there is none. For TCP it is the time of the last segment the read returned."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            seconds, nanoseconds = array.array("q", data[:16])
+            return seconds * 1_000_000_000 + nanoseconds - offset
+    return None
 
 
 def _work(
-    clients: list[Client], slots: list[int], shared: memoryview, result: int, pause: float
+    clients: list[Client],
+    slots: list[int],
+    shared: memoryview,
+    result: int,
+    pause: float,
+    arrival: str = "kernel",
 ) -> None:
     """A worker: read and count until told to stop; then send back the latency samples.
 
-    This is the hot loop of the load generator, so it reads into one preallocated buffer and
-    counts with ``bytearray.count``/``rfind`` over a range of it: no allocation per read. With
-    *pause* (throughput runs only, where latency is not measured) it sleeps that long after each
-    pass, so that every read finds many lines waiting: a server that sends each line in a
-    segment of its own then does not make the load generator the bottleneck.
+    The twin of ``rx.c`` (see there), for machines without a C compiler. It reads into one
+    preallocated buffer and counts with ``rfind``/``findall`` over a range of it: no allocation
+    per read. After each pass it sleeps *pause*, so that reads find several lines waiting; with
+    *arrival* "kernel" a line's arrival is the kernel's receive time, so the pause is not
+    latency; "read" times it by the read; "both" records the two, one after the other.
     """
+    kernel, both = arrival != "read", arrival == "both"
     epoll = select.epoll()
     by_fd = {}
     for client, slot in zip(clients, slots, strict=True):
+        if kernel:
+            client.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         epoll.register(client.sock.fileno(), select.EPOLLIN)
         by_fd[client.sock.fileno()] = (client, slot)
     samples: array.array[int] = array.array("q")
@@ -439,12 +460,15 @@ def _work(
     view = memoryview(buffer)
     find_stamps = STAMP.findall
     monotonic_ns = time.monotonic_ns
+    control = STAMP_SPACE if kernel else 0
+    unstamped = 0
     while True:
-        ready = epoll.poll(0.02)
+        ready = epoll.poll(0.02)  # an idle worker waits here, and costs nothing
         phase = shared[0]  # read after the wait: a read may not predate the phase it counts in
         if phase == STOP:
             break
         measuring = phase == MEASURING
+        offset = time.clock_gettime_ns(time.CLOCK_REALTIME) - monotonic_ns()
         for fd, _ in ready:
             client, slot = by_fd[fd]
             tail = client.tail
@@ -452,7 +476,9 @@ def _work(
             if start:
                 buffer[:start] = tail
             try:
-                n = client.sock.recv_into(view[start : start + RECV_SIZE])
+                n, ancillary, _, _ = client.sock.recvmsg_into(
+                    [view[start : start + RECV_SIZE]], control
+                )
             except BlockingIOError:
                 continue
             except OSError:
@@ -461,7 +487,11 @@ def _work(
                 client.closed = True
                 epoll.unregister(fd)
                 continue
-            now = monotonic_ns()
+            read_time = monotonic_ns()
+            stamped = kernel_arrival(ancillary, offset) if kernel else None
+            if stamped is None:
+                unstamped += kernel and measuring
+                stamped = read_time
             end = start + n
             cut = _complete(buffer, end)
             client.tail = bytes(buffer[cut:end]) if cut < end else b""
@@ -469,60 +499,17 @@ def _work(
             client.chat += len(stamps)
             shared[slot] = client.chat
             if measuring:
-                samples.extend([now - int(stamp) for stamp in stamps])
+                for stamp in stamps:
+                    samples.append(stamped - int(stamp))
+                    if both:
+                        samples.append(read_time - int(stamp))
         if pause:
             time.sleep(pause)
-    # First the number of this worker's clients the server closed, then the samples.
-    data = array.array("q", [sum(client.closed for client in clients)]).tobytes()
+    # As rx.c: the number of this worker's clients the server closed, of reads without a kernel
+    # stamp, then the samples.
+    data = array.array("q", [sum(client.closed for client in clients), unstamped]).tobytes()
     data += samples.tobytes()
     while data:
         written = os.write(result, data)
         data = data[written:]
     os.close(result)
-
-
-class Window:
-    """CPU seconds of the server and of the load generator (with its workers) over an interval:
-    in all, and of its busiest process (the one that would be the bottleneck)."""
-
-    def __init__(self, load: Load) -> None:
-        self.load = load
-        self.start = time.monotonic()
-        self.server_cpu = cpu_seconds(load.server_pid)
-        self.own = self._each()
-
-    def _each(self) -> dict[int, float]:
-        pids = [os.getpid(), *(worker.pid for worker in self.load.workers)]
-        return {pid: cpu_seconds(pid) for pid in pids}
-
-    def result(self) -> dict[str, float]:
-        wall = time.monotonic() - self.start
-        used = [(after - self.own.get(pid, 0.0)) / wall for pid, after in self._each().items()]
-        return {
-            "seconds": wall,
-            "server_cpu": (cpu_seconds(self.load.server_pid) - self.server_cpu) / wall,
-            "loadgen_cpu": sum(used),
-            "loadgen_busiest_cpu": max(used),
-            "loadgen_processes": len(used),
-        }
-
-
-def percentiles(values: list[int]) -> dict[str, float]:
-    """p50/p99/max of nanosecond samples, in milliseconds."""
-    if not values:
-        nan = float("nan")
-        return {"samples": 0, "p50_ms": nan, "p99_ms": nan, "max_ms": nan}
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
-
-    return {"samples": len(ordered), "p50_ms": at(0.50), "p99_ms": at(0.99), "max_ms": at(1.0)}
-
-
-def cdf(values: list[int], points: int = 200) -> list[float]:
-    """Latency (ms) at *points* evenly spaced quantiles, for the CDF plot."""
-    if not values:
-        return []
-    ordered = sorted(values)
-    return [ordered[min(len(ordered) - 1, i * len(ordered) // points)] / 1e6 for i in range(points)]

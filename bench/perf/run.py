@@ -169,7 +169,11 @@ def scenarios(quick: bool) -> dict[str, dict[str, Any]]:
     return {
         "fanout": {
             "title": "(a) fan-out throughput: 100 receivers, 10 senders, as fast as possible",
-            "args": [*seconds, "fanout", "--receivers", "100", "--senders", "10"],
+            # Reads every 2 ms: a server that sends each line in a segment of its own (the
+            # asyncio baselines) would otherwise cost the load generator a read per line or two.
+            "args": [
+                *seconds, "--read-pause", "0.002", "fanout", "--receivers", "100", "--senders", "10"
+            ],
         },
         "latency": {
             "title": "(b) latency: 100 receivers, 10 senders x 100 msg/s",
@@ -253,6 +257,14 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--idle-connections", type=int, default=IDLE_CONNECTIONS)
     parser.add_argument(
+        "--loadgen",
+        action="append",
+        default=[],
+        metavar="OPTION",
+        help="an option for every load generator run, e.g. --loadgen=--arrival=read "
+        "--loadgen=--read-pause=0 (the old way of timing lines, to compare)",
+    )
+    parser.add_argument(
         "--before",
         metavar="TREE",
         help="also run triochat (text) from this source tree, as 'triochat-before', "
@@ -334,6 +346,10 @@ def run_scenario(
     runs = [(r, n, v) for r in range(args.rounds) for n, v in variants.items() if n not in missing]
     for round_number, server_name, variant in runs:
         arguments = list(spec["args"])
+        # The load generator's own options go before the scenario's name (and win over the
+        # spec's).
+        at = next(i for i, word in enumerate(arguments) if word in ("fanout", "paced", "idle"))
+        arguments[at:at] = args.loadgen
         command = list(variant.command)
         if name == "idle":
             count = connections

@@ -12,22 +12,22 @@ import json
 import os
 import sys
 import time
-from typing import Any
+from typing import Any, Final
 
 from .dialects import DIALECTS, chat_line
 from .loadgen import (
     MEASURING,
+    READ_PAUSE,
     RECV_SIZE,
     WARMING,
     Client,
     Load,
-    Window,
     build_rx,
-    cdf,
-    percentiles,
-    rss_bytes,
-    threads,
 )
+from .measure import Window, cdf, percentiles, rss_bytes, threads
+
+#: Seconds between two reads of the paced senders' sockets (they hold far more than that).
+SENDER_DRAIN: Final = 0.01
 
 
 def fanout(load: Load, args: argparse.Namespace) -> dict[str, Any]:
@@ -67,7 +67,14 @@ def fanout(load: Load, args: argparse.Namespace) -> dict[str, Any]:
                     sent[key] += room
                     total_sent += room
                 load.flush(sender)
-            load.poll(0.0005)
+            # Echoes pile up for a moment and are read in one pass: not one wake-up per segment
+            # of a server that sends each line in its own. Each sender keeps --window lines in
+            # flight, far more than the server delivers in this time, so the server never waits.
+            if args.read_pause:
+                time.sleep(args.read_pause)
+                load.poll(0)
+            else:
+                load.poll(0.0005)
 
     pump(time.monotonic() + args.warmup)
     before = sum(load.counts()) + sum(sender.chat for sender in senders)
@@ -100,7 +107,7 @@ def paced(load: Load, args: argparse.Namespace) -> dict[str, Any]:
         args.receivers, [f"r{i}" for i in range(args.receivers)], receivers=True
     )
     load.settle()
-    load.spread(receivers, args.workers)
+    load.spread(receivers, args.workers, pause=args.read_pause)
     if sloth is not None:
         # At 1 000 lines/s the never-reading client would take minutes to fill the kernel's
         # socket buffers (megabytes on loopback) and then a 1 MiB backlog. So during the warm-up
@@ -132,6 +139,8 @@ def paced(load: Load, args: argparse.Namespace) -> dict[str, Any]:
     due = [start + interval * i / len(senders) for i in range(len(senders))]
     sent = 0
 
+    drained = [0.0]
+
     def pump(deadline: float) -> None:
         nonlocal sent
         while (now := time.monotonic()) < deadline:
@@ -143,7 +152,12 @@ def paced(load: Load, args: argparse.Namespace) -> dict[str, Any]:
                     sender.outgoing += chat_line(index)
                     sent += 1
                     load.flush(sender)
-            load.poll(max(0.0, min(due) - time.monotonic()))
+            # The senders' own lines come back to them (and everyone else's): only counts, so
+            # they are drained every SENDER_DRAIN seconds, not read as each arrives.
+            if now >= drained[0] + SENDER_DRAIN:
+                drained[0] = now
+                load.poll(0)
+            time.sleep(max(0.0, min(due) - time.monotonic()))
 
     pump(time.monotonic() + args.warmup)
     before_sent = sent
@@ -163,6 +177,7 @@ def paced(load: Load, args: argparse.Namespace) -> dict[str, Any]:
     return {
         **result,
         "latency": percentiles(latencies),
+        **({"latency_read": percentiles(load.read_latencies)} if load.read_latencies else {}),
         "cdf_ms": cdf(latencies),
         "sent": sent - before_sent,
         "delivered_fraction": delivered / expected if expected else 0.0,
@@ -204,7 +219,7 @@ def idle(load: Load, args: argparse.Namespace) -> dict[str, Any]:
     connect_seconds = time.monotonic() - started
     # Let the join announcements drain, then measure the server at rest.
     load.settle(args.settle)
-    load.spread(others, args.workers)
+    load.spread(others, args.workers, pause=args.read_pause)
     rss_after = rss_bytes(load.server_pid)
     per_connection = (rss_after - rss_before) / args.connections
     # Each probe line carries its send time, and the workers take the time each client's read
@@ -260,12 +275,24 @@ def main() -> None:
     parser.add_argument(
         "--python-workers", action="store_true", help="receiver workers in Python, not C"
     )
+    parser.add_argument(
+        "--read-pause",
+        type=float,
+        default=READ_PAUSE,
+        help="seconds a receiver worker sleeps between passes (lines pile up and are read at once)",
+    )
+    parser.add_argument(
+        "--arrival",
+        choices=("kernel", "read", "both"),
+        default="kernel",
+        help="a line arrives when the kernel received it (SO_TIMESTAMPNS), or when it was read; "
+        "both: kernel, and the read's latencies as latency_read (not for idle)",
+    )
     scenarios = parser.add_subparsers(dest="scenario", required=True)
     a = scenarios.add_parser("fanout")
     a.add_argument("--receivers", type=int, default=100)
     a.add_argument("--senders", type=int, default=10)
     a.add_argument("--window", type=int, default=64)
-    a.add_argument("--read-pause", type=float, default=0.001)
     b = scenarios.add_parser("paced")
     b.add_argument("--receivers", type=int, default=100)
     b.add_argument("--senders", type=int, default=10)
@@ -281,7 +308,7 @@ def main() -> None:
     if not args.python_workers:
         rx, worker = build_rx()
     dialect = DIALECTS[args.dialect](args.rx_port or args.port)
-    load = Load(args.port, args.server_pid, dialect, rx)
+    load = Load(args.port, args.server_pid, dialect, rx, arrival=args.arrival)
     run = {"fanout": fanout, "paced": paced, "idle": idle}[args.scenario]
     try:
         result = run(load, args)
@@ -291,6 +318,9 @@ def main() -> None:
             client.sock.close()
     result["loadgen_pid"] = os.getpid()
     result["loadgen_worker"] = worker
+    result["read_pause_ms"] = args.read_pause * 1e3
+    result["arrival"] = args.arrival
+    result["unstamped_reads"] = load.unstamped
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 

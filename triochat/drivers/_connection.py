@@ -11,7 +11,6 @@ import contextlib
 import itertools
 import logging
 import math
-import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
@@ -24,7 +23,7 @@ from ..session._input import InputError, Reply
 from ..session._reasons import CloseReason, seconds
 from ..session._session import Session
 from ._addresses import peer_address
-from ._output import Output
+from ._output import _BUSY_CAP, Output
 from ._readiness import abort
 
 if TYPE_CHECKING:
@@ -51,12 +50,6 @@ _ids = itertools.count(1)
 _NOT_READING: Final = trio.CancelScope()
 
 
-#: Lines that come less than this many seconds apart keep a client busy, and...
-_BUSY_GAP: Final = 0.1
-#: ...this many of them in a row make it wait for input through trio, not Readiness.
-_BUSY_CAP: Final = 4
-
-
 class Connection(Output):
     """Serve one client over *stream* until it quits, times out, fails, or the server stops.
 
@@ -74,14 +67,12 @@ class Connection(Output):
 
     __slots__ = (
         "_auth_deadline",
-        "_busy",
         "_flood",
         "_on_closed",
         "_readiness",
         "guard",
         "lines_in",
         "opened_at",
-        "paused",
         "policy",
         "session",
     )
@@ -126,8 +117,7 @@ class Connection(Output):
         self._read_scope = _NOT_READING
         # Until the client gives the server password (if there is one): then it is cut off.
         self._auth_deadline = math.inf
-        # How many lines in a row came within _BUSY_GAP of the one before (up to _BUSY_CAP).
-        self._busy = 0
+        self._busy = 0  # lines in a row under _BUSY_GAP apart (see _count_busy)
         self._said_goodbye = False
         self._aborted = False  # output is stuck or gone: send nothing more but the last word
         self._sending = False  # True while a send_all is in progress
@@ -156,7 +146,6 @@ class Connection(Output):
         # takes a batch out of the outbox (the flusher or the writer) wakes it. Made when first
         # needed: most connections never need it.
         self._outbox_drained: trio.lowlevel.ParkingLot | None = None
-        #: How many times the reader stopped reading because of the outbox's soft limit.
         self.paused = 0
         #: Frames (lines) read from the client, and bytes written to it, for the metrics.
         self.lines_in = 0
@@ -180,31 +169,18 @@ class Connection(Output):
         return self.codec.pending
 
     @property
-    def reading_paused(self) -> bool:
-        """Whether the reader is waiting for this client's outbox to drain below its soft limit."""
-        lot = self._outbox_drained
-        return lot is not None and lot.statistics().tasks_waiting > 0
-
-    @property
     def refused_lines(self) -> int:
         """Lines discarded because this client sent them faster than its rate limit."""
         return 0 if self._flood is None else self._flood.refused
 
     async def run(self, nursery: trio.Nursery) -> None:
         """Serve the client; a writer task, when output is backlogged, runs in *nursery*."""
-        # The reader is inline here, not a coroutine of its own: an idle connection keeps this
-        # frame and its park in Readiness, and nothing else. The idle timer is a deadline, moved
-        # on by every complete line; when it passes, the client is pinged and then cut off. The
-        # clock runs from the last complete line, not the last byte: a client that trickles a
-        # line one byte at a time (slowloris), or sends one endless line, is as idle as one that
-        # sends nothing. The reader works on what it read inside the read scope, whose deadline
-        # is the timer and which close() cancels; a plain socket with nothing to read parks in
-        # Readiness outside it (an entered scope is 0.65 KiB), with the deadline given to
-        # Readiness, which wakes it then (as does close(), by Output._stop_reader). Other
-        # streams wait inside the scope. A socket is read directly (os.read), without the
-        # coroutine frames of SocketStream.receive_some that every idle connection would keep.
-        # Every local here is kept twice while the connection idles (in the coroutine and in
-        # the frame object trio asks for): what is read once per line comes from self instead.
+        # The reader is inline here: an idle connection keeps this frame and its park in
+        # Readiness, nothing else; every local is kept twice then (coroutine and frame object),
+        # so what is read once per line comes from self. The idle timer is a deadline, moved on
+        # by every complete line (not byte: slowloris is idle too); the reader works on input in
+        # the read scope, and parks outside it, its deadline kept by Readiness (see
+        # docs/architecture.md, "Memory per idle connection"). Other streams wait in the scope.
         pinged = False
         last_line = self.opened_at
         try:
@@ -222,26 +198,12 @@ class Connection(Output):
                 with scope:
                     while True:
                         if fd >= 0:
-                            if data is not None:
-                                # The last read was short: it took all there was, so park
-                                # without a read that would only say so (EAGAIN). The one-shot
-                                # arm sees data that came meanwhile, and wakes us at once.
-                                data = None
-                            else:
-                                try:
-                                    data = os.read(fd, self.config.read_size)
-                                except BlockingIOError:
-                                    data = None
-                                except OSError:  # reset
-                                    self.close(CloseReason.LOST)
-                                    break
+                            # After a short read, park at once: a read now would only say
+                            # EAGAIN, and the one-shot arm sees data that came meanwhile.
+                            data = None if data is not None else self._read_socket(fd)
                             if data is None:
-                                # Waiting outside the except block: an idle connection would
-                                # otherwise keep the exception and its traceback alive.
-                                # A busy client (a line every few ms) waits through trio:
-                                # woken straight from trio's epoll, with no pass of Readiness
-                                # in between. An idle one parks in Readiness, which keeps
-                                # less per connection (see _readiness).
+                                # A busy client waits through trio (woken straight from its
+                                # epoll, no pass of Readiness); an idle one parks in Readiness.
                                 if (
                                     self._readiness is not None
                                     and self._busy < _BUSY_CAP
@@ -264,12 +226,7 @@ class Connection(Output):
                             break
                         items = self.codec.receive(data)
                         if items:
-                            busy = self._busy
-                            self._busy = (
-                                busy + (busy < _BUSY_CAP)
-                                if trio.current_time() - last_line < _BUSY_GAP
-                                else 0
-                            )
+                            self._count_busy(last_line)
                             last_line = trio.current_time()
                             pinged = False
                             deadline = scope.deadline = min(
@@ -280,9 +237,7 @@ class Connection(Output):
                             # Moved on by the outbox wait (off the clock) or authentication.
                             deadline = scope.deadline
                         if fd >= 0 and len(data) >= self.config.read_size:
-                            # A full read: there may be more. Let the others run first (trio's
-                            # schedule point, once a read), then read again.
-                            data = None
+                            data = None  # a full read: others run first, then we read again
                             await trio.lowlevel.cancel_shielded_checkpoint()
                 self._read_scope = _NOT_READING
                 if self._ended():
@@ -290,21 +245,16 @@ class Connection(Output):
                 if not scope.cancelled_caught:
                     if data is not None:
                         break  # the client is done
-                    # Parked until input, the deadline, or close() wakes us (see _readiness).
+                    # Parked until input, the deadline, or close() wakes us (see _readiness),
+                    # holding no scope (this frame's would be kept alive by its name).
+                    scope = _NOT_READING
                     await trio.lowlevel.wait_task_rescheduled(abort)
                     if self._ended() or trio.current_time() < deadline:
                         continue
-                # The deadline passed: the password's, or the idle timer's.
-                if trio.current_time() >= self._auth_deadline:
-                    self.close(CloseReason.AUTH_TIMEOUT)
-                    break
-                if pinged:
-                    self.close(CloseReason.IDLE_TIMEOUT)
+                if self._time_is_up(pinged):
                     break
                 pinged = True
                 deadline = min(last_line + self.config.idle_timeout, self._auth_deadline)
-                if self.session is not None:
-                    self.session.ping(self.config.idle_timeout / 2)
             # The reader is done: send what is queued and the goodbye (unless aborted).
             self.close(CloseReason.CLOSED)
             if self._writer is not None:
@@ -315,6 +265,19 @@ class Connection(Output):
             self.crashed(exc)
         finally:
             await self._teardown()
+
+    def _time_is_up(self, pinged: bool) -> bool:
+        """The reader's deadline passed: ``True`` when that ends the connection (the password's,
+        or the idle timer's once the client was *pinged*); else the client is pinged."""
+        if trio.current_time() >= self._auth_deadline:
+            self.close(CloseReason.AUTH_TIMEOUT)
+            return True
+        if pinged:
+            self.close(CloseReason.IDLE_TIMEOUT)
+            return True
+        if self.session is not None:
+            self.session.ping(self.config.idle_timeout / 2)
+        return False
 
     def _open(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
@@ -488,25 +451,6 @@ class Connection(Output):
         finally:
             parked = trio.current_time() - parked_at
             scope.deadline = min(idle_deadline + parked, self._auth_deadline)
-
-    async def _wait_for_outbox(self) -> None:
-        """Stop reading while this client's own outbox is over its soft limit.
-
-        A client that floods while not reading its echoes would otherwise fill its outbox
-        and be cut off; this way TCP pushes back on it instead, and it goes on as soon as it
-        reads. Other clients' outboxes play no part: nobody waits for somebody else.
-        """
-        member = self.member
-        assert member is not None
-        config = self.config
-        while member.connected and (
-            member.queued_events >= config.outbox_soft_events
-            or member.queued_bytes >= config.outbox_soft_bytes
-        ):
-            self.paused += 1
-            if self._outbox_drained is None:
-                self._outbox_drained = trio.lowlevel.ParkingLot()
-            await self._outbox_drained.park()
 
     def _refuse(self, verdict: Verdict) -> bool:
         """Discard a frame over the rate limit; ``False`` when the client is disconnected."""
