@@ -132,3 +132,57 @@ async def test_readiness_wakes_at_the_deadline_kept_lazily(
                 right.send(b"x")
             nursery.cancel_scope.cancel()
     assert woken == pytest.approx([10, 15, 30, 31, 40, 42])
+
+
+def _parked_in_readiness(server: ChatServer) -> bool:
+    """Whether a reader is parked in Readiness now (the tests here have one client)."""
+    return any(
+        entry.task is not None and entry.task.custom_sleep_data is server._readiness
+        for entry in server._readiness._waiting.values()
+    )
+
+
+async def test_a_busy_client_waits_through_trio_and_still_times_out(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Four lines in a row under 0.1 s apart make a reader wait for input through trio (woken
+    straight from its epoll); its idle timer still pings it and then cuts it off, and a line
+    after a quiet spell sends it back to Readiness."""
+    server, port = await _serve(nursery, idle_timeout=8)
+    client = await LineClient.open(port)
+    await client.until("joined #lobby")
+    await trio.testing.wait_all_tasks_blocked()
+    assert _parked_in_readiness(server)  # quiet so far: parked in Readiness
+    for n in range(6):
+        await client.send(f"line {n}")
+        await client.until(f"line {n}")
+        await trio.sleep(0.02)
+    await trio.testing.wait_all_tasks_blocked()
+    assert not _parked_in_readiness(server)  # busy: waiting through trio
+    start = trio.current_time()
+    await client.until("ping")
+    assert trio.current_time() - start == pytest.approx(4, abs=0.1)
+    await client.send("pong")  # after a quiet spell: not busy any more
+    await client.until("pong")
+    await trio.testing.wait_all_tasks_blocked()
+    assert _parked_in_readiness(server)
+    await client.until("ping")
+    assert (await client.until("goodbye"))[-1] == "*** goodbye (idle timeout)"
+    await client.aclose()
+
+
+async def test_lines_split_over_many_short_reads_all_arrive(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A short read parks the reader without reading again: bytes that come meanwhile (the
+    rest of a line, more lines) wake it at once, and nothing is lost or reordered."""
+    _server, port = await _serve(nursery, idle_timeout=60)
+    client = await LineClient.open(port)
+    await client.until("joined #lobby")
+    for n in range(20):
+        for piece in (f"piece {n}".encode()[:3], f"piece {n}".encode()[3:] + b"\n"):
+            await client.stream.send_all(piece)
+            await trio.sleep(0.001 * (n % 3))
+    for n in range(20):
+        await client.until(f"piece {n}")
+    await client.aclose()

@@ -11,7 +11,6 @@ import contextlib
 import itertools
 import logging
 import math
-import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
@@ -24,7 +23,7 @@ from ..session._input import InputError, Reply
 from ..session._reasons import CloseReason, seconds
 from ..session._session import Session
 from ._addresses import peer_address
-from ._output import Output
+from ._output import _BUSY_CAP, Output
 from ._readiness import abort
 
 if TYPE_CHECKING:
@@ -118,6 +117,7 @@ class Connection(Output):
         self._read_scope = _NOT_READING
         # Until the client gives the server password (if there is one): then it is cut off.
         self._auth_deadline = math.inf
+        self._busy = 0  # lines in a row under _BUSY_GAP apart (see _count_busy)
         self._said_goodbye = False
         self._aborted = False  # output is stuck or gone: send nothing more but the last word
         self._sending = False  # True while a send_all is in progress
@@ -187,7 +187,9 @@ class Connection(Output):
             self._open(nursery)
             fd = self._fd  # the int the readiness set is keyed by: one object, not three
             deadline = min(last_line + self.config.idle_timeout / 2, self._auth_deadline)
-            data: bytes | bytearray | None
+            # None: read the socket next; bytes: what the last read gave, kept until the lines
+            # in it are handled (a short read then parks at once: see below).
+            data: bytes | bytearray | None = None
             while not self._ended():
                 # Its deadline is set before the first await only: trio keeps the deadline of an
                 # exited scope (and the scope) in its heap until it next prunes it, so a reader
@@ -196,10 +198,15 @@ class Connection(Output):
                 with scope:
                     while True:
                         if fd >= 0:
-                            data = self._read_socket(fd)
+                            # After a short read, park at once: a read now would only say
+                            # EAGAIN, and the one-shot arm sees data that came meanwhile.
+                            data = None if data is not None else self._read_socket(fd)
                             if data is None:
+                                # A busy client waits through trio (woken straight from its
+                                # epoll, no pass of Readiness); an idle one parks in Readiness.
                                 if (
                                     self._readiness is not None
+                                    and self._busy < _BUSY_CAP
                                     and trio.current_time() < deadline
                                     and self._readiness.arm(fd, deadline)
                                 ):
@@ -207,7 +214,6 @@ class Connection(Output):
                                 scope.deadline = deadline
                                 await trio.lowlevel.wait_readable(fd)
                                 continue
-                            await trio.lowlevel.cancel_shielded_checkpoint()
                         else:
                             scope.deadline = deadline
                             try:
@@ -220,6 +226,7 @@ class Connection(Output):
                             break
                         items = self.codec.receive(data)
                         if items:
+                            self._count_busy(last_line)
                             last_line = trio.current_time()
                             pinged = False
                             deadline = scope.deadline = min(
@@ -229,6 +236,9 @@ class Connection(Output):
                                 break  # a line ended the connection
                             # Moved on by the outbox wait (off the clock) or authentication.
                             deadline = scope.deadline
+                        if fd >= 0 and len(data) >= self.config.read_size:
+                            data = None  # a full read: others run first, then we read again
+                            await trio.lowlevel.cancel_shielded_checkpoint()
                 self._read_scope = _NOT_READING
                 if self._ended():
                     break  # closed
@@ -255,18 +265,6 @@ class Connection(Output):
             self.crashed(exc)
         finally:
             await self._teardown()
-
-    def _read_socket(self, fd: int) -> bytes | None:
-        """What the socket has now: ``None`` if nothing yet, ``b""`` at its end or after a reset
-        (which closes the connection as lost; the first reason given wins). A function of its
-        own so that no exception (and its traceback) is alive while the reader waits."""
-        try:
-            return os.read(fd, self.config.read_size)
-        except BlockingIOError:
-            return None
-        except OSError:  # reset
-            self.close(CloseReason.LOST)
-            return b""
 
     def _time_is_up(self, pinged: bool) -> bool:
         """The reader's deadline passed: ``True`` when that ends the connection (the password's,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import trio
 
@@ -34,12 +34,18 @@ __all__ = ["Output"]
 log = logging.getLogger("triochat.server")
 
 
+#: A client whose last _BUSY_CAP lines came under _BUSY_GAP s apart waits through trio.
+_BUSY_GAP: Final = 0.1
+_BUSY_CAP: Final = 4
+
+
 class Output:
     """The writer half of :class:`~triochat.drivers._connection.Connection` (which sets every
     attribute here in its ``__init__``): its flush, its writer task, and :meth:`close`."""
 
     __slots__ = (
         "_aborted",
+        "_busy",
         "_descriptor",
         "_fd",
         "_flusher",
@@ -87,6 +93,7 @@ class Output:
     _aborted: bool  # output is stuck or gone: send nothing more but the last word
     _sending: bool  # True while a send_all is in progress
     _said_goodbye: bool
+    _busy: int  # the reader's: lines in a row under _BUSY_GAP apart
     # With a flusher and a plain socket, output for an idle connection is written by the
     # flusher straight to this descriptor (-1: never, or no more); what the kernel does not
     # take waits in _pending for a writer task.
@@ -304,3 +311,20 @@ class Output:
             goodbye = self.codec.goodbye(self.reason or CloseReason.CLOSED, self.reason_detail)
             self._said_goodbye = await self._send_quietly(goodbye)
         self._stop_reader()
+
+    def _read_socket(self, fd: int) -> bytes | None:
+        """What the socket has now: ``None`` if nothing yet, ``b""`` at its end or after a reset
+        (which closes the connection as lost; the first reason given wins). A function of its
+        own so that no exception (and its traceback) is alive while the reader waits."""
+        try:
+            return os.read(fd, self.config.read_size)
+        except BlockingIOError:
+            return None
+        except OSError:  # reset
+            self.close(CloseReason.LOST)
+            return b""
+
+    def _count_busy(self, last_line: float) -> None:
+        """A line came: one more in a row under _BUSY_GAP after the last (up to _BUSY_CAP)."""
+        near = trio.current_time() - last_line < _BUSY_GAP
+        self._busy = min(self._busy + 1, _BUSY_CAP) if near else 0
