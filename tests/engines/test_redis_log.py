@@ -88,6 +88,8 @@ async def test_three_hubs_see_one_order(redis_server: RedisServer) -> None:
 
 
 async def _notice(member: Member, needle: str) -> None:
+    """Skip to the first notice whose text has *needle* (the outage notice itself says
+    "until it is back": wait for "store is back", not "is back")."""
     with trio.fail_after(WAIT):
         while True:
             event = await member.receive()
@@ -122,7 +124,7 @@ async def test_redis_restarted_mid_chat(redis_server: RedisServer) -> None:
             await alice.say("during", "#shared")
         assert refused.value.code is ErrorCode.STORE_UNAVAILABLE
         redis_server.start()  # the same port, no data: the room starts a new epoch
-        await _notice(alice, "is back")
+        await _notice(alice, "store is back")
         await alice.say("after", "#shared")
         after = await _messages(bob, 1)
         assert [m.text for m in before + after] == ["before", "after"]
@@ -227,8 +229,8 @@ async def test_after_a_restart_that_kept_the_data_the_order_resumes_where_it_was
             redis_server.kill()
             await _notice(alice, "unreachable")
             redis_server.start()  # the same port and data (append-only file)
-            await _notice(alice, "is back")
-            await _notice(bob, "is back")
+            await _notice(alice, "store is back")
+            await _notice(bob, "store is back")
             for number in range(5, 10):
                 await bob.say(f"line {number}", "#shared")
             after = await _messages(alice, 5)
