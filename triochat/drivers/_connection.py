@@ -226,8 +226,7 @@ class Connection(Output):
                             break
                         items = self.codec.receive(data)
                         if items:
-                            self._count_busy(last_line)
-                            last_line = trio.current_time()
+                            last_line = self._count_busy(last_line)
                             pinged = False
                             deadline = scope.deadline = min(
                                 last_line + self.config.idle_timeout / 2, self._auth_deadline

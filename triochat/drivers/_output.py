@@ -324,7 +324,9 @@ class Output:
             self.close(CloseReason.LOST)
             return b""
 
-    def _count_busy(self, last_line: float) -> None:
-        """A line came: one more in a row under _BUSY_GAP after the last (up to _BUSY_CAP)."""
-        near = trio.current_time() - last_line < _BUSY_GAP
-        self._busy = min(self._busy + 1, _BUSY_CAP) if near else 0
+    def _count_busy(self, last_line: float) -> float:
+        """A line came: one more in a row under _BUSY_GAP after the last (up to _BUSY_CAP).
+        Returns now, the time of this line."""
+        now = trio.current_time()
+        self._busy = min(self._busy + 1, _BUSY_CAP) if now - last_line < _BUSY_GAP else 0
+        return now
